@@ -1,0 +1,106 @@
+"""Load and check a pipeline config: JSON-schema validation with defaults, then
+semantic checks against the registries. Every error names the key, the bad value
+and what is allowed, and is raised before any job starts.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .conditions import CONDITIONS
+from .datasets import DATASETS
+from .engine import OPTIMIZERS
+from .noise import DISTRIBUTIONS
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _with_defaults(cls):
+    validate_props = cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from validate_props(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _schema_errors(instance: dict, sch: dict, prefix: str = "") -> None:
+    errors = sorted(_Validator(sch).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        key = prefix + _key(e.absolute_path)
+        hint = ""
+        if e.validator == "additionalProperties":
+            allowed = sorted(e.schema.get("properties", {}))
+            hint = f"; allowed keys here: {allowed}" if allowed else ""
+        raise ConfigError(f"config key {key}: {e.message}{hint}")
+
+
+def _unknown(key: str, value, known) -> ConfigError:
+    return ConfigError(f"config key {key}: unknown value {value!r}; allowed: {sorted(known)}")
+
+
+def validate(cfg: dict) -> dict:
+    """Fill defaults into ``cfg`` (in place, as Snakemake's validate does), check it, return it."""
+    sch = schema()
+    _schema_errors(cfg, sch)
+    for i, d in enumerate(cfg["datasets"]):
+        if d not in DATASETS:
+            raise _unknown(f"datasets[{i}]", d, DATASETS)
+    for i, c in enumerate(cfg["conditions"]):
+        if c not in CONDITIONS:
+            raise _unknown(f"conditions[{i}]", c, CONDITIONS)
+    for key in ("datasets", "depths", "conditions"):
+        if len(set(cfg[key])) != len(cfg[key]):
+            raise ConfigError(f"config key {key}: duplicate entries in {cfg[key]}")
+    sets = cfg["noise"]["sets"]
+    if cfg["noise"]["use"] not in sets:
+        raise _unknown("noise.use", cfg["noise"]["use"], sets)
+    for name, spec in sets.items():
+        if spec["distribution"] not in DISTRIBUTIONS:
+            raise _unknown(f"noise.sets.{name}.distribution", spec["distribution"], DISTRIBUTIONS)
+    if cfg["pretrain"]["optimizer"] not in OPTIMIZERS:
+        raise _unknown("pretrain.optimizer", cfg["pretrain"]["optimizer"], OPTIMIZERS)
+    for d, over in cfg["train_overrides"].items():
+        if d not in DATASETS:
+            raise _unknown(f"train_overrides.{d}", d, DATASETS)
+        _schema_errors(train_config(cfg, d), sch["properties"]["train"], prefix=f"train_overrides.{d} -> train.")
+    for d in cfg["datasets"]:
+        opt = train_config(cfg, d)["optimizer"]
+        if opt not in OPTIMIZERS:
+            raise _unknown("train.optimizer" if d not in cfg["train_overrides"] else f"train_overrides.{d}.optimizer",
+                           opt, OPTIMIZERS)
+    return cfg
+
+
+def train_config(cfg: dict, dataset: str) -> dict:
+    return {**cfg["train"], **cfg["train_overrides"].get(dataset, {})}
+
+
+def load(path: str | Path, overrides: dict | None = None) -> dict:
+    cfg = yaml.safe_load(Path(path).read_text()) or {}
+    cfg.update(overrides or {})
+    return validate(cfg)

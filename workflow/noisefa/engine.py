@@ -1,0 +1,141 @@
+"""The training engine: stacked networks, in-memory batches, evaluation rows.
+
+No DataLoader and no per-sample Python: a batch is one gather ``x[idx]`` with
+``idx`` of shape (models, batch), each network visiting the data in its own
+seeded order. The host synchronises only at evaluation points.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from . import metrics as M
+from .learning_rules import LearningRule, get_rule
+from .model import StackedMLP
+from .seeds import derive_seed
+
+
+class DivergenceError(RuntimeError):
+    pass
+
+
+OPTIMIZERS: dict[str, Callable] = {
+    "sgd": lambda params, c: torch.optim.SGD(
+        params, lr=c["lr"], momentum=c.get("momentum", 0.0), weight_decay=c.get("weight_decay", 0.0)),
+    "adam": lambda params, c: torch.optim.Adam(
+        params, lr=c["lr"], weight_decay=c.get("weight_decay", 0.0)),
+}
+
+
+def make_optimizer(model: StackedMLP, cfg: dict) -> torch.optim.Optimizer:
+    try:
+        build = OPTIMIZERS[cfg["optimizer"]]
+    except KeyError:
+        raise KeyError(f"unknown optimizer {cfg['optimizer']!r}; known: {sorted(OPTIMIZERS)}") from None
+    return build(model.parameters(), cfg)
+
+
+class TensorBatches:
+    """Minibatches of in-memory tensors; network m shuffles with its own seed each epoch."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, seeds: list[int], batch_size: int, key: tuple):
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.gens = [torch.Generator().manual_seed(derive_seed("batches", *key, s)) for s in seeds]
+        self.steps_per_epoch = math.ceil(len(y) / batch_size)
+        self.pos = 0
+        self.perms = None
+
+    def next(self):
+        if self.pos == 0:
+            self.perms = torch.stack([torch.randperm(len(self.y), generator=g) for g in self.gens]).to(self.x.device)
+        idx = self.perms[:, self.pos * self.batch_size:(self.pos + 1) * self.batch_size]
+        self.pos = (self.pos + 1) % self.steps_per_epoch
+        return self.x[idx], self.y[idx]
+
+
+@torch.no_grad()
+def evaluate_split(model: StackedMLP, rule: LearningRule, x, y, chunk: int = 8192):
+    """Loss and accuracy per model on (x, y), in eval mode, in chunks."""
+    was_training = model.training
+    model.eval()
+    loss = torch.zeros(model.n_models, device=x.device, dtype=torch.float64)
+    correct = torch.zeros_like(loss)
+    for i in range(0, len(y), chunk):
+        logits = model(x[i:i + chunk], rule)
+        n = len(y[i:i + chunk])
+        loss += M.stacked_cross_entropy(logits, y[i:i + chunk]).double() * n
+        correct += M.stacked_accuracy(logits, y[i:i + chunk]).double() * n
+    model.train(was_training)
+    return (loss / len(y)).cpu(), (correct / len(y)).cpu()
+
+
+def delta_angles(model: StackedMLP, rule: LearningRule, x, y) -> list[torch.Tensor]:
+    """Angle between the rule's weight gradient and backprop's, per hidden layer."""
+    was_training = model.training
+    model.eval()  # BatchNorm running stats must not move on a probe
+    grads = []
+    for r in (rule, get_rule("bp")):
+        loss = M.stacked_cross_entropy(model(x, r), y).sum()
+        grads.append(torch.autograd.grad(loss, list(model.weights)))
+    model.train(was_training)
+    return [M.vector_angle(a.flatten(1), b.flatten(1)).cpu() for a, b in zip(*grads)][:-1]
+
+
+@torch.no_grad()
+def weight_rows(model: StackedMLP) -> list[tuple[str, str, torch.Tensor]]:
+    """(layer, metric, values per model) for alignment, distance and erank of every layer."""
+    out = []
+    for i, (W, B) in enumerate(zip(model.weights, model.feedback)):
+        layer = str(i + 1)
+        out += [
+            (layer, "angle_deg", M.neuron_angles(W, B).mean(1).cpu()),
+            (layer, "matrix_angle_deg", M.matrix_angle(W, B).cpu()),
+            (layer, "wb_distance", M.wb_distance(W, B).cpu()),
+            (layer, "erank", M.effective_rank(W).cpu()),
+        ]
+    return out
+
+
+def rows_from(model: StackedMLP, step: int, epoch: float, entries) -> list[dict]:
+    rows = []
+    for layer, metric, values in entries:
+        for seed, v in zip(model.seeds, values.tolist()):
+            rows.append({"step": step, "epoch": epoch, "seed": seed, "layer": layer, "metric": metric, "value": v})
+    return rows
+
+
+def fit(model: StackedMLP, rule: LearningRule, source, optimizer, n_steps: int, eval_steps,
+        evaluate: Callable[[int, torch.Tensor | None], list[dict]], where: str) -> list[dict]:
+    """Train for ``n_steps``; call ``evaluate(step, mean batch loss)`` at 0 and each eval step."""
+    eval_steps = set(eval_steps) | {n_steps}
+    rows = evaluate(0, None)
+    running = torch.zeros(model.n_models, device=next(model.parameters()).device)
+    count = 0
+    model.train()
+    for step in range(1, n_steps + 1):
+        x, y = source.next()
+        losses = M.stacked_cross_entropy(model(x, rule), y)
+        optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        optimizer.step()
+        running += losses.detach()
+        count += 1
+        if step in eval_steps:
+            batch_loss = (running / count).cpu()
+            bad = [s for s, v in zip(model.seeds, batch_loss.tolist()) if not math.isfinite(v)]
+            if bad:
+                raise DivergenceError(
+                    f"{where}: training loss is not finite at step {step} for seeds {bad}. "
+                    "Lower the learning rate, enable model.batchnorm, or change the optimiser.")
+            rows += evaluate(step, batch_loss)
+            running.zero_()
+            count = 0
+            model.train()
+    return rows
+
+
+def eval_schedule(n_steps: int, every: int) -> list[int]:
+    return sorted(set(range(every, n_steps + 1, max(every, 1))) | {n_steps})

@@ -1,0 +1,43 @@
+"""Shared look of every figure: condition order, colours, labels, saving."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from ..conditions import CONDITIONS  # noqa: E402
+from ..files import atomic_write  # noqa: E402
+
+PALETTE = {"bp": "#444444", "fa_wo": "#1f77b4", "fa_w": "#d62728"}
+
+
+def setup():
+    sns.set_theme(context="paper", style="whitegrid")
+
+
+def label(condition: str) -> str:
+    return CONDITIONS[condition].label if condition in CONDITIONS else condition
+
+
+def order(conditions) -> list[str]:
+    known = [c for c in CONDITIONS if c in set(conditions)]
+    return known + sorted(set(conditions) - set(known))
+
+
+def save(fig, out: Path) -> None:
+    atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png"))
+    plt.close(fig)
+
+
+def cli(description: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--title", default="")
+    return p.parse_args()

@@ -1,0 +1,46 @@
+"""Atomic file writes: a temp file in the target directory, then a rename.
+
+A job killed mid-write, or a full disk, leaves the old file (or none), never a
+half-written one that Snakemake would take as complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)``, then rename the temp file to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_torch(obj, path: str | Path) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_torch(path: str | Path, what: str, rule: str):
+    """torch.load with an error that says which file is bad and how to remake it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise RuntimeError(
+            f"cannot read {what} {path}: {type(exc).__name__}: {exc}. The file is missing, truncated "
+            f"or corrupt: delete it and rerun (snakemake --forcerun {rule}) to regenerate it."
+        ) from exc

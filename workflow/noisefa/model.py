@@ -1,0 +1,140 @@
+"""Stacked MLPs: many independent networks of one shape trained as one model.
+
+Weights have shape (models, out, in) and every layer is one batched matmul, so
+ten seeds of a cell cost one job and one set of kernel launches. Network m of a
+stack is bit-for-bit the network a stack of one with the same seed would be
+(up to float rounding of the batched matmul): models never mix.
+
+Layers: Linear -> ReLU -> (BatchNorm) ... -> Linear -> logits. "Depth" counts
+Linear layers (depth 2 = in -> hidden -> classes). W and B are He-normal,
+N(0, 2/fan_in), each network from its own seed; biases start at zero. B is a
+buffer: saved in every state_dict, never a parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .files import load_torch, save_torch
+from .learning_rules import LearningRule
+from .seeds import generator
+
+
+@dataclass(frozen=True)
+class Architecture:
+    in_dim: int
+    n_classes: int
+    depth: int
+    hidden: int = 100
+    batchnorm: bool = True
+
+    def __post_init__(self):
+        if self.depth < 1:
+            raise ValueError(f"depth must be >= 1, got {self.depth}")
+
+    @property
+    def dims(self) -> list[int]:
+        return [self.in_dim] + [self.hidden] * (self.depth - 1) + [self.n_classes]
+
+    def init_keys(self, seed: int) -> tuple:
+        # BatchNorm has no random state, so it is not part of the init identity:
+        # networks with and without BN start from the same W and B.
+        return ("init", self.in_dim, self.hidden, self.n_classes, self.depth, int(seed))
+
+
+class StackedMLP(nn.Module):
+    def __init__(self, arch: Architecture, seeds: list[int], bn_momentum: float = 0.1, bn_eps: float = 1e-5):
+        super().__init__()
+        self.arch = arch
+        self.seeds = [int(s) for s in seeds]
+        self.bn_momentum = bn_momentum
+        self.bn_eps = bn_eps
+        M, dims = len(self.seeds), arch.dims
+        Ws = [torch.empty(M, dims[i + 1], dims[i]) for i in range(arch.depth)]
+        Bs = [torch.empty_like(w) for w in Ws]
+        for m, seed in enumerate(self.seeds):
+            gen = generator(*arch.init_keys(seed))
+            for mats in (Ws, Bs):
+                for w in mats:
+                    w[m] = torch.randn(w.shape[1:], generator=gen) * math.sqrt(2.0 / w.shape[2])
+        self.weights = nn.ParameterList([nn.Parameter(w) for w in Ws])
+        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(M, w.shape[1])) for w in Ws])
+        for i, b in enumerate(Bs):
+            self.register_buffer(f"B{i}", b)
+        n_bn = arch.depth - 1 if arch.batchnorm else 0
+        self.bn_weight = nn.ParameterList([nn.Parameter(torch.ones(M, arch.hidden)) for _ in range(n_bn)])
+        self.bn_bias = nn.ParameterList([nn.Parameter(torch.zeros(M, arch.hidden)) for _ in range(n_bn)])
+        for i in range(n_bn):
+            self.register_buffer(f"bn_mean{i}", torch.zeros(M, arch.hidden))
+            self.register_buffer(f"bn_var{i}", torch.ones(M, arch.hidden))
+
+    @property
+    def n_models(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def feedback(self) -> list[torch.Tensor]:
+        return [getattr(self, f"B{i}") for i in range(self.arch.depth)]
+
+    def _batchnorm(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        mean_buf, var_buf = getattr(self, f"bn_mean{i}"), getattr(self, f"bn_var{i}")
+        if self.training:
+            mean = h.mean(dim=1)
+            var = h.var(dim=1, unbiased=False)
+            with torch.no_grad():
+                n = h.shape[1]
+                unbiased = var * (n / max(n - 1, 1))
+                mean_buf.lerp_(mean, self.bn_momentum)
+                var_buf.lerp_(unbiased, self.bn_momentum)
+        else:
+            mean, var = mean_buf, var_buf
+        h = (h - mean.unsqueeze(1)) * torch.rsqrt(var.unsqueeze(1) + self.bn_eps)
+        return h * self.bn_weight[i].unsqueeze(1) + self.bn_bias[i].unsqueeze(1)
+
+    def forward(self, x: torch.Tensor, rule: LearningRule, return_hidden: bool = False):
+        """x: (models, N, in) or (N, in) shared by all models; returns logits (models, N, C)."""
+        h = x.expand(self.n_models, *x.shape) if x.dim() == 2 else x
+        hidden = []
+        for i, (W, b, B) in enumerate(zip(self.weights, self.biases, self.feedback)):
+            h = rule.linear(h, W, b, B)
+            if i < self.arch.depth - 1:
+                h = torch.relu(h)
+                if self.arch.batchnorm:
+                    h = self._batchnorm(h, i)
+                hidden.append(h)
+        return (h, hidden) if return_hidden else h
+
+    def select(self, index: list[int]) -> "StackedMLP":
+        """A new stack holding the networks at ``index`` (for one-by-one comparisons)."""
+        sub = StackedMLP(self.arch, [self.seeds[i] for i in index], self.bn_momentum, self.bn_eps)
+        idx = torch.as_tensor(index)
+        sub.load_state_dict({k: v[idx].clone() for k, v in self.state_dict().items()})
+        return sub
+
+
+def save_checkpoint(model: StackedMLP, path: str | Path, **meta) -> None:
+    """Write atomically: a crash never leaves a half-written checkpoint."""
+    payload = {
+        "arch": asdict(model.arch),
+        "seeds": model.seeds,
+        "bn_momentum": model.bn_momentum,
+        "bn_eps": model.bn_eps,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": meta,
+    }
+    save_torch(payload, path)
+
+
+def load_checkpoint(path: str | Path, rule: str = "pretrain") -> tuple[StackedMLP, dict]:
+    payload = load_torch(path, "checkpoint", rule)
+    try:
+        model = StackedMLP(Architecture(**payload["arch"]), payload["seeds"], payload["bn_momentum"], payload["bn_eps"])
+        model.load_state_dict(payload["state_dict"])
+    except Exception as exc:
+        raise RuntimeError(f"checkpoint {path} does not hold a noisefa StackedMLP ({exc}); delete it and rerun {rule}") from exc
+    return model, payload.get("meta", {})

@@ -1,0 +1,33 @@
+"""Every path the pipeline reads or writes, in one place (rules, stages and tests use these).
+
+Patterns hold Snakemake wildcards; ``format`` them for concrete files.
+Downloads live under resources/ (kept across `rm -rf results`), everything the
+pipeline computes under results/.
+"""
+
+FETCHED = "resources/fetched/{dataset}.ok"
+TORCHVISION_ROOT = "resources/torchvision"
+DATA = "results/data/{dataset}.pt"
+NOISE = "results/noise/{noise}/in{dim}_c{classes}.pt"
+PRETRAIN_DIR = "results/pretrain/{noise}/in{dim}_c{classes}/depth{depth}"
+PRETRAIN_CHECKPOINT = PRETRAIN_DIR + "/checkpoint.pt"
+PRETRAIN_METRICS = PRETRAIN_DIR + "/metrics.parquet"
+TRAIN_DIR = "results/train/{experiment}/{dataset}/depth{depth}/{condition}"
+TRAIN_CHECKPOINT = TRAIN_DIR + "/checkpoint.pt"
+TRAIN_METRICS = TRAIN_DIR + "/metrics.parquet"
+METRICS = "results/tables/metrics.parquet"
+METRICS_CSV = "results/tables/metrics.csv"
+SUMMARY = "results/tables/summary.csv"
+FIGURE = "results/figures/{figure}.png"
+NOTEBOOK = "results/reports/{report}.ipynb"
+NOTEBOOK_HTML = "results/reports/{report}.html"
+LOGS = "results/logs"
+BENCHMARKS = "results/benchmarks"
+
+
+def log(rule: str, pattern: str = "") -> str:
+    return f"{LOGS}/{rule}/{pattern}.log" if pattern else f"{LOGS}/{rule}.log"
+
+
+def benchmark(rule: str, pattern: str = "") -> str:
+    return f"{BENCHMARKS}/{rule}/{pattern}.tsv" if pattern else f"{BENCHMARKS}/{rule}.tsv"

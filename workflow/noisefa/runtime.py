@@ -1,0 +1,30 @@
+"""Process setup shared by every stage: threads, device, determinism, arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import torch
+
+
+def setup(threads: int = 1, device: str = "cpu") -> torch.device:
+    torch.set_num_threads(max(1, int(threads)))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError("config asks for device 'cuda' but torch sees no GPU; use device: auto or cpu")
+        # Bit-reproducible cuBLAS (must be set before the first CUDA matmul).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    return torch.device(device)
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--spec", required=True, type=json.loads,
+                   help="JSON object with every hyper-parameter of the job (the rule's params)")
+    return p

@@ -1,0 +1,24 @@
+"""Write a noise dataset file: generator parameters, and the samples of a fixed set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..files import save_torch
+from ..noise import make_noise_dataset
+from ..runtime import parser
+
+
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--out", required=True, type=Path)
+    a = p.parse_args(argv)
+    s = a.spec
+    payload = make_noise_dataset(s["noise"], s["name"], s["dim"], s["n_classes"])
+    save_torch(payload, a.out)
+    n = len(payload["y"]) if "y" in payload else "fresh"
+    print(f"noise {s['name']}: {s['noise']} dim={s['dim']} classes={s['n_classes']} samples={n} -> {a.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Train the stacked networks of one cell (dataset x depth x condition) on data.
+
+FA w/ starts from the noise-pretrained checkpoint, BP and FA w/o from the same
+seeded initial W (and, for FA, the same B). Evaluates every ``1/evals_per_epoch``
+epoch: train/test loss and accuracy, and per layer the alignment angle, W-B
+distance, effective rank and the angle between the rule's update and BP's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..conditions import get_condition
+from ..datasets import load_prepared
+from ..engine import (TensorBatches, delta_angles, evaluate_split, fit, make_optimizer, rows_from,
+                      weight_rows)
+from ..learning_rules import get_rule
+from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
+from ..runtime import parser, setup
+from ..seeds import generator
+from ..tidy import frame, write_table
+
+
+def initial_model(spec: dict, arch: Architecture, pretrained: Path | None) -> StackedMLP:
+    fresh = StackedMLP(arch, spec["seeds"])
+    if pretrained is None:
+        return fresh
+    model, _ = load_checkpoint(pretrained, rule="pretrain")
+    if model.arch != arch or model.seeds != fresh.seeds:
+        raise ValueError(f"pretrained checkpoint {pretrained} holds {model.arch} seeds {model.seeds}; "
+                         f"this job needs {arch} seeds {fresh.seeds}. Rerun pretraining.")
+    for i, (b_pre, b_init) in enumerate(zip(model.feedback, fresh.feedback)):
+        if not torch.equal(b_pre, b_init):  # B must be the one FA w/o uses: fixed forever
+            raise ValueError(f"B{i} of {pretrained} differs from the seeded B: the checkpoint is stale; rerun pretraining")
+    return model
+
+
+def run(spec: dict, data_path: Path, pretrained: Path | None, checkpoint: Path, metrics: Path) -> None:
+    device = setup(spec.get("threads", 1), spec.get("device", "cpu"))
+    cond = get_condition(spec["condition"])
+    if cond.pretrained != (pretrained is not None):
+        raise ValueError(f"condition {cond.name} {'needs' if cond.pretrained else 'takes no'} --pretrained checkpoint")
+    tcfg = spec["train"]
+    data = load_prepared(data_path, tcfg.get("train_subset"), device)
+    arch = Architecture(data.in_dim, data.n_classes, spec["depth"], **spec["model"])
+    model = initial_model(spec, arch, pretrained).to(device)
+    rule = get_rule(cond.rule)
+    bs = tcfg["batch_size"]
+    source = TensorBatches(data.x_train, data.y_train, model.seeds, bs, ("data", data.name, arch.depth))
+    # A fixed subset for train-set metrics and probes (the whole set if small).
+    sub = torch.randperm(len(data.y_train), generator=generator("eval-subset", data.name))
+    sub = sub[: tcfg["eval_train_samples"]].to(device)
+    x_eval, y_eval = data.x_train[sub], data.y_train[sub]
+    n_probe = min(tcfg["probe_batch"], len(sub))
+    spe = source.steps_per_epoch
+
+    def evaluate(step, batch_loss):
+        entries = []
+        for split, (x, y) in (("train", (x_eval, y_eval)), ("test", (data.x_test, data.y_test))):
+            loss, acc = evaluate_split(model, rule, x, y)
+            entries += [("", f"{split}_loss", loss), ("", f"{split}_acc", acc)]
+        if batch_loss is not None:
+            entries.append(("", "batch_loss", batch_loss))
+        entries += weight_rows(model)
+        if rule.name != "bp":
+            for i, a in enumerate(delta_angles(model, rule, x_eval[:n_probe], y_eval[:n_probe])):
+                entries.append((str(i + 1), "delta_angle_deg", a))
+        return rows_from(model, step, step / spe, entries)
+
+    n_steps = tcfg["epochs"] * spe
+    epe = tcfg["evals_per_epoch"]
+    eval_steps = {max(1, round(k * spe / epe)) for k in range(1, tcfg["epochs"] * epe + 1)}
+    where = f"train dataset={data.name} depth={arch.depth} condition={cond.name}"
+    rows = fit(model, rule, source, make_optimizer(model, tcfg), n_steps, eval_steps, evaluate, where)
+    save_checkpoint(model, checkpoint, dataset=data.name, condition=cond.name, steps=n_steps)
+    df = frame(rows, experiment=spec["experiment"], dataset=data.name,
+               noise=spec.get("noise", "") if cond.pretrained else "", depth=arch.depth,
+               condition=cond.name, phase="data")
+    write_table(df, metrics)
+    final = df[(df.step == n_steps) & (df.metric == "test_acc")].value
+    print(f"{where}: final test accuracy {final.mean():.4f} +- {final.std():.4f} over {len(final)} networks")
+
+
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--pretrained", type=Path, default=None)
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--metrics", required=True, type=Path)
+    a = p.parse_args(argv)
+    run(a.spec, a.data, a.pretrained, a.checkpoint, a.metrics)
+
+
+if __name__ == "__main__":
+    main()

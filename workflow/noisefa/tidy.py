@@ -1,0 +1,62 @@
+"""The tidy metrics contract: one row per measured number, a fixed column set.
+
+Every job writes its metrics with exactly these columns; aggregation only
+concatenates. ``layer`` is "" for network-level metrics and "1".."depth" for
+per-layer ones (layer 1 is the first Linear layer). ``phase`` is "noise" for
+pretraining and "data" for data training; ``noise`` names the noise set a
+network was pretrained on ("" if none).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .files import atomic_write
+
+COLUMNS = ["experiment", "dataset", "noise", "depth", "condition", "seed", "phase",
+           "step", "epoch", "layer", "metric", "value"]
+DTYPES = {"experiment": "string", "dataset": "string", "noise": "string", "depth": "int64",
+          "condition": "string", "seed": "int64", "phase": "string", "step": "int64",
+          "epoch": "float64", "layer": "string", "metric": "string", "value": "float64"}
+
+# metric name -> what it is (README documents the same list)
+METRICS = {
+    "train_loss": "cross-entropy on a fixed subset of the training set (eval mode)",
+    "train_acc": "accuracy on that subset",
+    "test_loss": "cross-entropy on the test set",
+    "test_acc": "accuracy on the test set",
+    "batch_loss": "mean training-batch cross-entropy since the previous evaluation",
+    "angle_deg": "mean over neurons of the angle between W's and B's column of each input neuron of the layer",
+    "matrix_angle_deg": "angle between vec(W) and vec(B)",
+    "delta_angle_deg": "angle between the rule's weight update and backprop's on a probe batch",
+    "wb_distance": "Frobenius norm ||W - B||",
+    "erank": "effective rank of W (Roy & Vetterli 2007)",
+}
+
+
+def frame(rows: list[dict], **keys) -> pd.DataFrame:
+    """Rows of {step, epoch, seed, layer, metric, value} plus constant key columns."""
+    df = pd.DataFrame(rows)
+    for k, v in keys.items():
+        df[k] = v
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"metrics rows lack columns {missing}")
+    return df[COLUMNS].astype(DTYPES)
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """Write parquet (or CSV by suffix) atomically."""
+    if Path(path).suffix == ".csv":
+        atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
+    else:
+        atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:
+        raise RuntimeError(f"cannot read metrics table {path}: {exc}. Delete it and rerun the rule that writes it.") from exc

@@ -1,0 +1,86 @@
+# Shared definitions: validated config, paths, parameter blocks and target functions.
+import json
+import shlex
+
+from noisefa import paths
+from noisefa.conditions import CONDITIONS, get_condition
+from noisefa.config import train_config, validate
+from noisefa.datasets import DATASETS, get_spec, needs_fetch
+from noisefa.sources import closure
+
+# Schema (with defaults) and registry checks: a bad config stops here, before any job.
+validate(config)
+
+# Every job runs the library from this checkout, whatever else is installed.
+PY = f"PYTHONPATH={shlex.quote(str(LIB_DIR))} python -m"
+ENV = str(Path(workflow.basedir) / "envs" / "noisefa.yaml")
+REPORT_ENV = str(Path(workflow.basedir) / "envs" / "report.yaml")
+SEEDS = list(range(config["n_seeds"]))
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    condition="|".join(CONDITIONS),
+    depth=r"\d+",
+    dim=r"\d+",
+    classes=r"\d+",
+    experiment=r"[A-Za-z0-9_-]+",
+    noise=r"[A-Za-z0-9_.-]+",
+
+
+def lib(module):
+    """The library files ``module`` imports: editing one reruns exactly its jobs."""
+    return [str(LIB_DIR / f) for f in closure(module)]
+
+
+def shape(dataset):
+    spec = get_spec(dataset)
+    return {"dim": spec.in_dim, "classes": spec.n_classes}
+
+
+def pretrain_paths(dataset, depth, pattern):
+    return pattern.format(noise=config["noise"]["use"], depth=depth, **shape(dataset))
+
+
+def job_spec(**extra):
+    """JSON of a job's hyper-parameters: it is in params, so changing one reruns the job."""
+    return json.dumps(
+        {"experiment": config["experiment"], "seeds": SEEDS, "model": config["model"],
+         "device": config["device"], "threads": config["threads"], **extra},
+        sort_keys=True,
+    )
+
+
+def train_cells():
+    return [
+        (d, depth, c) for d in config["datasets"] for depth in config["depths"] for c in config["conditions"]
+    ]
+
+
+def train_metrics():
+    return [
+        paths.TRAIN_METRICS.format(experiment=config["experiment"], dataset=d, depth=depth, condition=c)
+        for d, depth, c in train_cells()
+    ]
+
+
+def pretrain_metrics_map():
+    """{pretrain metrics file: [datasets whose FA w/ networks start from it]}."""
+    out = {}
+    for d, depth, c in train_cells():
+        if get_condition(c).pretrained:
+            out.setdefault(pretrain_paths(d, depth, paths.PRETRAIN_METRICS), []).append(d)
+    return out
+
+
+FIGURES = ["learning_curves", "alignment"]
+REPORTS = ["main"]
+
+
+def all_targets():
+    return [
+        paths.METRICS,
+        paths.SUMMARY,
+        *[paths.FIGURE.format(figure=f) for f in FIGURES],
+        *[paths.NOTEBOOK_HTML.format(report=r) for r in REPORTS],
+    ]

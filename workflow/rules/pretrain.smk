@@ -1,0 +1,22 @@
+# Noise pretraining: FA on random inputs with random labels aligns W to B.
+
+
+rule pretrain:
+    input:
+        noise=paths.NOISE,
+        code=lib("noisefa.stages.pretrain"),
+    output:
+        checkpoint=paths.PRETRAIN_CHECKPOINT,
+        metrics=paths.PRETRAIN_METRICS,
+    params:
+        spec=lambda wc: job_spec(depth=int(wc.depth), pretrain=config["pretrain"]),
+    threads: config["threads"]
+    log:
+        paths.log("pretrain", "{noise}/in{dim}_c{classes}/depth{depth}"),
+    benchmark:
+        paths.benchmark("pretrain", "{noise}/in{dim}_c{classes}/depth{depth}")
+    conda:
+        ENV
+    shell:
+        "{PY} noisefa.stages.pretrain --spec {params.spec:q} --noise {input.noise} "
+        "--checkpoint {output.checkpoint} --metrics {output.metrics} > {log} 2>&1"

@@ -1,0 +1,47 @@
+# Report notebooks: executed with papermill (the executed notebook is an output), then exported to HTML.
+
+
+localrules:
+    notebook,
+    notebook_html,
+
+
+rule notebook:
+    input:
+        notebook=str(Path(workflow.basedir) / "workflow" / "notebooks" / "{report}.ipynb"),
+        metrics=paths.METRICS,
+        summary=paths.SUMMARY,
+        figures=[paths.FIGURE.format(figure=f) for f in FIGURES],
+        code=lib("noisefa.summary"),
+    output:
+        paths.NOTEBOOK,
+    params:
+        config=lambda wc: json.dumps(config, sort_keys=True),
+        figures=json.dumps([paths.FIGURE.format(figure=f) for f in FIGURES]),
+        lib=str(LIB_DIR),
+    log:
+        paths.log("notebook", "{report}"),
+    benchmark:
+        paths.benchmark("notebook", "{report}")
+    conda:
+        REPORT_ENV
+    shell:
+        "papermill {input.notebook} {output} -k python3 --cwd . "
+        "-p metrics_path {input.metrics} -p summary_path {input.summary} "
+        "-p figure_paths_json {params.figures:q} -p config_json {params.config:q} -p lib_dir {params.lib:q} "
+        "> {log} 2>&1"
+
+
+rule notebook_html:
+    input:
+        paths.NOTEBOOK,
+    output:
+        report(paths.NOTEBOOK_HTML, caption="../report/notebook.rst", category="Reports"),
+    log:
+        paths.log("notebook_html", "{report}"),
+    benchmark:
+        paths.benchmark("notebook_html", "{report}")
+    conda:
+        REPORT_ENV
+    shell:
+        "jupyter nbconvert --to html --output-dir $(dirname {output}) {input} > {log} 2>&1"
