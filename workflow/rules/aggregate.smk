@@ -23,5 +23,5 @@ rule aggregate:
     conda:
         ENV
     shell:
-        "{PY} noisefa.stages.aggregate --train {input.train} --pretrain {params.pretrain:q} "
+        "python -m noisefa.stages.aggregate --train {input.train} --pretrain {params.pretrain:q} "
         "--parquet {output.parquet} --csv {output.csv} --summary {output.summary} > {log} 2>&1"

@@ -11,8 +11,9 @@ from noisefa.sources import closure
 # Schema (with defaults) and registry checks: a bad config stops here, before any job.
 validate(config)
 
-# Every job runs the library from this checkout, whatever else is installed.
-PY = f"PYTHONPATH={shlex.quote(str(LIB_DIR))} python -m"
+# Every job (local, SLURM or conda) runs the library from this checkout, whatever else is
+# installed; remote jobs re-read this Snakefile, so they get the same prefix.
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(str(LIB_DIR))}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 ENV = str(Path(workflow.basedir) / "envs" / "noisefa.yaml")
 REPORT_ENV = str(Path(workflow.basedir) / "envs" / "report.yaml")
 SEEDS = list(range(config["n_seeds"]))
@@ -71,6 +72,26 @@ def pretrain_metrics_map():
         if get_condition(c).pretrained:
             out.setdefault(pretrain_paths(d, depth, paths.PRETRAIN_METRICS), []).append(d)
     return out
+
+
+def train_inputs(wc):
+    inputs = {"data": paths.DATA.format(dataset=wc.dataset), "code": lib("noisefa.stages.train")}
+    if get_condition(wc.condition).pretrained:
+        inputs["pretrained"] = pretrain_paths(wc.dataset, wc.depth, paths.PRETRAIN_CHECKPOINT)
+    return inputs
+
+
+def train_spec(wc):
+    pretrained = get_condition(wc.condition).pretrained
+    return job_spec(
+        dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition,
+        noise=config["noise"]["use"] if pretrained else "", train=train_config(config, wc.dataset),
+    )
+
+
+def data_note():
+    described = ", ".join(f"{d} ({get_spec(d).description})" for d in config["datasets"])
+    return f"data: {described}"
 
 
 FIGURES = ["learning_curves", "alignment"]

@@ -21,7 +21,7 @@ rule fetch_dataset:
     conda:
         ENV
     shell:
-        "{PY} noisefa.stages.prepare_data fetch --dataset {wildcards.dataset} --root {params.root} "
+        "python -m noisefa.stages.prepare_data fetch --dataset {wildcards.dataset} --root {params.root} "
         "{params.local} --out {output} > {log} 2>&1"
 
 
@@ -42,5 +42,5 @@ rule prepare_dataset:
     conda:
         ENV
     shell:
-        "{PY} noisefa.stages.prepare_data prepare --dataset {wildcards.dataset} --root {params.root} "
+        "python -m noisefa.stages.prepare_data prepare --dataset {wildcards.dataset} --root {params.root} "
         "{params.local} --out {output} > {log} 2>&1"

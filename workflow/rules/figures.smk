@@ -6,10 +6,6 @@ localrules:
     figure_alignment,
 
 
-def data_note():
-    return "data: " + ", ".join(f"{d} ({get_spec(d).description})" for d in config["datasets"])
-
-
 rule figure_learning_curves:
     input:
         metrics=paths.METRICS,
@@ -21,7 +17,7 @@ rule figure_learning_curves:
             category="Learning curves",
         ),
     params:
-        title=lambda wc: f"Test accuracy, noise set {config['noise']['use']}; " + data_note(),
+        title=lambda wc: f"Test accuracy, noise set {config['noise']['use']}; {data_note()}",
     log:
         paths.log("figure_learning_curves"),
     benchmark:
@@ -29,7 +25,7 @@ rule figure_learning_curves:
     conda:
         REPORT_ENV
     shell:
-        "{PY} noisefa.figures.learning_curves --metrics {input.metrics} --out {output} --title {params.title:q} > {log} 2>&1"
+        "python -m noisefa.figures.learning_curves --metrics {input.metrics} --out {output} --title {params.title:q} > {log} 2>&1"
 
 
 rule figure_alignment:
@@ -52,4 +48,4 @@ rule figure_alignment:
     conda:
         REPORT_ENV
     shell:
-        "{PY} noisefa.figures.alignment --metrics {input.metrics} --out {output} --title {params.title:q} > {log} 2>&1"
+        "python -m noisefa.figures.alignment --metrics {input.metrics} --out {output} --title {params.title:q} > {log} 2>&1"

@@ -18,4 +18,4 @@ rule make_noise:
     conda:
         ENV
     shell:
-        "{PY} noisefa.stages.make_noise --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "python -m noisefa.stages.make_noise --spec {params.spec:q} --out {output} > {log} 2>&1"

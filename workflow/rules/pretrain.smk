@@ -18,5 +18,5 @@ rule pretrain:
     conda:
         ENV
     shell:
-        "{PY} noisefa.stages.pretrain --spec {params.spec:q} --noise {input.noise} "
+        "python -m noisefa.stages.pretrain --spec {params.spec:q} --noise {input.noise} "
         "--checkpoint {output.checkpoint} --metrics {output.metrics} > {log} 2>&1"

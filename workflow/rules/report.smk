@@ -18,7 +18,6 @@ rule notebook:
     params:
         config=lambda wc: json.dumps(config, sort_keys=True),
         figures=json.dumps([paths.FIGURE.format(figure=f) for f in FIGURES]),
-        lib=str(LIB_DIR),
     log:
         paths.log("notebook", "{report}"),
     benchmark:
@@ -28,7 +27,7 @@ rule notebook:
     shell:
         "papermill {input.notebook} {output} -k python3 --cwd . "
         "-p metrics_path {input.metrics} -p summary_path {input.summary} "
-        "-p figure_paths_json {params.figures:q} -p config_json {params.config:q} -p lib_dir {params.lib:q} "
+        "-p figure_paths_json {params.figures:q} -p config_json {params.config:q} "
         "> {log} 2>&1"
 
 

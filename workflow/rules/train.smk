@@ -1,21 +1,6 @@
 # Data training: one job per dataset x depth x condition, all seeds stacked in one model.
 
 
-def train_inputs(wc):
-    inputs = {"data": paths.DATA.format(dataset=wc.dataset), "code": lib("noisefa.stages.train")}
-    if get_condition(wc.condition).pretrained:
-        inputs["pretrained"] = pretrain_paths(wc.dataset, wc.depth, paths.PRETRAIN_CHECKPOINT)
-    return inputs
-
-
-def train_spec(wc):
-    pretrained = get_condition(wc.condition).pretrained
-    return job_spec(
-        dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition,
-        noise=config["noise"]["use"] if pretrained else "", train=train_config(config, wc.dataset),
-    )
-
-
 rule train:
     input:
         unpack(train_inputs),
@@ -33,5 +18,5 @@ rule train:
     conda:
         ENV
     shell:
-        "{PY} noisefa.stages.train --spec {params.spec:q} --data {input.data} {params.pretrained} "
+        "python -m noisefa.stages.train --spec {params.spec:q} --data {input.data} {params.pretrained} "
         "--checkpoint {output.checkpoint} --metrics {output.metrics} > {log} 2>&1"
