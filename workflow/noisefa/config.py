@@ -84,15 +84,16 @@ def validate(cfg: dict) -> dict:
             raise _unknown(f"noise.sets.{name}.distribution", spec["distribution"], DISTRIBUTIONS)
     if cfg["pretrain"]["optimizer"] not in OPTIMIZERS:
         raise _unknown("pretrain.optimizer", cfg["pretrain"]["optimizer"], OPTIMIZERS)
-    for d, over in cfg["train_overrides"].items():
+    for d in cfg["train_overrides"]:
         if d not in DATASETS:
             raise _unknown(f"train_overrides.{d}", d, DATASETS)
         _schema_errors(train_config(cfg, d), sch["properties"]["train"], prefix=f"train_overrides.{d} -> train.")
     for d in cfg["datasets"]:
         opt = train_config(cfg, d)["optimizer"]
         if opt not in OPTIMIZERS:
-            raise _unknown("train.optimizer" if d not in cfg["train_overrides"] else f"train_overrides.{d}.optimizer",
-                           opt, OPTIMIZERS)
+            raise _unknown(
+                "train.optimizer" if d not in cfg["train_overrides"] else f"train_overrides.{d}.optimizer", opt, OPTIMIZERS
+            )
     return cfg
 
 

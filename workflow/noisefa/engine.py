@@ -8,7 +8,7 @@ seeded order. The host synchronises only at evaluation points.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -24,9 +24,9 @@ class DivergenceError(RuntimeError):
 
 OPTIMIZERS: dict[str, Callable] = {
     "sgd": lambda params, c: torch.optim.SGD(
-        params, lr=c["lr"], momentum=c.get("momentum", 0.0), weight_decay=c.get("weight_decay", 0.0)),
-    "adam": lambda params, c: torch.optim.Adam(
-        params, lr=c["lr"], weight_decay=c.get("weight_decay", 0.0)),
+        params, lr=c["lr"], momentum=c.get("momentum", 0.0), weight_decay=c.get("weight_decay", 0.0)
+    ),
+    "adam": lambda params, c: torch.optim.Adam(params, lr=c["lr"], weight_decay=c.get("weight_decay", 0.0)),
 }
 
 
@@ -51,7 +51,7 @@ class TensorBatches:
     def next(self):
         if self.pos == 0:
             self.perms = torch.stack([torch.randperm(len(self.y), generator=g) for g in self.gens]).to(self.x.device)
-        idx = self.perms[:, self.pos * self.batch_size:(self.pos + 1) * self.batch_size]
+        idx = self.perms[:, self.pos * self.batch_size : (self.pos + 1) * self.batch_size]
         self.pos = (self.pos + 1) % self.steps_per_epoch
         return self.x[idx], self.y[idx]
 
@@ -64,10 +64,10 @@ def evaluate_split(model: StackedMLP, rule: LearningRule, x, y, chunk: int = 819
     loss = torch.zeros(model.n_models, device=x.device, dtype=torch.float64)
     correct = torch.zeros_like(loss)
     for i in range(0, len(y), chunk):
-        logits = model(x[i:i + chunk], rule)
-        n = len(y[i:i + chunk])
-        loss += M.stacked_cross_entropy(logits, y[i:i + chunk]).double() * n
-        correct += M.stacked_accuracy(logits, y[i:i + chunk]).double() * n
+        logits = model(x[i : i + chunk], rule)
+        n = len(y[i : i + chunk])
+        loss += M.stacked_cross_entropy(logits, y[i : i + chunk]).double() * n
+        correct += M.stacked_accuracy(logits, y[i : i + chunk]).double() * n
     model.train(was_training)
     return (loss / len(y)).cpu(), (correct / len(y)).cpu()
 
@@ -107,8 +107,16 @@ def rows_from(model: StackedMLP, step: int, epoch: float, entries) -> list[dict]
     return rows
 
 
-def fit(model: StackedMLP, rule: LearningRule, source, optimizer, n_steps: int, eval_steps,
-        evaluate: Callable[[int, torch.Tensor | None], list[dict]], where: str) -> list[dict]:
+def fit(
+    model: StackedMLP,
+    rule: LearningRule,
+    source,
+    optimizer,
+    n_steps: int,
+    eval_steps,
+    evaluate: Callable[[int, torch.Tensor | None], list[dict]],
+    where: str,
+) -> list[dict]:
     """Train for ``n_steps``; call ``evaluate(step, mean batch loss)`` at 0 and each eval step."""
     eval_steps = set(eval_steps) | {n_steps}
     rows = evaluate(0, None)
@@ -129,7 +137,8 @@ def fit(model: StackedMLP, rule: LearningRule, source, optimizer, n_steps: int, 
             if bad:
                 raise DivergenceError(
                     f"{where}: training loss is not finite at step {step} for seeds {bad}. "
-                    "Lower the learning rate, enable model.batchnorm, or change the optimiser.")
+                    "Lower the learning rate, enable model.batchnorm, or change the optimiser."
+                )
             rows += evaluate(step, batch_loss)
             running.zero_()
             count = 0

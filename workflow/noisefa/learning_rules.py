@@ -14,8 +14,8 @@ touches it. A new rule is one entry in ``LEARNING_RULES``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -76,6 +76,4 @@ def get_rule(name: str) -> LearningRule:
     try:
         return LEARNING_RULES[name]
     except KeyError:
-        raise KeyError(
-            f"unknown learning rule {name!r}; known rules: {sorted(LEARNING_RULES)}"
-        ) from None
+        raise KeyError(f"unknown learning rule {name!r}; known rules: {sorted(LEARNING_RULES)}") from None

@@ -109,7 +109,7 @@ class StackedMLP(nn.Module):
                 hidden.append(h)
         return (h, hidden) if return_hidden else h
 
-    def select(self, index: list[int]) -> "StackedMLP":
+    def select(self, index: list[int]) -> StackedMLP:
         """A new stack holding the networks at ``index`` (for one-by-one comparisons)."""
         sub = StackedMLP(self.arch, [self.seeds[i] for i in index], self.bn_momentum, self.bn_eps)
         idx = torch.as_tensor(index)

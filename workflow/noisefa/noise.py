@@ -15,7 +15,7 @@ distribution is one entry in ``DISTRIBUTIONS``.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -74,8 +74,7 @@ class FreshNoiseStream:
         self.spec, self.dim, self.n_classes = noise["spec"], noise["dim"], noise["n_classes"]
         self.batch_size, self.device = batch_size, device
         self.gens = [
-            torch.Generator().manual_seed(derive_seed("noise-stream", noise["name"], self.spec["seed"], s))
-            for s in network_seeds
+            torch.Generator().manual_seed(derive_seed("noise-stream", noise["name"], self.spec["seed"], s)) for s in network_seeds
         ]
 
     def next(self):

@@ -25,6 +25,7 @@ def setup(threads: int = 1, device: str = "cpu") -> torch.device:
 
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--spec", required=True, type=json.loads,
-                   help="JSON object with every hyper-parameter of the job (the rule's params)")
+    p.add_argument(
+        "--spec", required=True, type=json.loads, help="JSON object with every hyper-parameter of the job (the rule's params)"
+    )
     return p

@@ -7,7 +7,7 @@ imports it (a plotting helper never retrains a network).
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -43,7 +43,7 @@ def _imports(path: Path, module: str) -> set[str]:
     return {m for m in found if m.split(".")[0] == "noisefa"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def closure(module: str) -> tuple[str, ...]:
     """Sorted files (relative to the repository's workflow/ dir) that ``module`` imports."""
     seen: set[Path] = set()

@@ -19,8 +19,15 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, g in acc.groupby(KEYS, sort=True):
         first = g[g.step > 0].iloc[0]
-        rows.append(dict(zip(KEYS, key), final_test_acc=g.value.iloc[-1], auc_test_acc=auc(g.epoch, g.value),
-                         first_eval_epoch=first.epoch, first_eval_test_acc=first.value))
+        rows.append(
+            dict(
+                zip(KEYS, key),
+                final_test_acc=g.value.iloc[-1],
+                auc_test_acc=auc(g.epoch, g.value),
+                first_eval_epoch=first.epoch,
+                first_eval_test_acc=first.value,
+            )
+        )
     out = pd.DataFrame(rows)
     if out.empty:
         return out
@@ -28,7 +35,8 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     last = last[last.layer == last.depth.astype(str)]
     last = last[last.step == last.groupby(KEYS).step.transform("max")]
     start = last.drop(columns="value").merge(
-        data[(data.metric == "angle_deg") & (data.step == 0)][KEYS + ["layer", "value"]], on=KEYS + ["layer"])
+        data[(data.metric == "angle_deg") & (data.step == 0)][KEYS + ["layer", "value"]], on=KEYS + ["layer"]
+    )
     out = out.merge(last[KEYS + ["value"]].rename(columns={"value": "final_last_layer_angle_deg"}), on=KEYS, how="left")
     out = out.merge(start[KEYS + ["value"]].rename(columns={"value": "initial_last_layer_angle_deg"}), on=KEYS, how="left")
     return out

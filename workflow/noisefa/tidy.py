@@ -15,11 +15,21 @@ import pandas as pd
 
 from .files import atomic_write
 
-COLUMNS = ["experiment", "dataset", "noise", "depth", "condition", "seed", "phase",
-           "step", "epoch", "layer", "metric", "value"]
-DTYPES = {"experiment": "string", "dataset": "string", "noise": "string", "depth": "int64",
-          "condition": "string", "seed": "int64", "phase": "string", "step": "int64",
-          "epoch": "float64", "layer": "string", "metric": "string", "value": "float64"}
+COLUMNS = ["experiment", "dataset", "noise", "depth", "condition", "seed", "phase", "step", "epoch", "layer", "metric", "value"]
+DTYPES = {
+    "experiment": "string",
+    "dataset": "string",
+    "noise": "string",
+    "depth": "int64",
+    "condition": "string",
+    "seed": "int64",
+    "phase": "string",
+    "step": "int64",
+    "epoch": "float64",
+    "layer": "string",
+    "metric": "string",
+    "value": "float64",
+}
 
 # metric name -> what it is (README documents the same list)
 METRICS = {

@@ -15,8 +15,13 @@ def plot(df: pd.DataFrame, title: str = ""):
     style.setup()
     ang = df[(df.metric == "angle_deg") & (df.layer == df.depth.astype(str))].copy()
     datasets, depths = sorted(ang.dataset.unique()), sorted(ang.depth.unique())
-    fig, axes = plt.subplots(len(datasets), 2 * len(depths), figsize=(3.0 * 2 * len(depths), 2.7 * len(datasets)),
-                             squeeze=False, gridspec_kw={"width_ratios": [1, 1.4] * len(depths)})
+    fig, axes = plt.subplots(
+        len(datasets),
+        2 * len(depths),
+        figsize=(3.0 * 2 * len(depths), 2.7 * len(datasets)),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1, 1.4] * len(depths)},
+    )
     conds = style.order(ang.condition.unique())
     for r, d in enumerate(datasets):
         for c, depth in enumerate(depths):
@@ -26,8 +31,17 @@ def plot(df: pd.DataFrame, title: str = ""):
                 part = sub[sub.phase == phase]
                 x = "step" if phase == "noise" else "epoch"
                 if not part.empty:
-                    sns.lineplot(data=part, x=x, y="value", hue="condition", hue_order=conds, palette=style.PALETTE,
-                                 errorbar=("ci", 95), ax=ax, legend=(r == 0 and c == 0 and k == 1))
+                    sns.lineplot(
+                        data=part,
+                        x=x,
+                        y="value",
+                        hue="condition",
+                        hue_order=conds,
+                        palette=style.PALETTE,
+                        errorbar=("ci", 95),
+                        ax=ax,
+                        legend=(r == 0 and c == 0 and k == 1),
+                    )
                 ax.axhline(90, ls="--", c="grey", lw=0.8)
                 ax.set_ylim(0, 100)
                 ax.set_xlabel("noise step" if phase == "noise" else "data epoch")

@@ -17,18 +17,34 @@ def plot(df: pd.DataFrame, title: str = ""):
     acc = df[(df.phase == "data") & (df.metric == "test_acc")].copy()
     aucs = summarise(df).groupby(["dataset", "depth", "condition"]).auc_test_acc.mean()
     datasets, depths = sorted(acc.dataset.unique()), sorted(acc.depth.unique())
-    fig, axes = plt.subplots(len(datasets), len(depths), figsize=(3.6 * len(depths), 2.9 * len(datasets)),
-                             squeeze=False, sharex="row")
+    fig, axes = plt.subplots(
+        len(datasets), len(depths), figsize=(3.6 * len(depths), 2.9 * len(datasets)), squeeze=False, sharex="row"
+    )
     conds = style.order(acc.condition.unique())
     for r, d in enumerate(datasets):
         for c, depth in enumerate(depths):
             ax = axes[r][c]
             sub = acc[(acc.dataset == d) & (acc.depth == depth)]
-            sns.lineplot(data=sub, x="epoch", y="value", hue="condition", hue_order=conds, palette=style.PALETTE,
-                         errorbar=("ci", 95), ax=ax, legend=False)
-            handles = [plt.Line2D([], [], color=style.PALETTE.get(k, "k"),
-                                  label=f"{style.label(k)} (AUC {aucs.get((d, depth, k), float('nan')):.3f})")
-                       for k in conds]
+            sns.lineplot(
+                data=sub,
+                x="epoch",
+                y="value",
+                hue="condition",
+                hue_order=conds,
+                palette=style.PALETTE,
+                errorbar=("ci", 95),
+                ax=ax,
+                legend=False,
+            )
+            handles = [
+                plt.Line2D(
+                    [],
+                    [],
+                    color=style.PALETTE.get(k, "k"),
+                    label=f"{style.label(k)} (AUC {aucs.get((d, depth, k), float('nan')):.3f})",
+                )
+                for k in conds
+            ]
             ax.legend(handles=handles, fontsize=7, loc="lower right")
             ax.set_title(f"{d}, depth {depth}")
             ax.set_ylabel("test accuracy" if c == 0 else "")

@@ -24,9 +24,11 @@ def aggregate(train: list[Path], pretrain: dict[str, list[str]]) -> pd.DataFrame
         for d in datasets:
             parts.append(noise.assign(dataset=d))
     df = pd.concat(parts, ignore_index=True)[COLUMNS].astype(DTYPES)
-    return df.sort_values(["experiment", "dataset", "depth", "condition", "seed", "phase", "step", "layer", "metric"],
-                          key=lambda s: s.map({"noise": 0, "data": 1}) if s.name == "phase" else s,
-                          ignore_index=True)
+    return df.sort_values(
+        ["experiment", "dataset", "depth", "condition", "seed", "phase", "step", "layer", "metric"],
+        key=lambda s: s.map({"noise": 0, "data": 1}) if s.name == "phase" else s,
+        ignore_index=True,
+    )
 
 
 def main(argv=None):

@@ -27,8 +27,9 @@ def run(spec: dict, noise_path: Path, checkpoint: Path, metrics: Path) -> None:
     rule = get_rule("fa")
     bs = opt_cfg["batch_size"]
     if noise["spec"]["protocol"] == "fixed":
-        source = TensorBatches(noise["x"].to(device), noise["y"].to(device), model.seeds, bs,
-                               ("noise", noise["name"], arch.depth))
+        source = TensorBatches(
+            noise["x"].to(device), noise["y"].to(device), model.seeds, bs, ("noise", noise["name"], arch.depth)
+        )
         n_samples = len(noise["y"])
     else:
         source = FreshNoiseStream(noise, model.seeds, bs, device)
@@ -42,16 +43,26 @@ def run(spec: dict, noise_path: Path, checkpoint: Path, metrics: Path) -> None:
         return rows_from(model, step, epoch, entries)
 
     steps = opt_cfg["steps"]
-    rows = fit(model, rule, source, make_optimizer(model, opt_cfg), steps,
-               eval_schedule(steps, opt_cfg["log_every"]), evaluate,
-               where=f"pretrain noise={noise['name']} depth={arch.depth}")
+    rows = fit(
+        model,
+        rule,
+        source,
+        make_optimizer(model, opt_cfg),
+        steps,
+        eval_schedule(steps, opt_cfg["log_every"]),
+        evaluate,
+        where=f"pretrain noise={noise['name']} depth={arch.depth}",
+    )
     save_checkpoint(model, checkpoint, noise=noise["name"], steps=steps, rule="fa")
-    df = frame(rows, experiment=spec["experiment"], dataset="", noise=noise["name"], depth=arch.depth,
-               condition="fa_w", phase="noise")
+    df = frame(
+        rows, experiment=spec["experiment"], dataset="", noise=noise["name"], depth=arch.depth, condition="fa_w", phase="noise"
+    )
     write_table(df, metrics)
     last = df[(df.step == steps) & (df.layer == str(arch.depth)) & (df.metric == "angle_deg")].value
-    print(f"pretrained {len(model.seeds)} networks depth {arch.depth} on {noise['name']}: "
-          f"last-layer angle {last.mean():.1f} deg after {steps} steps")
+    print(
+        f"pretrained {len(model.seeds)} networks depth {arch.depth} on {noise['name']}: "
+        f"last-layer angle {last.mean():.1f} deg after {steps} steps"
+    )
 
 
 def main(argv=None):

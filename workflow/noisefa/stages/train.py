@@ -14,8 +14,7 @@ import torch
 
 from ..conditions import get_condition
 from ..datasets import load_prepared
-from ..engine import (TensorBatches, delta_angles, evaluate_split, fit, make_optimizer, rows_from,
-                      weight_rows)
+from ..engine import TensorBatches, delta_angles, evaluate_split, fit, make_optimizer, rows_from, weight_rows
 from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
 from ..runtime import parser, setup
@@ -29,8 +28,10 @@ def initial_model(spec: dict, arch: Architecture, pretrained: Path | None) -> St
         return fresh
     model, _ = load_checkpoint(pretrained, rule="pretrain")
     if model.arch != arch or model.seeds != fresh.seeds:
-        raise ValueError(f"pretrained checkpoint {pretrained} holds {model.arch} seeds {model.seeds}; "
-                         f"this job needs {arch} seeds {fresh.seeds}. Rerun pretraining.")
+        raise ValueError(
+            f"pretrained checkpoint {pretrained} holds {model.arch} seeds {model.seeds}; "
+            f"this job needs {arch} seeds {fresh.seeds}. Rerun pretraining."
+        )
     for i, (b_pre, b_init) in enumerate(zip(model.feedback, fresh.feedback)):
         if not torch.equal(b_pre, b_init):  # B must be the one FA w/o uses: fixed forever
             raise ValueError(f"B{i} of {pretrained} differs from the seeded B: the checkpoint is stale; rerun pretraining")
@@ -75,9 +76,15 @@ def run(spec: dict, data_path: Path, pretrained: Path | None, checkpoint: Path, 
     where = f"train dataset={data.name} depth={arch.depth} condition={cond.name}"
     rows = fit(model, rule, source, make_optimizer(model, tcfg), n_steps, eval_steps, evaluate, where)
     save_checkpoint(model, checkpoint, dataset=data.name, condition=cond.name, steps=n_steps)
-    df = frame(rows, experiment=spec["experiment"], dataset=data.name,
-               noise=spec.get("noise", "") if cond.pretrained else "", depth=arch.depth,
-               condition=cond.name, phase="data")
+    df = frame(
+        rows,
+        experiment=spec["experiment"],
+        dataset=data.name,
+        noise=spec.get("noise", "") if cond.pretrained else "",
+        depth=arch.depth,
+        condition=cond.name,
+        phase="data",
+    )
     write_table(df, metrics)
     final = df[(df.step == n_steps) & (df.metric == "test_acc")].value
     print(f"{where}: final test accuracy {final.mean():.4f} +- {final.std():.4f} over {len(final)} networks")
