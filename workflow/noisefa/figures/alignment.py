@@ -50,8 +50,7 @@ def plot(df: pd.DataFrame, title: str = ""):
     if axes[0][1].get_legend():
         for t in axes[0][1].get_legend().texts:
             t.set_text(style.label(t.get_text()))
-    if title:
-        fig.suptitle(title)
+    style.suptitle(fig, title)
     fig.tight_layout()
     return fig
 

@@ -50,8 +50,7 @@ def plot(df: pd.DataFrame, title: str = ""):
             ax.set_ylabel("test accuracy" if c == 0 else "")
             lo = sub[sub.step > 0].value.min() if (sub.step > 0).any() else 0
             ax.set_ylim(max(0.0, lo - 0.05), min(1.0, sub.value.max() + 0.02))
-    if title:
-        fig.suptitle(title)
+    style.suptitle(fig, title)
     fig.tight_layout()
     return fig
 

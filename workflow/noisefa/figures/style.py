@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -28,6 +29,12 @@ def label(condition: str) -> str:
 def order(conditions) -> list[str]:
     known = [c for c in CONDITIONS if c in set(conditions)]
     return known + sorted(set(conditions) - set(known))
+
+
+def suptitle(fig, title: str) -> None:
+    """A title wrapped to the figure's width (data descriptions can be long)."""
+    if title:
+        fig.suptitle(textwrap.fill(title, width=max(40, int(fig.get_figwidth() * 14))), fontsize=9)
 
 
 def save(fig, out: Path) -> None:

@@ -1,0 +1,67 @@
+import math
+
+import pytest
+import torch
+
+from noisefa import metrics as M
+
+
+def test_angles_of_identical_orthogonal_opposite_matrices():
+    W = torch.randn(2, 5, 6, dtype=torch.float64)
+    torch.testing.assert_close(M.neuron_angles(W, W), torch.zeros(2, 6), atol=1e-3, rtol=0)
+    torch.testing.assert_close(M.neuron_angles(W, -W), torch.full((2, 6), 180.0), atol=1e-3, rtol=0)
+    # columns (1,0) and (0,1): orthogonal
+    A = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    Bm = torch.tensor([[[0.0, 1.0], [1.0, 0.0]]])  # swaps the rows: column i of A is e_i, of B e_{1-i}
+    torch.testing.assert_close(M.neuron_angles(A, Bm), torch.full((1, 2), 90.0))
+    torch.testing.assert_close(M.matrix_angle(W, W), torch.zeros(2), atol=1e-3, rtol=0)
+    torch.testing.assert_close(M.matrix_angle(W, -W), torch.full((2,), 180.0))
+
+
+def test_known_angle_of_45_degrees_and_per_column_meaning():
+    W = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])  # column 0 = (1,0), column 1 = (1,0)
+    B = torch.tensor([[[1.0, 0.0], [1.0, 1.0]]])  # column 0 = (1,1), column 1 = (0,1)
+    torch.testing.assert_close(M.neuron_angles(W, B), torch.tensor([[45.0, 90.0]]))
+
+
+def test_random_high_dimensional_matrices_are_near_90_degrees():
+    g = torch.Generator().manual_seed(0)
+    W, B = torch.randn(1, 1000, 50, generator=g), torch.randn(1, 1000, 50, generator=g)
+    assert abs(M.neuron_angles(W, B).mean().item() - 90) < 1.0
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_effective_rank_of_rank_k_matrix_with_equal_singular_values(k):
+    Q, _ = torch.linalg.qr(torch.randn(20, 20, dtype=torch.float64))
+    W = (Q[:, :k] @ Q[:, :k].T).unsqueeze(0)  # k singular values of 1, the rest 0
+    assert M.effective_rank(W).item() == pytest.approx(k, rel=1e-5)
+
+
+def test_effective_rank_is_below_rank_for_unequal_spectrum():
+    W = torch.diag(torch.tensor([10.0, 1.0, 0.1])).unsqueeze(0)
+    e = M.effective_rank(W).item()
+    p = torch.tensor([10.0, 1.0, 0.1]) / 11.1
+    assert e == pytest.approx(math.exp(-(p * p.log()).sum().item()), rel=1e-5)
+    assert 1 < e < 3
+
+
+def test_wb_distance():
+    W = torch.zeros(2, 3, 4)
+    B = torch.ones(2, 3, 4)
+    torch.testing.assert_close(M.wb_distance(W, B), torch.full((2,), math.sqrt(12)))
+
+
+def test_auc_is_mean_of_curve():
+    assert M.auc([0, 1, 2], [0.5, 0.5, 0.5]) == pytest.approx(0.5)
+    assert M.auc([0, 1], [0.0, 1.0]) == pytest.approx(0.5)
+    assert M.auc([0, 0.5, 2], [0.0, 1.0, 1.0]) == pytest.approx((0.25 + 1.5) / 2)
+    with pytest.raises(ValueError):
+        M.auc([0], [1])
+
+
+def test_stacked_loss_and_accuracy_per_model():
+    logits = torch.tensor([[[5.0, 0.0], [0.0, 5.0]], [[5.0, 0.0], [5.0, 0.0]]])
+    y = torch.tensor([0, 1])
+    torch.testing.assert_close(M.stacked_accuracy(logits, y), torch.tensor([1.0, 0.5]))
+    ce = M.stacked_cross_entropy(logits, y)
+    assert ce[0] < ce[1]
