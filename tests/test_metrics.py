@@ -65,3 +65,10 @@ def test_stacked_loss_and_accuracy_per_model():
     torch.testing.assert_close(M.stacked_accuracy(logits, y), torch.tensor([1.0, 0.5]))
     ce = M.stacked_cross_entropy(logits, y)
     assert ce[0] < ce[1]
+
+
+def test_effective_rank_of_a_diverged_network_is_nan_not_an_error():
+    W = torch.randn(3, 4, 5)
+    W[1, 0, 0] = float("nan")
+    e = M.effective_rank(W)
+    assert torch.isnan(e[1]) and torch.isfinite(e[[0, 2]]).all()

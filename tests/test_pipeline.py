@@ -1,38 +1,15 @@
 """The Snakemake DAG end to end on the tiny config (.test/config/config.yaml)."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
-import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / ".test" / "config" / "config.yaml"
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def snakemake(*args, cwd=REPO, timeout=900):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(
-        [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+from pipeline_utils import TINY, snakemake
 
 
 def test_lint_is_clean():
     r = snakemake("--lint", "--configfile", str(TINY))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Congratulations" in r.stdout + r.stderr
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny")
-    r = snakemake("--configfile", str(TINY), "--cores", "2", "--directory", str(d))
-    assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
-    return d
 
 
 def test_whole_dag_produces_tables_figures_and_reports(tiny_run):

@@ -18,6 +18,7 @@ A new dataset is one ``DatasetSpec`` in ``DATASETS``.
 from __future__ import annotations
 
 import gzip
+import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,15 +27,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .errors import DatasetUnavailable
 from .files import atomic_write, load_torch, save_torch
 from .seeds import generator
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+MNIST_FAMILY = ("MNIST", "FashionMNIST", "KMNIST")
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-
-
-class DatasetUnavailable(RuntimeError):
-    """The dataset's files are not here and cannot be fetched."""
 
 
 @dataclass
@@ -89,14 +88,47 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return y.round().clamp(0, 255).to(torch.uint8)
 
 
+def check_idx(path: Path) -> int:
+    """Check an IDX (MNIST-format) file's header against its size; returns the item count.
+
+    A truncated or foreign file raises ``DatasetUnavailable`` naming it, before
+    torchvision reads it (which would fail with an opaque error or garbage).
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        header = f.read(4)
+        if len(header) < 4 or header[:2] != b"\x00\x00" or header[2] != 0x08 or not 1 <= header[3] <= 4:
+            raise DatasetUnavailable(f"{path} is not an IDX file (bad magic number {header.hex()}); {_REFETCH}")
+        dims = [int.from_bytes(f.read(4), "big") for _ in range(header[3])]
+    expected = 4 + 4 * len(dims) + math.prod(dims)
+    actual = path.stat().st_size
+    if actual != expected:
+        raise DatasetUnavailable(f"{path} is truncated or corrupt: {actual} bytes, its header says {expected}; {_REFETCH}")
+    return dims[0]
+
+
+_REFETCH = "delete the file (and resources/fetched/<dataset>.ok) and rerun snakemake: the fetch rule gets it again"
+
+
 def _torchvision_loader(cls_name: str, split_kw: Callable[[bool], dict], channels_last=False, size=None):
     def load(src: Source) -> Splits:
         import torchvision.datasets as tvd
 
         root = _torchvision_root(src, cls_name)
+        spec = next(s for s in DATASETS.values() if s.torchvision == cls_name)
+        if cls_name in MNIST_FAMILY:
+            counts = {f: check_idx(root / f) for f in spec.expected_files}
+            for a, b in (spec.expected_files[0:2], spec.expected_files[2:4]):
+                if counts[a] != counts[b]:
+                    raise DatasetUnavailable(f"{root / a} has {counts[a]} images but {root / b} {counts[b]} labels; {_REFETCH}")
         parts = []
         for train in (True, False):
-            ds = getattr(tvd, cls_name)(root=str(root), download=False, **split_kw(train))
+            try:
+                ds = getattr(tvd, cls_name)(root=str(root), download=False, **split_kw(train))
+            except Exception as exc:  # torchvision's own MD5 / format checks
+                raise DatasetUnavailable(
+                    f"torchvision cannot read {spec.name} under {root}: {type(exc).__name__}: {exc}; {_REFETCH}"
+                ) from exc
             labels = getattr(ds, "targets", None)
             if labels is None:
                 labels = ds.labels

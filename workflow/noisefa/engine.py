@@ -7,20 +7,21 @@ seeded order. The host synchronises only at evaluation points.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from . import metrics as M
+from .errors import DivergenceError
+from .files import load_torch, save_torch
 from .learning_rules import LearningRule, get_rule
 from .model import StackedMLP
 from .seeds import derive_seed
-
-
-class DivergenceError(RuntimeError):
-    pass
-
 
 OPTIMIZERS: dict[str, Callable] = {
     "sgd": lambda params, c: torch.optim.SGD(
@@ -54,6 +55,15 @@ class TensorBatches:
         idx = self.perms[:, self.pos * self.batch_size : (self.pos + 1) * self.batch_size]
         self.pos = (self.pos + 1) % self.steps_per_epoch
         return self.x[idx], self.y[idx]
+
+    def state_dict(self) -> dict:
+        return {"gens": [g.get_state() for g in self.gens], "pos": self.pos, "perms": self.perms}
+
+    def load_state_dict(self, state: dict) -> None:
+        for g, st in zip(self.gens, state["gens"]):
+            g.set_state(st)
+        self.pos = state["pos"]
+        self.perms = None if state["perms"] is None else state["perms"].to(self.x.device)
 
 
 @torch.no_grad()
@@ -107,6 +117,57 @@ def rows_from(model: StackedMLP, step: int, epoch: float, entries) -> list[dict]
     return rows
 
 
+class Resume:
+    """A resumable snapshot of a running ``fit``: not a declared output, written atomically.
+
+    Saved at evaluation points (so the resumed run computes exactly what the
+    uninterrupted one would) once ``every_s`` seconds have passed since the last
+    save; used only if its fingerprint (the job's spec and inputs) matches.
+    """
+
+    def __init__(self, path: str | Path | None, fingerprint: str, every_s: float):
+        self.path = Path(path) if path else None
+        self.fingerprint, self.every_s = fingerprint, every_s
+        self.last = time.monotonic()
+
+    def load(self) -> dict | None:
+        if self.path is None or not self.path.exists():
+            return None
+        try:
+            state = load_torch(self.path, "resume checkpoint", "<the same rule>")
+        except RuntimeError as exc:
+            print(f"ignoring unreadable resume checkpoint: {exc}")
+            return None
+        if state.get("fingerprint") != self.fingerprint:
+            print(f"ignoring resume checkpoint {self.path}: it belongs to other parameters or inputs")
+            return None
+        return state
+
+    def maybe_save(self, make_state: Callable[[], dict]) -> None:
+        if self.path is None or self.every_s < 0:  # negative: never (0: at every evaluation)
+            return
+        if time.monotonic() - self.last >= self.every_s:
+            save_torch({"fingerprint": self.fingerprint, **make_state()}, self.path)
+            self.last = time.monotonic()
+
+    def done(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def fingerprint(spec: dict, *inputs: str | Path | None) -> str:
+    """Identity of a job: its spec and the size and mtime of its input files."""
+    ident = [json.dumps(spec, sort_keys=True)]
+    for p in inputs:
+        if p is not None:
+            st = Path(p).stat()
+            ident.append(f"{Path(p).resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(ident).encode()).hexdigest()
+
+
+DIVERGENCE_POLICIES = ("stop", "record")
+
+
 def fit(
     model: StackedMLP,
     rule: LearningRule,
@@ -116,14 +177,31 @@ def fit(
     eval_steps,
     evaluate: Callable[[int, torch.Tensor | None], list[dict]],
     where: str,
+    resume: Resume | None = None,
+    on_divergence: str = "stop",
 ) -> list[dict]:
-    """Train for ``n_steps``; call ``evaluate(step, mean batch loss)`` at 0 and each eval step."""
+    """Train for ``n_steps``; call ``evaluate(step, mean batch loss)`` at 0 and each eval step.
+
+    A network whose training loss is not finite stops the job (``on_divergence="stop"``)
+    or is recorded with a ``diverged`` row and left out of statistics (``"record"``);
+    the other networks of the stack are unaffected either way.
+    """
+    if on_divergence not in DIVERGENCE_POLICIES:
+        raise ValueError(f"on_divergence must be one of {DIVERGENCE_POLICIES}, got {on_divergence!r}")
     eval_steps = set(eval_steps) | {n_steps}
-    rows = evaluate(0, None)
+    state = resume.load() if resume else None
+    if state is None:
+        rows, start, diverged = evaluate(0, None), 1, []
+    else:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        source.load_state_dict(state["source"])
+        rows, start, diverged = state["rows"], state["step"] + 1, state["diverged"]
+        print(f"{where}: resumed from step {state['step']} of {n_steps}")
     running = torch.zeros(model.n_models, device=next(model.parameters()).device)
     count = 0
     model.train()
-    for step in range(1, n_steps + 1):
+    for step in range(start, n_steps + 1):
         x, y = source.next()
         losses = M.stacked_cross_entropy(model(x, rule), y)
         optimizer.zero_grad(set_to_none=True)
@@ -131,18 +209,36 @@ def fit(
         optimizer.step()
         running += losses.detach()
         count += 1
-        if step in eval_steps:
-            batch_loss = (running / count).cpu()
-            bad = [s for s, v in zip(model.seeds, batch_loss.tolist()) if not math.isfinite(v)]
-            if bad:
-                raise DivergenceError(
-                    f"{where}: training loss is not finite at step {step} for seeds {bad}. "
-                    "Lower the learning rate, enable model.batchnorm, or change the optimiser."
-                )
-            rows += evaluate(step, batch_loss)
-            running.zero_()
-            count = 0
-            model.train()
+        if step not in eval_steps:
+            continue
+        batch_loss = (running / count).cpu()
+        bad = [s for s, v in zip(model.seeds, batch_loss.tolist()) if not math.isfinite(v) and s not in diverged]
+        if bad and on_divergence == "stop":
+            raise DivergenceError(
+                f"{where}: training loss is not finite at step {step} for seeds {bad}. Lower the learning rate, "
+                "enable model.batchnorm, change the optimiser, or set on_divergence: record to keep the other networks."
+            )
+        if bad:
+            print(f"{where}: seeds {bad} diverged at step {step}; recorded and excluded from statistics")
+            diverged += bad
+            rows += [
+                {"step": step, "epoch": float("nan"), "seed": s, "layer": "", "metric": "diverged", "value": 1.0} for s in bad
+            ]
+        rows += evaluate(step, batch_loss)
+        running.zero_()
+        count = 0
+        model.train()
+        if resume and step < n_steps:
+            resume.maybe_save(
+                lambda step=step: {
+                    "step": step,
+                    "rows": rows,
+                    "diverged": diverged,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "source": source.state_dict(),
+                }
+            )
     return rows
 
 

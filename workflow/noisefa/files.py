@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import CorruptFile
+
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)``, then rename the temp file to ``path``."""
@@ -40,7 +42,7 @@ def load_torch(path: str | Path, what: str, rule: str):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise RuntimeError(
+        raise CorruptFile(
             f"cannot read {what} {path}: {type(exc).__name__}: {exc}. The file is missing, truncated "
             f"or corrupt: delete it and rerun (snakemake --forcerun {rule}) to regenerate it."
         ) from exc

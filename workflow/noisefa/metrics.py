@@ -48,10 +48,14 @@ def wb_distance(W: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 
 def effective_rank(W: torch.Tensor) -> torch.Tensor:
     """Roy & Vetterli (2007): exp of the entropy of the normalised singular values."""
-    s = torch.linalg.svdvals(W.double())
-    p = s / s.sum(dim=-1, keepdim=True)
-    entropy = -(p * torch.log(p.clamp_min(1e-300))).sum(dim=-1)
-    return torch.exp(entropy).float()
+    W = W.double()
+    out = torch.full(W.shape[:-2], float("nan"), dtype=torch.float64, device=W.device)
+    ok = torch.isfinite(W).flatten(-2).all(-1)  # a diverged network has no spectrum: NaN, not an error
+    if ok.any():
+        s = torch.linalg.svdvals(W[ok])
+        p = s / s.sum(dim=-1, keepdim=True)
+        out[ok] = torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum(dim=-1))
+    return out.float()
 
 
 def stacked_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

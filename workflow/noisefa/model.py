@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .errors import CorruptFile
 from .files import load_torch, save_torch
 from .learning_rules import LearningRule
 from .seeds import generator
@@ -136,5 +137,5 @@ def load_checkpoint(path: str | Path, rule: str = "pretrain") -> tuple[StackedML
         model = StackedMLP(Architecture(**payload["arch"]), payload["seeds"], payload["bn_momentum"], payload["bn_eps"])
         model.load_state_dict(payload["state_dict"])
     except Exception as exc:
-        raise RuntimeError(f"checkpoint {path} does not hold a noisefa StackedMLP ({exc}); delete it and rerun {rule}") from exc
+        raise CorruptFile(f"checkpoint {path} does not hold a noisefa StackedMLP ({exc}); delete it and rerun {rule}") from exc
     return model, payload.get("meta", {})

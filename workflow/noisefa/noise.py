@@ -80,3 +80,10 @@ class FreshNoiseStream:
     def next(self):
         xs, ys = zip(*(sample(self.spec, self.batch_size, self.dim, self.n_classes, g) for g in self.gens))
         return torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
+
+    def state_dict(self) -> dict:
+        return {"gens": [g.get_state() for g in self.gens]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for g, st in zip(self.gens, state["gens"]):
+            g.set_state(st)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
+from pathlib import Path
 
 import torch
+
+from .errors import UserError
 
 
 def setup(threads: int = 1, device: str = "cpu") -> torch.device:
@@ -15,7 +20,7 @@ def setup(threads: int = 1, device: str = "cpu") -> torch.device:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise RuntimeError("config asks for device 'cuda' but torch sees no GPU; use device: auto or cpu")
+            raise UserError("config asks for device 'cuda' but torch sees no GPU; use device: auto or cpu")
         # Bit-reproducible cuBLAS (must be set before the first CUDA matmul).
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
@@ -29,3 +34,17 @@ def parser(description: str) -> argparse.ArgumentParser:
         "--spec", required=True, type=json.loads, help="JSON object with every hyper-parameter of the job (the rule's params)"
     )
     return p
+
+
+def resume_path(checkpoint: Path) -> Path:
+    """Where a job keeps its resumable state: beside its checkpoint, never a declared output."""
+    return checkpoint.with_name(checkpoint.name + ".resume")
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn the library's explained errors into one 'ERROR: ...' line and exit status 1."""
+    try:
+        yield
+    except UserError as exc:
+        sys.exit(f"ERROR: {exc}")

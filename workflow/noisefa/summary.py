@@ -13,7 +13,22 @@ from .metrics import auc
 KEYS = ["experiment", "dataset", "depth", "condition", "seed"]
 
 
+def diverged(df: pd.DataFrame) -> pd.DataFrame:
+    """The KEYS of networks that diverged in either phase (metric ``diverged``)."""
+    return df.loc[df.metric == "diverged", KEYS].drop_duplicates()
+
+
+def exclude_diverged(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows of networks that never diverged, and how many networks were left out."""
+    bad = diverged(df)
+    if bad.empty:
+        return df, 0
+    mask = df[KEYS].merge(bad.assign(_bad=True), on=KEYS, how="left")["_bad"].notna().to_numpy()
+    return df[~mask], len(bad)
+
+
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-network summary; networks that diverged keep a row with ``diverged`` True (exclude them)."""
     data = df[df.phase == "data"]
     acc = data[data.metric == "test_acc"].sort_values("step")
     rows = []
@@ -39,4 +54,5 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     )
     out = out.merge(last[KEYS + ["value"]].rename(columns={"value": "final_last_layer_angle_deg"}), on=KEYS, how="left")
     out = out.merge(start[KEYS + ["value"]].rename(columns={"value": "initial_last_layer_angle_deg"}), on=KEYS, how="left")
+    out["diverged"] = out[KEYS].merge(diverged(df).assign(_d=True), on=KEYS, how="left")["_d"].notna().to_numpy()
     return out

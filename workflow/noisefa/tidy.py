@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import CorruptFile
 from .files import atomic_write
 
 COLUMNS = ["experiment", "dataset", "noise", "depth", "condition", "seed", "phase", "step", "epoch", "layer", "metric", "value"]
@@ -43,6 +44,7 @@ METRICS = {
     "delta_angle_deg": "angle between the rule's weight update and backprop's on a probe batch",
     "wb_distance": "Frobenius norm ||W - B||",
     "erank": "effective rank of W (Roy & Vetterli 2007)",
+    "diverged": "1.0 at the evaluation where a network's training loss became non-finite (on_divergence: record)",
 }
 
 
@@ -69,4 +71,4 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as exc:
-        raise RuntimeError(f"cannot read metrics table {path}: {exc}. Delete it and rerun the rule that writes it.") from exc
+        raise CorruptFile(f"cannot read metrics table {path}: {exc}. Delete it and rerun the rule that writes it.") from exc

@@ -47,7 +47,8 @@ def job_spec(**extra):
     """JSON of a job's hyper-parameters: it is in params, so changing one reruns the job."""
     return json.dumps(
         {"experiment": config["experiment"], "seeds": SEEDS, "model": config["model"],
-         "device": config["device"], "threads": config["threads"], **extra},
+         "device": config["device"], "threads": config["threads"],
+         "resume_every_s": config["resume_every_s"], "on_divergence": config["on_divergence"], **extra},
         sort_keys=True,
     )
 

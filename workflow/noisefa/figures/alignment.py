@@ -7,12 +7,16 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from ..summary import exclude_diverged
 from ..tidy import read_table
 from . import style
 
 
 def plot(df: pd.DataFrame, title: str = ""):
     style.setup()
+    df, n_diverged = exclude_diverged(df)
+    if n_diverged:
+        title = f"{title} [{n_diverged} diverged networks excluded]"
     ang = df[(df.metric == "angle_deg") & (df.layer == df.depth.astype(str))].copy()
     datasets, depths = sorted(ang.dataset.unique()), sorted(ang.depth.unique())
     fig, axes = plt.subplots(

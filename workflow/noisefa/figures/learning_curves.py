@@ -7,13 +7,16 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from ..summary import summarise
+from ..summary import exclude_diverged, summarise
 from ..tidy import read_table
 from . import style
 
 
 def plot(df: pd.DataFrame, title: str = ""):
     style.setup()
+    df, n_diverged = exclude_diverged(df)
+    if n_diverged:
+        title = f"{title} [{n_diverged} diverged networks excluded]"
     acc = df[(df.phase == "data") & (df.metric == "test_acc")].copy()
     aucs = summarise(df).groupby(["dataset", "depth", "condition"]).auc_test_acc.mean()
     datasets, depths = sorted(acc.dataset.unique()), sorted(acc.depth.unique())

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from ..datasets import DatasetUnavailable, Source, fetch, prepare
+from ..datasets import Source, fetch, prepare
+from ..runtime import user_errors
 
 
 def main(argv=None):
@@ -18,7 +18,7 @@ def main(argv=None):
     p.add_argument("--out", type=Path, help="prepared file (prepare) or flag file (fetch)")
     a = p.parse_args(argv)
     src = Source(a.root, a.local_dir)
-    try:
+    with user_errors():
         if a.action == "fetch":
             how = fetch(a.dataset, src)
             a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -27,8 +27,6 @@ def main(argv=None):
         else:
             info = prepare(a.dataset, src, a.out)
             print(f"prepared {info}")
-    except DatasetUnavailable as exc:
-        sys.exit(f"ERROR: {exc}")
 
 
 if __name__ == "__main__":

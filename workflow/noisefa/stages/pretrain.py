@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..engine import TensorBatches, eval_schedule, fit, make_optimizer, rows_from, weight_rows
+from ..engine import Resume, TensorBatches, eval_schedule, fingerprint, fit, make_optimizer, rows_from, weight_rows
 from ..files import load_torch
 from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, save_checkpoint
 from ..noise import FreshNoiseStream
-from ..runtime import parser, setup
+from ..runtime import parser, resume_path, setup, user_errors
 from ..tidy import frame, write_table
 
 
@@ -43,6 +43,7 @@ def run(spec: dict, noise_path: Path, checkpoint: Path, metrics: Path) -> None:
         return rows_from(model, step, epoch, entries)
 
     steps = opt_cfg["steps"]
+    resume = Resume(resume_path(checkpoint), fingerprint(spec, noise_path), spec.get("resume_every_s", 300))
     rows = fit(
         model,
         rule,
@@ -52,12 +53,15 @@ def run(spec: dict, noise_path: Path, checkpoint: Path, metrics: Path) -> None:
         eval_schedule(steps, opt_cfg["log_every"]),
         evaluate,
         where=f"pretrain noise={noise['name']} depth={arch.depth}",
+        resume=resume,
+        on_divergence=spec.get("on_divergence", "stop"),
     )
     save_checkpoint(model, checkpoint, noise=noise["name"], steps=steps, rule="fa")
     df = frame(
         rows, experiment=spec["experiment"], dataset="", noise=noise["name"], depth=arch.depth, condition="fa_w", phase="noise"
     )
     write_table(df, metrics)
+    resume.done()
     last = df[(df.step == steps) & (df.layer == str(arch.depth)) & (df.metric == "angle_deg")].value
     print(
         f"pretrained {len(model.seeds)} networks depth {arch.depth} on {noise['name']}: "
@@ -71,7 +75,8 @@ def main(argv=None):
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--metrics", required=True, type=Path)
     a = p.parse_args(argv)
-    run(a.spec, a.noise, a.checkpoint, a.metrics)
+    with user_errors():
+        run(a.spec, a.noise, a.checkpoint, a.metrics)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,21 @@ import torch
 
 from ..conditions import get_condition
 from ..datasets import load_prepared
-from ..engine import TensorBatches, delta_angles, evaluate_split, fit, make_optimizer, rows_from, weight_rows
+from ..engine import (
+    Resume,
+    TensorBatches,
+    delta_angles,
+    evaluate_split,
+    fingerprint,
+    fit,
+    make_optimizer,
+    rows_from,
+    weight_rows,
+)
+from ..errors import CorruptFile
 from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
-from ..runtime import parser, setup
+from ..runtime import parser, resume_path, setup, user_errors
 from ..seeds import generator
 from ..tidy import frame, write_table
 
@@ -28,13 +39,13 @@ def initial_model(spec: dict, arch: Architecture, pretrained: Path | None) -> St
         return fresh
     model, _ = load_checkpoint(pretrained, rule="pretrain")
     if model.arch != arch or model.seeds != fresh.seeds:
-        raise ValueError(
+        raise CorruptFile(
             f"pretrained checkpoint {pretrained} holds {model.arch} seeds {model.seeds}; "
             f"this job needs {arch} seeds {fresh.seeds}. Rerun pretraining."
         )
     for i, (b_pre, b_init) in enumerate(zip(model.feedback, fresh.feedback)):
         if not torch.equal(b_pre, b_init):  # B must be the one FA w/o uses: fixed forever
-            raise ValueError(f"B{i} of {pretrained} differs from the seeded B: the checkpoint is stale; rerun pretraining")
+            raise CorruptFile(f"B{i} of {pretrained} differs from the seeded B: the checkpoint is stale; rerun pretraining")
     return model
 
 
@@ -74,7 +85,19 @@ def run(spec: dict, data_path: Path, pretrained: Path | None, checkpoint: Path, 
     epe = tcfg["evals_per_epoch"]
     eval_steps = {max(1, round(k * spe / epe)) for k in range(1, tcfg["epochs"] * epe + 1)}
     where = f"train dataset={data.name} depth={arch.depth} condition={cond.name}"
-    rows = fit(model, rule, source, make_optimizer(model, tcfg), n_steps, eval_steps, evaluate, where)
+    resume = Resume(resume_path(checkpoint), fingerprint(spec, data_path, pretrained), spec.get("resume_every_s", 300))
+    rows = fit(
+        model,
+        rule,
+        source,
+        make_optimizer(model, tcfg),
+        n_steps,
+        eval_steps,
+        evaluate,
+        where,
+        resume=resume,
+        on_divergence=spec.get("on_divergence", "stop"),
+    )
     save_checkpoint(model, checkpoint, dataset=data.name, condition=cond.name, steps=n_steps)
     df = frame(
         rows,
@@ -86,6 +109,7 @@ def run(spec: dict, data_path: Path, pretrained: Path | None, checkpoint: Path, 
         phase="data",
     )
     write_table(df, metrics)
+    resume.done()
     final = df[(df.step == n_steps) & (df.metric == "test_acc")].value
     print(f"{where}: final test accuracy {final.mean():.4f} +- {final.std():.4f} over {len(final)} networks")
 
@@ -97,7 +121,8 @@ def main(argv=None):
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--metrics", required=True, type=Path)
     a = p.parse_args(argv)
-    run(a.spec, a.data, a.pretrained, a.checkpoint, a.metrics)
+    with user_errors():
+        run(a.spec, a.data, a.pretrained, a.checkpoint, a.metrics)
 
 
 if __name__ == "__main__":
