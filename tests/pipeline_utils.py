@@ -11,13 +11,13 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / ".test" / "config" / "config.yaml"
 
 
-def snakemake(*args, cwd=REPO, timeout=900, popen=False, log=None, **popen_kw):
+def snakemake(*args, cwd=REPO, timeout=900, popen=False, log=None, snakefile=REPO / "Snakefile", **popen_kw):
     """Run snakemake with this venv first on PATH (rules call `python`, `papermill`, `jupyter`).
 
     With ``popen=True`` return the running process, its output going to ``log``.
     """
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *map(str, args)]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), *map(str, args)]
     if popen:
         out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 (closed with the process)
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, **popen_kw)

@@ -19,7 +19,7 @@ from noisefa.datasets import Source, check_idx, load_prepared, prepare
 from noisefa.errors import DatasetUnavailable
 from noisefa.summary import exclude_diverged, summarise
 
-TRAIN_TARGET = "results/train/main/synthetic/depth2/fa_wo/metrics.parquet"
+TRAIN_TARGET = "results/train/main/synthetic/depth2/fa_wo/seeds0-1/metrics.parquet"
 SLOW = {"train": {"epochs": 40, "evals_per_epoch": 2}, "depths": [2]}
 
 
@@ -45,7 +45,7 @@ def test_killed_training_job_resumes_to_identical_metrics(tmp_path):
         popen=True,
         log=tmp_path / "killed.log",
     )
-    resume = kill_dir / "results/train/main/synthetic/depth2/fa_wo/checkpoint.pt.resume"
+    resume = kill_dir / "results/train/main/synthetic/depth2/fa_wo/seeds0-1/checkpoint.pt.resume"
     deadline = time.monotonic() + 240
     step = 0
     while time.monotonic() < deadline and proc.poll() is None:
@@ -66,7 +66,7 @@ def test_killed_training_job_resumes_to_identical_metrics(tmp_path):
     assert r.returncode != 0 and "--unlock" in r.stderr  # a killed snakemake leaves its lock: the user is told
     run_ok("--configfile", kill_cfg, "--directory", kill_dir, "--unlock")
     run_ok("--configfile", kill_cfg, "--cores", "1", "--directory", kill_dir, TRAIN_TARGET, "--rerun-incomplete")
-    log = (kill_dir / "results/logs/train/main/synthetic/depth2/fa_wo.log").read_text()
+    log = (kill_dir / "results/logs/train/main/synthetic/depth2/fa_wo/seeds0-1.log").read_text()
     assert "resumed from step" in log
     pd.testing.assert_frame_equal(_read(ref_dir), _read(kill_dir))
     assert not resume.exists()  # cleaned up after success

@@ -16,7 +16,17 @@ validate(config)
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(str(LIB_DIR))}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 ENV = str(Path(workflow.basedir) / "envs" / "noisefa.yaml")
 REPORT_ENV = str(Path(workflow.basedir) / "envs" / "report.yaml")
-SEEDS = list(range(config["n_seeds"]))
+# Seeds are trained in groups of `seeds_per_job` stacked networks: one job per (cell, group).
+# Adding seeds beyond a full group adds jobs and leaves the existing ones untouched.
+SEED_GROUPS = [
+    f"{lo}-{min(lo + config['seeds_per_job'], config['n_seeds']) - 1}"
+    for lo in range(0, config["n_seeds"], config["seeds_per_job"])
+]
+
+
+def seeds_of(group):
+    lo, hi = map(int, group.split("-"))
+    return list(range(lo, hi + 1))
 
 
 wildcard_constraints:
@@ -27,6 +37,7 @@ wildcard_constraints:
     classes=r"\d+",
     experiment=r"[A-Za-z0-9_-]+",
     noise=r"[A-Za-z0-9_.-]+",
+    seeds=r"\d+-\d+",
 
 
 def lib(module):
@@ -39,52 +50,58 @@ def shape(dataset):
     return {"dim": spec.in_dim, "classes": spec.n_classes}
 
 
-def pretrain_paths(dataset, depth, pattern):
-    return pattern.format(noise=config["noise"]["use"], depth=depth, **shape(dataset))
+def pretrain_paths(dataset, depth, seeds, pattern):
+    return pattern.format(noise=config["noise"]["use"], depth=depth, seeds=seeds, **shape(dataset))
 
 
-def job_spec(**extra):
+def job_spec(seeds, **extra):
     """JSON of a job's hyper-parameters: it is in params, so changing one reruns the job."""
     return json.dumps(
-        {"experiment": config["experiment"], "seeds": SEEDS, "model": config["model"],
+        {"experiment": config["experiment"], "seeds": seeds_of(seeds), "model": config["model"],
          "device": config["device"], "threads": config["threads"],
          "resume_every_s": config["resume_every_s"], "on_divergence": config["on_divergence"], **extra},
         sort_keys=True,
     )
 
 
-def train_cells():
+def train_jobs():
+    """(dataset, depth, condition, seed group) of every training job."""
     return [
-        (d, depth, c) for d in config["datasets"] for depth in config["depths"] for c in config["conditions"]
+        (d, depth, c, g)
+        for d in config["datasets"]
+        for depth in config["depths"]
+        for c in config["conditions"]
+        for g in SEED_GROUPS
     ]
 
 
 def train_metrics():
     return [
-        paths.TRAIN_METRICS.format(experiment=config["experiment"], dataset=d, depth=depth, condition=c)
-        for d, depth, c in train_cells()
+        paths.TRAIN_METRICS.format(experiment=config["experiment"], dataset=d, depth=depth, condition=c, seeds=g)
+        for d, depth, c, g in train_jobs()
     ]
 
 
 def pretrain_metrics_map():
     """{pretrain metrics file: [datasets whose FA w/ networks start from it]}."""
     out = {}
-    for d, depth, c in train_cells():
+    for d, depth, c, g in train_jobs():
         if get_condition(c).pretrained:
-            out.setdefault(pretrain_paths(d, depth, paths.PRETRAIN_METRICS), []).append(d)
+            out.setdefault(pretrain_paths(d, depth, g, paths.PRETRAIN_METRICS), []).append(d)
     return out
 
 
 def train_inputs(wc):
     inputs = {"data": paths.DATA.format(dataset=wc.dataset), "code": lib("noisefa.stages.train")}
     if get_condition(wc.condition).pretrained:
-        inputs["pretrained"] = pretrain_paths(wc.dataset, wc.depth, paths.PRETRAIN_CHECKPOINT)
+        inputs["pretrained"] = pretrain_paths(wc.dataset, wc.depth, wc.seeds, paths.PRETRAIN_CHECKPOINT)
     return inputs
 
 
 def train_spec(wc):
     pretrained = get_condition(wc.condition).pretrained
     return job_spec(
+        wc.seeds,
         dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition,
         noise=config["noise"]["use"] if pretrained else "", train=train_config(config, wc.dataset),
     )

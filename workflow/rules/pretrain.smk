@@ -9,12 +9,12 @@ rule pretrain:
         checkpoint=paths.PRETRAIN_CHECKPOINT,
         metrics=paths.PRETRAIN_METRICS,
     params:
-        spec=lambda wc: job_spec(depth=int(wc.depth), pretrain=config["pretrain"]),
+        spec=lambda wc: job_spec(wc.seeds, depth=int(wc.depth), pretrain=config["pretrain"]),
     threads: config["threads"]
     log:
-        paths.log("pretrain", "{noise}/in{dim}_c{classes}/depth{depth}"),
+        paths.log("pretrain", "{noise}/in{dim}_c{classes}/depth{depth}/seeds{seeds}"),
     benchmark:
-        paths.benchmark("pretrain", "{noise}/in{dim}_c{classes}/depth{depth}")
+        paths.benchmark("pretrain", "{noise}/in{dim}_c{classes}/depth{depth}/seeds{seeds}")
     conda:
         ENV
     shell:

@@ -12,9 +12,9 @@ rule train:
         pretrained=lambda wc, input: f"--pretrained {input.pretrained}" if "pretrained" in input.keys() else "",
     threads: config["threads"]
     log:
-        paths.log("train", "{experiment}/{dataset}/depth{depth}/{condition}"),
+        paths.log("train", "{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}"),
     benchmark:
-        paths.benchmark("train", "{experiment}/{dataset}/depth{depth}/{condition}")
+        paths.benchmark("train", "{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}")
     conda:
         ENV
     shell:

@@ -1,0 +1,176 @@
+"""Incremental reruns: change one thing, assert the exact set of jobs Snakemake plans (and runs).
+
+The workflow is copied into a temp directory so that touching library files never disturbs the
+checkout. The config: two datasets of different input shapes (synthetic 8x8, digits 28x28),
+depth 2, two seeds per job, the three conditions.
+"""
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from pipeline_utils import REPO, TINY, snakemake
+
+DOWNSTREAM = {
+    ("aggregate", ""),
+    ("figure_learning_curves", ""),
+    ("figure_alignment", ""),
+    ("notebook", "report=main"),
+    ("notebook_html", "report=main"),
+    ("all", ""),
+}
+SHAPES = {"synthetic": (64, 10), "digits": (784, 10)}
+
+
+def train(dataset, condition, depth=2, seeds="0-1"):
+    return ("train", f"experiment=main, dataset={dataset}, depth={depth}, condition={condition}, seeds={seeds}")
+
+
+def pretrain(dataset, depth=2, seeds="0-1", noise="tiny"):
+    dim, classes = SHAPES[dataset]
+    return ("pretrain", f"noise={noise}, dim={dim}, classes={classes}, depth={depth}, seeds={seeds}")
+
+
+def make_noise(dataset, noise="tiny"):
+    dim, classes = SHAPES[dataset]
+    return ("make_noise", f"noise={noise}, dim={dim}, classes={classes}")
+
+
+def jobs(output: str) -> set[tuple[str, str]]:
+    """(rule, wildcards) of every job a snakemake run or dry run lists."""
+    found, rule = set(), None
+    for line in output.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        if m:
+            if rule is not None:
+                found.add((rule, ""))
+            rule = m.group(1)
+        elif rule is not None and line.strip().startswith("wildcards:"):
+            found.add((rule, line.split("wildcards:", 1)[1].strip()))
+            rule = None
+        elif rule is not None and not line.strip():
+            found.add((rule, ""))
+            rule = None
+    if rule is not None:
+        found.add((rule, ""))
+    return found
+
+
+@pytest.fixture(scope="module")
+def wf(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reruns")
+    repo = root / "repo"
+    for name in ("Snakefile", "workflow", "envs"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            repo.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, repo / name)
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg.update(datasets=["synthetic", "digits"], depths=[2], n_seeds=2, seeds_per_job=2)
+    (root / "base.yaml").write_text(yaml.safe_dump(cfg))
+    wf = {"root": root, "repo": repo, "cfg": cfg, "work": root / "work"}
+    r = run(wf, cfg)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    return wf
+
+
+def run(wf, cfg, *extra, dry=False):
+    path = wf["root"] / "current.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    args = ["--configfile", path, "--cores", "2", "--directory", wf["work"], *extra, *(["-n"] if dry else [])]
+    return snakemake(*args, cwd=wf["root"], snakefile=wf["repo"] / "Snakefile")
+
+
+def planned(wf, cfg):
+    r = run(wf, cfg, dry=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return jobs(r.stdout + r.stderr)
+
+
+def with_changes(cfg, **changes):
+    new = yaml.safe_load(yaml.safe_dump(cfg))
+    for k, v in changes.items():
+        new[k] = v
+    return new
+
+
+def test_nothing_changed_nothing_to_do(wf):
+    r = run(wf, wf["cfg"], dry=True)
+    assert "Nothing to be done" in r.stdout + r.stderr
+    assert planned(wf, wf["cfg"]) == set()
+
+
+def test_noise_parameter_reruns_noise_pretraining_and_fa_w_only(wf):
+    noise = {**wf["cfg"]["noise"], "sets": {"tiny": {**wf["cfg"]["noise"]["sets"]["tiny"], "std": 2.0}}}
+    got = planned(wf, with_changes(wf["cfg"], noise=noise))
+    expected = {make_noise(d) for d in SHAPES} | {pretrain(d) for d in SHAPES} | {train(d, "fa_w") for d in SHAPES}
+    assert got == expected | DOWNSTREAM
+
+
+def test_one_more_depth_adds_only_its_cells(wf):
+    got = planned(wf, with_changes(wf["cfg"], depths=[2, 3]))
+    new = {pretrain(d, depth=3) for d in SHAPES} | {train(d, c, depth=3) for d in SHAPES for c in ("bp", "fa_wo", "fa_w")}
+    assert got == new | DOWNSTREAM
+
+
+def test_more_seeds_add_only_the_new_seed_group(wf):
+    got = planned(wf, with_changes(wf["cfg"], n_seeds=4))
+    new = {pretrain(d, seeds="2-3") for d in SHAPES} | {train(d, c, seeds="2-3") for d in SHAPES for c in ("bp", "fa_wo", "fa_w")}
+    assert got == new | DOWNSTREAM
+
+
+def test_training_hyperparameter_of_one_dataset_reruns_only_its_training(wf):
+    cfg = with_changes(wf["cfg"], train_overrides={"digits": {"lr": 0.02}})
+    expected = {train("digits", c) for c in ("bp", "fa_wo", "fa_w")} | DOWNSTREAM
+    assert planned(wf, cfg) == expected
+    r = run(wf, cfg)  # and the real rerun runs exactly those
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert jobs(r.stdout + r.stderr) == expected
+    wf["cfg"] = cfg
+
+
+def _edit(path: Path):
+    """A real edit: Snakemake 9 compares checksums, so a bare `touch` reruns nothing (also tested)."""
+    time.sleep(1.1)  # coarse mtime filesystems
+    with open(path, "a") as f:
+        f.write("\n# edited by test_reruns\n")
+
+
+def test_touching_without_editing_reruns_nothing(wf):
+    time.sleep(1.1)
+    (wf["repo"] / "workflow/noisefa/learning_rules.py").touch()
+    assert planned(wf, wf["cfg"]) == set()
+
+
+def test_editing_one_figure_module_redraws_only_that_figure(wf):
+    _edit(wf["repo"] / "workflow/noisefa/figures/alignment.py")
+    expected = {("figure_alignment", ""), ("notebook", "report=main"), ("notebook_html", "report=main"), ("all", "")}
+    assert planned(wf, wf["cfg"]) == expected
+    r = run(wf, wf["cfg"])
+    assert r.returncode == 0 and jobs(r.stdout + r.stderr) == expected
+
+
+def test_editing_the_notebook_reruns_only_the_report(wf):
+    _edit(wf["repo"] / "workflow/notebooks/main.ipynb")
+    assert planned(wf, wf["cfg"]) == {("notebook", "report=main"), ("notebook_html", "report=main"), ("all", "")}
+
+
+def test_editing_a_library_file_reruns_only_jobs_that_import_it(wf):
+    _edit(wf["repo"] / "workflow/noisefa/figures/style.py")  # a plotting helper: no network retrains
+    assert planned(wf, wf["cfg"]) == {
+        ("figure_alignment", ""),
+        ("figure_learning_curves", ""),
+        ("notebook", "report=main"),
+        ("notebook_html", "report=main"),
+        ("all", ""),
+    }
+    _edit(wf["repo"] / "workflow/noisefa/learning_rules.py")  # the rules: every network, no data or noise job
+    got = planned(wf, wf["cfg"])
+    expected = {pretrain(d) for d in SHAPES} | {train(d, c) for d in SHAPES for c in ("bp", "fa_wo", "fa_w")} | DOWNSTREAM
+    assert got == expected
+    assert not {j for j in got if j[0] in ("prepare_dataset", "make_noise")}
