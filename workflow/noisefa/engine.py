@@ -54,7 +54,9 @@ class TensorBatches:
             self.perms = torch.stack([torch.randperm(len(self.y), generator=g) for g in self.gens]).to(self.x.device)
         idx = self.perms[:, self.pos * self.batch_size : (self.pos + 1) * self.batch_size]
         self.pos = (self.pos + 1) % self.steps_per_epoch
-        return self.x[idx], self.y[idx]
+        M, b = idx.shape
+        flat = idx.reshape(-1)  # index_select is ~5x faster than advanced indexing here
+        return self.x.index_select(0, flat).view(M, b, -1), self.y.index_select(0, flat).view(M, b)
 
     def state_dict(self) -> dict:
         return {"gens": [g.get_state() for g in self.gens], "pos": self.pos, "perms": self.perms}

@@ -1,0 +1,52 @@
+"""The benchmark's three ways train the same networks; the benchmark itself runs."""
+
+import json
+
+import torch
+
+from noisefa import bench
+from noisefa.engine import TensorBatches, make_optimizer
+from noisefa.learning_rules import get_rule
+from noisefa.metrics import stacked_cross_entropy
+from noisefa.model import Architecture, StackedMLP
+
+
+def test_engine_equals_the_usual_loop_from_same_init_and_batch_order():
+    images, labels = bench.workload_data(n=300)
+    x = bench._standardise(images)
+    arch = Architecture(784, 10, depth=3, hidden=100, batchnorm=True)
+    stacked = StackedMLP(arch, [0, 1])
+    singles = [bench.SingleMLP(stacked, m) for m in range(2)]  # copies of the initial networks
+    source = TensorBatches(x, labels, stacked.seeds, 32, ("equivalence",))
+    opt = make_optimizer(stacked, bench.OPT)
+    for step in range(source.steps_per_epoch):  # one epoch
+        xb, yb = source.next()
+        if step == 0:
+            orders = [source.perms[m].tolist() for m in range(2)]
+        loss = stacked_cross_entropy(stacked(xb, get_rule("fa")), yb).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ds = bench.ImageDataset(images, labels)  # PIL + ToTensor + Normalize, as torchvision does
+    for m, net in enumerate(singles):
+        loader = torch.utils.data.DataLoader(ds, batch_size=32, sampler=bench.OrderSampler(orders[m]))
+        bench.usual_train(net, loader, source.steps_per_epoch)
+        for i, layer in enumerate(net.layers):
+            torch.testing.assert_close(layer.weight, stacked.weights[i][m], rtol=1e-4, atol=1e-5)
+            assert torch.equal(layer.B, stacked.feedback[i][m])
+        torch.testing.assert_close(net.bns[0].running_mean, stacked.bn_mean0[m], rtol=1e-4, atol=1e-5)
+
+
+def test_every_way_measures_and_the_table_has_ratios(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "_subprocess", lambda args: {"flops": 1e10} if args.get("peak") else bench.measure(**args))
+    cfg = [{"phase": "data", "depth": 2, "batch": 16, "models": 2, "steps": 3, "n": 64, "warmup": 1}]
+    report = bench.run(cfg, repeats=1, out=tmp_path / "b.json")
+    ways = {r["way"]: r for r in report["results"]}
+    assert set(ways) == set(bench.WAYS) and ways["usual"]["vs_usual"] == 1.0
+    assert all(r["model_samples_per_s"] > 0 and 0 < r["fraction_of_mm_peak"] for r in report["results"])
+    assert json.loads((tmp_path / "b.json").read_text())["machine"]["matmul_peak_gflops"] == 10.0
+
+
+def test_flops_per_sample_counts_forward_and_both_gradients():
+    # depth 2: 784x100 and 100x10; forward 2*MACs, weight grads 2*MACs, input grad only for layer 2
+    assert bench.train_flops_per_sample(2) == 2 * (78400 + 1000) * 2 + 2 * 1000
