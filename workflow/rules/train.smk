@@ -11,6 +11,9 @@ rule train:
         spec=train_spec,
         pretrained=lambda wc, input: f"--pretrained {input.pretrained}" if "pretrained" in input.keys() else "",
     threads: config["threads"]
+    resources:
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
     log:
         paths.log("train", "{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}"),
     benchmark:
