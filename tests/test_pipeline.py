@@ -18,6 +18,7 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
         "tables/metrics.parquet",
         "tables/metrics.csv",
         "tables/summary.csv",
+        "tables/claims.csv",
         "figures/learning_curves.png",
         "figures/alignment.png",
         "reports/main.ipynb",
@@ -33,6 +34,8 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
     assert last[last.step == last.step.max()].value.mean() < 80  # noise pretraining aligned W to B
     summary = pd.read_csv(res / "tables/summary.csv")
     assert len(summary) == 2 * 3 * 2 and summary.final_test_acc.gt(0.3).all()  # learnable task, above chance 0.1
+    claims = pd.read_csv(res / "tables/claims.csv")
+    assert {"C2", "C3", "C5", "C6", "C7", "C11"} <= set(claims.claim) and claims.holds.dtype == bool
     # every rule left a log and a benchmark
     assert list((res / "logs" / "train").rglob("*.log")) and list((res / "benchmarks" / "train").rglob("*.tsv"))
 
@@ -41,7 +44,7 @@ def test_executed_notebook_has_no_error_cells(tiny_run):
     nb = json.loads((tiny_run / "results/reports/main.ipynb").read_text())
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert outputs and not [o for o in outputs if o.get("output_type") == "error"]
-    assert "fa_w vs fa_wo" in json.dumps(nb)
+    assert "fa_w vs fa_wo" in json.dumps(nb) and "claim rows hold" in json.dumps(nb)
 
 
 def test_rerun_has_nothing_to_do(tiny_run):

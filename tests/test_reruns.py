@@ -16,6 +16,7 @@ from pipeline_utils import REPO, TINY, snakemake
 
 DOWNSTREAM = {
     ("aggregate", ""),
+    ("claims", ""),
     ("figure_learning_curves", ""),
     ("figure_alignment", ""),
     ("notebook", "report=main"),

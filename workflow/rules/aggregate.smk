@@ -3,6 +3,7 @@
 
 localrules:
     aggregate,
+    claims,
 
 
 rule aggregate:
@@ -25,3 +26,21 @@ rule aggregate:
     shell:
         "python -m noisefa.stages.aggregate --train {input.train} --pretrain {params.pretrain:q} "
         "--parquet {output.parquet} --csv {output.csv} --summary {output.summary} > {log} 2>&1"
+
+
+rule claims:
+    """The paper's claims with their statistics; `holds` is computed, never typed in."""
+    input:
+        metrics=paths.METRICS,
+        summary=paths.SUMMARY,
+        code=lib("noisefa.stages.claims"),
+    output:
+        report(paths.CLAIMS, caption="../report/claims.rst", category="Claims"),
+    log:
+        paths.log("claims"),
+    benchmark:
+        paths.benchmark("claims")
+    conda:
+        ENV
+    shell:
+        "python -m noisefa.stages.claims --metrics {input.metrics} --summary {input.summary} --out {output} > {log} 2>&1"

@@ -152,6 +152,7 @@ def all_targets():
     return [
         paths.METRICS,
         paths.SUMMARY,
+        paths.CLAIMS,
         *[paths.FIGURE.format(figure=f) for f in FIGURES],
         *[paths.NOTEBOOK_HTML.format(report=r) for r in REPORTS],
     ]

@@ -11,6 +11,7 @@ rule notebook:
         notebook=str(Path(workflow.basedir) / "workflow" / "notebooks" / "{report}.ipynb"),
         metrics=paths.METRICS,
         summary=paths.SUMMARY,
+        claims=paths.CLAIMS,
         figures=[paths.FIGURE.format(figure=f) for f in FIGURES],
         code=lib("noisefa.summary"),
     output:
@@ -26,7 +27,7 @@ rule notebook:
         REPORT_ENV
     shell:
         "papermill {input.notebook} {output} -k python3 --cwd . "
-        "-p metrics_path {input.metrics} -p summary_path {input.summary} "
+        "-p metrics_path {input.metrics} -p summary_path {input.summary} -p claims_path {input.claims} "
         "-p figure_paths_json {params.figures:q} -p config_json {params.config:q} "
         "> {log} 2>&1"
 
