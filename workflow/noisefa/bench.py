@@ -323,31 +323,29 @@ def table(report: dict) -> str:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="reduced size: depth 2, batch 128, fewer steps, 1 repeat")
+    p.add_argument("--quick", action="store_true", help="reduced size for CI: depth 2, batch 128, 100 steps, 1 repeat")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=300, help="updates per network")
+    p.add_argument("--phases", nargs="+", default=["data", "noise"], choices=["data", "noise"])
+    p.add_argument("--depths", nargs="+", type=int, default=[2, 5])
+    p.add_argument("--batches", nargs="+", type=int, default=[64, 128, 256])
+    p.add_argument("--models", nargs="+", type=int, default=[10], help="networks per cell (30: seeds x conditions)")
     p.add_argument("--out", type=Path, default=Path("results/benchmarks/engine.json"))
     p.add_argument("--one", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.one:
         args = json.loads(a.one)
-        if args.get("peak"):
-            print(json.dumps({"flops": matmul_peak()}))
-        else:
-            print(json.dumps(measure(**args)))
+        print(json.dumps({"flops": matmul_peak()} if args.get("peak") else measure(**args)))
         return
-    n = 10000
     if a.quick:
-        configs = [{"phase": ph, "depth": 2, "batch": 128, "models": 10, "steps": 100, "n": n} for ph in ("data", "noise")]
-        run(configs, 1, a.out)
-        return
+        a.depths, a.batches, a.models, a.steps, a.repeats = [2], [128], [10], 100, 1
     configs = [
-        {"phase": ph, "depth": d, "batch": b, "models": 10, "steps": a.steps, "n": n}
-        for ph in ("data", "noise")
-        for d in (2, 5)
-        for b in (64, 128, 256)
+        {"phase": ph, "depth": d, "batch": b, "models": m, "steps": a.steps, "n": 10000}
+        for ph in a.phases
+        for d in a.depths
+        for b in a.batches
+        for m in a.models
     ]
-    configs += [{"phase": "data", "depth": 2, "batch": 128, "models": 30, "steps": a.steps, "n": n}]
     run(configs, a.repeats, a.out)
 
 
