@@ -37,3 +37,13 @@ def run_ok(*args, **kw):
     r = snakemake(*args, **kw)
     assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
     return r
+
+
+def stage(module: str, *args, check: bool = True) -> subprocess.CompletedProcess:
+    """Run one library stage (python -m noisefa.stages.<module>) as a rule would."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
+    cmd = [sys.executable, "-m", f"noisefa.stages.{module}", *map(str, args)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r

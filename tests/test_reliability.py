@@ -4,15 +4,13 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-from pipeline_utils import REPO, run_ok, snakemake, tiny_config
+from pipeline_utils import REPO, run_ok, snakemake, stage, tiny_config
 
 from noisefa import files
 from noisefa.datasets import Source, check_idx, load_prepared, prepare
@@ -106,62 +104,16 @@ def test_corrupt_prepared_file_says_how_to_regenerate(tmp_path):
     assert str(tmp_path / "s.pt") in str(e.value) and "forcerun prepare_dataset" in str(e.value)
 
 
-def _train_stage(tmp_path, **train):
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "noisefa.stages.prepare_data",
-            "prepare",
-            "--dataset",
-            "synthetic",
-            "--root",
-            str(tmp_path),
-            "--out",
-            str(tmp_path / "s.pt"),
-        ],
-        env={**os.environ, "PYTHONPATH": str(REPO / "workflow")},
-        check=True,
-        capture_output=True,
-    )
-    spec = {
-        "experiment": "t",
-        "dataset": "synthetic",
-        "depth": 2,
-        "condition": "fa_wo",
-        "seeds": [0, 1],
-        "model": {"hidden": 16, "batchnorm": False},
-        "on_divergence": train.pop("on_divergence"),
-        "train": {
-            "optimizer": "sgd",
-            "lr": 1e20,
-            "momentum": 0.9,
-            "batch_size": 64,
-            "epochs": 1,
-            "evals_per_epoch": 2,
-            "eval_train_samples": 300,
-            "probe_batch": 64,
-        },
-    }
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "noisefa.stages.train",
-            "--spec",
-            json.dumps(spec),
-            "--data",
-            str(tmp_path / "s.pt"),
-            "--checkpoint",
-            str(tmp_path / "c.pt"),
-            "--metrics",
-            str(tmp_path / "m.parquet"),
-        ],
-        env={**os.environ, "PYTHONPATH": str(REPO / "workflow")},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def _train_stage(tmp_path, on_divergence):
+    stage("prepare_data", "prepare", "--dataset", "synthetic", "--root", tmp_path, "--out", tmp_path / "s.pt")
+    train = {"optimizer": "sgd", "lr": 1e20, "momentum": 0.9, "batch_size": 64, "epochs": 1,
+             "evals_per_epoch": 2, "eval_train_samples": 300, "probe_batch": 64}  # fmt: skip
+    spec = {"experiment": "t", "dataset": "synthetic", "depth": 2, "condition": "fa_wo", "seeds": [0, 1],
+            "model": {"hidden": 16, "batchnorm": False}, "on_divergence": on_divergence, "train": train}  # fmt: skip
+    return stage(
+        "train", "--spec", json.dumps(spec), "--data", tmp_path / "s.pt",
+        "--checkpoint", tmp_path / "c.pt", "--metrics", tmp_path / "m.parquet", check=False,
+    )  # fmt: skip
 
 
 def test_divergence_stops_with_the_cell_and_step(tmp_path):

@@ -1,14 +1,12 @@
 """The stage CLIs, run as a user (or a rule) runs them: determinism and the shared-B contract."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from pipeline_utils import stage
 
 from noisefa.model import load_checkpoint
 
@@ -26,15 +24,6 @@ TRAIN = {
     "eval_train_samples": 300,
     "probe_batch": 64,
 }
-
-
-def stage(module, *args):
-    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
-    r = subprocess.run(
-        [sys.executable, "-m", f"noisefa.stages.{module}", *map(str, args)], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert r.returncode == 0, r.stderr
-    return r
 
 
 @pytest.fixture(scope="module")
@@ -153,26 +142,9 @@ def test_fa_w_refuses_a_checkpoint_of_other_networks(workdir, tmp_path):
         "noise": "n",
         "train": TRAIN,
     }
-    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow")}
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "noisefa.stages.train",
-            "--spec",
-            json.dumps(spec),
-            "--data",
-            str(workdir / "data.pt"),
-            "--pretrained",
-            str(workdir / "pre.pt"),
-            "--checkpoint",
-            str(tmp_path / "x.pt"),
-            "--metrics",
-            str(tmp_path / "x.parquet"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    r = stage(
+        "train", "--spec", json.dumps(spec), "--data", workdir / "data.pt", "--pretrained", workdir / "pre.pt",
+        "--checkpoint", tmp_path / "x.pt", "--metrics", tmp_path / "x.parquet", check=False,
+    )  # fmt: skip
     assert r.returncode != 0 and "Rerun pretraining" in r.stderr
     assert not (tmp_path / "x.parquet").exists()

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
-from ..summary import exclude_diverged
 from ..tidy import read_table
 from . import style
 
 
 def plot(df: pd.DataFrame, title: str = ""):
     style.setup()
-    df, n_diverged = exclude_diverged(df)
-    if n_diverged:
-        title = f"{title} [{n_diverged} diverged networks excluded]"
+    df, title = style.usable(df, title)
     ang = df[(df.metric == "angle_deg") & (df.layer == df.depth.astype(str))].copy()
     datasets, depths = sorted(ang.dataset.unique()), sorted(ang.depth.unique())
     fig, axes = plt.subplots(
@@ -35,17 +31,7 @@ def plot(df: pd.DataFrame, title: str = ""):
                 part = sub[sub.phase == phase]
                 x = "step" if phase == "noise" else "epoch"
                 if not part.empty:
-                    sns.lineplot(
-                        data=part,
-                        x=x,
-                        y="value",
-                        hue="condition",
-                        hue_order=conds,
-                        palette=style.PALETTE,
-                        errorbar=("ci", 95),
-                        ax=ax,
-                        legend=(r == 0 and c == 0 and k == 1),
-                    )
+                    style.condition_lines(ax, part, x, conds, legend=(r == 0 and c == 0 and k == 1))
                 ax.axhline(90, ls="--", c="grey", lw=0.8)
                 ax.set_ylim(0, 100)
                 ax.set_xlabel("noise step" if phase == "noise" else "data epoch")

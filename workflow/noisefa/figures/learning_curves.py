@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
-from ..summary import exclude_diverged, summarise
+from ..summary import summarise
 from ..tidy import read_table
 from . import style
 
 
 def plot(df: pd.DataFrame, title: str = ""):
     style.setup()
-    df, n_diverged = exclude_diverged(df)
-    if n_diverged:
-        title = f"{title} [{n_diverged} diverged networks excluded]"
+    df, title = style.usable(df, title)
     acc = df[(df.phase == "data") & (df.metric == "test_acc")].copy()
     aucs = summarise(df).groupby(["dataset", "depth", "condition"]).auc_test_acc.mean()
     datasets, depths = sorted(acc.dataset.unique()), sorted(acc.depth.unique())
@@ -28,17 +25,7 @@ def plot(df: pd.DataFrame, title: str = ""):
         for c, depth in enumerate(depths):
             ax = axes[r][c]
             sub = acc[(acc.dataset == d) & (acc.depth == depth)]
-            sns.lineplot(
-                data=sub,
-                x="epoch",
-                y="value",
-                hue="condition",
-                hue_order=conds,
-                palette=style.PALETTE,
-                errorbar=("ci", 95),
-                ax=ax,
-                legend=False,
-            )
+            style.condition_lines(ax, sub, "epoch", conds, legend=False)
             handles = [
                 plt.Line2D(
                     [],

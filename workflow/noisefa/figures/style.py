@@ -14,6 +14,7 @@ import seaborn as sns  # noqa: E402
 
 from ..conditions import CONDITIONS  # noqa: E402
 from ..files import atomic_write  # noqa: E402
+from ..summary import exclude_diverged  # noqa: E402
 
 PALETTE = {"bp": "#444444", "fa_wo": "#1f77b4", "fa_w": "#d62728"}
 
@@ -29,6 +30,27 @@ def label(condition: str) -> str:
 def order(conditions) -> list[str]:
     known = [c for c in CONDITIONS if c in set(conditions)]
     return known + sorted(set(conditions) - set(known))
+
+
+def usable(df, title: str):
+    """Rows of networks that never diverged, and the title saying how many were left out."""
+    df, n = exclude_diverged(df)
+    return df, (f"{title} [{n} diverged networks excluded]" if n else title)
+
+
+def condition_lines(ax, data, x: str, conditions, legend: bool) -> None:
+    """Mean and 95% CI over networks of ``value`` against ``x``, one line per condition."""
+    sns.lineplot(
+        data=data,
+        x=x,
+        y="value",
+        hue="condition",
+        hue_order=conditions,
+        palette=PALETTE,
+        errorbar=("ci", 95),
+        ax=ax,
+        legend=legend,
+    )
 
 
 def suptitle(fig, title: str) -> None:
