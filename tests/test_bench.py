@@ -45,8 +45,3 @@ def test_every_way_measures_and_the_table_has_ratios(tmp_path, monkeypatch):
     assert set(ways) == set(bench.WAYS) and ways["usual"]["vs_usual"] == 1.0
     assert all(r["model_samples_per_s"] > 0 and 0 < r["fraction_of_mm_peak"] for r in report["results"])
     assert json.loads((tmp_path / "b.json").read_text())["machine"]["matmul_peak_gflops"] == 10.0
-
-
-def test_flops_per_sample_counts_forward_and_both_gradients():
-    # depth 2: 784x100 and 100x10; forward 2*MACs, weight grads 2*MACs, input grad only for layer 2
-    assert bench.train_flops_per_sample(2) == 2 * (78400 + 1000) * 2 + 2 * 1000

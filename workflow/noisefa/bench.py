@@ -38,6 +38,7 @@ from .engine import TensorBatches, make_optimizer
 from .learning_rules import get_rule
 from .metrics import stacked_cross_entropy
 from .model import Architecture, StackedMLP
+from .resources import train_flops_per_sample
 from .seeds import generator
 
 WAYS = ("engine", "usual", "best_single")
@@ -248,13 +249,6 @@ def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / statistics.median(times)
 
 
-def train_flops_per_sample(depth: int, hidden: int = 100, dim: int = 784, classes: int = 10) -> float:
-    """Forward (2·in·out) + input gradient (2·in·out, not for layer 1) + weight gradient (2·in·out)."""
-    dims = [dim] + [hidden] * (depth - 1) + [classes]
-    macs = [dims[i] * dims[i + 1] for i in range(depth)]
-    return 2 * sum(macs) * 2 + 2 * sum(macs[1:])
-
-
 # ------------------------------------------------------------------ driver
 
 
@@ -286,7 +280,7 @@ def run(configs: list[dict], repeats: int, out: Path | None) -> dict:
         base = {o["way"]: o["model_samples_per_s"] for o in same}
         r["vs_usual"] = r["model_samples_per_s"] / base["usual"]
         r["vs_best_single"] = r["model_samples_per_s"] / base["best_single"]
-        r["fraction_of_mm_peak"] = r["model_samples_per_s"] * train_flops_per_sample(r["depth"]) / peak
+        r["fraction_of_mm_peak"] = r["model_samples_per_s"] * train_flops_per_sample(784, 100, 10, r["depth"]) / peak
     report = {
         "machine": {
             "platform": platform.platform(),
