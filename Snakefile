@@ -10,7 +10,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The paper's config, unless --configfile names another: configs are complete on their own and
+# are never merged into the paper's (a quick run must not inherit the paper's noise sets).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 # The library lives in workflow/noisefa; jobs import it from there (see PY in common.smk).

@@ -51,6 +51,14 @@ def test_defaults_are_filled():
         ({"train_overrides": {"synthetic": {"epochz": 3}}}, "epochz"),
         ({"device": "gpu"}, "device"),
         ({"model": {"batchnorm": "yes"}}, "model.batchnorm"),
+        ({"figure1": {"sets": ["nope"]}}, "figure1.sets[0]: unknown value 'nope'"),
+        ({"figure2": {"dataset": "mnsit"}}, "figure2.dataset"),
+        ({"figure2": {"train": {"lr": 0}}}, "figure2.train -> train.lr"),
+        ({"figure2": {"train": {"epochz": 1}}}, "epochz"),
+        ({"generalisation": {"size": 1600, "sizes": [400]}}, "generalisation.size: 1600 is not one of"),
+        ({"generalisation": {"dataset": "digits", "sizes": [1600, 5000], "size": 1600}}, "exceed the 1437 training images"),
+        ({"experiment": "figure2"}, "config key experiment"),
+        ({"train": {"evals_per_epoch": 0}}, "train.evals_per_epoch"),
     ],
 )
 def test_bad_config_names_the_key(bad, needle):
@@ -61,3 +69,17 @@ def test_bad_config_names_the_key(bad, needle):
 
 def test_schema_file_is_yaml():
     assert yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["type"] == "object"
+
+
+def test_readme_documents_every_config_key():
+    readme = (REPO / "README.md").read_text()
+
+    def keys(node, prefix):
+        for name, sub in node.get("properties", {}).items():
+            if sub.get("type") == "object" and "properties" in sub:
+                yield from keys(sub, f"{prefix}{name}.")
+            else:
+                yield f"{prefix}{name}"
+
+    missing = [k for k in keys(schema(), "") if f"| `{k}`" not in readme]
+    assert not missing, f"README's config table lacks {missing}"

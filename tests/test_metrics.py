@@ -72,3 +72,40 @@ def test_effective_rank_of_a_diverged_network_is_nan_not_an_error():
     W[1, 0, 0] = float("nan")
     e = M.effective_rank(W)
     assert torch.isnan(e[1]) and torch.isfinite(e[[0, 2]]).all()
+
+
+def test_normalised_distance_is_scale_free_and_follows_the_angle():
+    W = torch.randn(3, 4, 5, dtype=torch.float64)
+    torch.testing.assert_close(M.wb_distance_normalised(W, 7 * W), torch.zeros(3, dtype=torch.float32), atol=1e-6, rtol=0)
+    torch.testing.assert_close(M.wb_distance_normalised(W, -W), torch.full((3,), 2.0))
+    A = torch.tensor([[[1.0, 0.0]]])
+    Bm = torch.tensor([[[0.0, 5.0]]])  # orthogonal: 2 sin(45 deg) = sqrt(2), whatever the norms
+    torch.testing.assert_close(M.wb_distance_normalised(A, Bm), torch.tensor([math.sqrt(2.0)]))
+
+
+def test_gram_erank_of_known_features():
+    n, f = 64, 8
+    eye = torch.zeros(1, n, f)
+    eye[0, torch.arange(f) * 8, torch.arange(f)] = 1.0  # each neuron fires on its own sample: orthogonal features
+    torch.testing.assert_close(M.gram_erank(eye), torch.tensor([float(f)]))
+    same = torch.rand(1, n, 1).expand(1, n, f)  # every neuron carries one feature: one dimension
+    torch.testing.assert_close(M.gram_erank(same), torch.tensor([1.0]), atol=1e-4, rtol=0)
+    scaled = same * torch.arange(1, f + 1).view(1, 1, f)  # cosine similarity ignores each neuron's gain
+    torch.testing.assert_close(M.gram_erank(scaled), torch.tensor([1.0]), atol=1e-4, rtol=0)
+    two = torch.cat([eye[:, :, :2], torch.zeros(1, n, 3)], dim=2)  # silent neurons span nothing
+    torch.testing.assert_close(M.gram_erank(two), torch.tensor([2.0]))
+
+
+def test_gram_erank_stacks_models_and_flags_diverged_ones():
+    h = torch.randn(3, 200, 10)
+    h[1] = float("nan")
+    out = M.gram_erank(h)
+    assert torch.isnan(out[1]) and 1 < out[0] <= 10 and 1 < out[2] <= 10
+    torch.testing.assert_close(out[0], M.gram_erank(h[:1])[0])
+
+
+def test_readout_probabilities_sum_to_one_and_uniform_logits_are_chance():
+    p = M.readout_probabilities(torch.zeros(2, 5, 10))
+    torch.testing.assert_close(p, torch.full((2, 5, 10), 0.1, dtype=torch.float64))
+    q = M.readout_probabilities(torch.randn(2, 5, 10) * 10)
+    torch.testing.assert_close(q.sum(-1), torch.ones(2, 5, dtype=torch.float64))

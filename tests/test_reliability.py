@@ -107,12 +107,13 @@ def test_corrupt_prepared_file_says_how_to_regenerate(tmp_path):
 def _train_stage(tmp_path, on_divergence):
     stage("prepare_data", "prepare", "--dataset", "synthetic", "--root", tmp_path, "--out", tmp_path / "s.pt")
     train = {"optimizer": "sgd", "lr": 1e20, "momentum": 0.9, "batch_size": 64, "epochs": 1,
-             "evals_per_epoch": 2, "eval_train_samples": 300, "probe_batch": 64}  # fmt: skip
+             "evals_per_epoch": 2, "eval_train_samples": 300, "probe_batch": 64, "gram_samples": 100}  # fmt: skip
     spec = {"experiment": "t", "dataset": "synthetic", "depth": 2, "condition": "fa_wo", "seeds": [0, 1],
             "model": {"hidden": 16, "batchnorm": False}, "on_divergence": on_divergence, "train": train}  # fmt: skip
     return stage(
         "train", "--spec", json.dumps(spec), "--data", tmp_path / "s.pt",
-        "--checkpoint", tmp_path / "c.pt", "--metrics", tmp_path / "m.parquet", check=False,
+        "--checkpoint", tmp_path / "c.pt", "--metrics", tmp_path / "m.parquet",
+        "--details", tmp_path / "d.parquet", "--trajectory", tmp_path / "t.pt", check=False,
     )  # fmt: skip
 
 
@@ -192,6 +193,8 @@ def test_quick_dag_has_one_fetch_job_and_no_shared_outputs(tmp_path):
     outs = [line.split("output:", 1)[1].strip() for line in r.stdout.splitlines() if line.strip().startswith("output:")]
     flat = [o.strip() for line in outs for o in line.split(",")]
     assert len(flat) == len(set(flat)) > 20  # no two jobs write the same file
+    specs = [line for line in r.stdout.splitlines() if "--spec" in line]
+    assert specs and not [s for s in specs if '"input"' in s or '"output"' in s]  # a spec holds parameters, not paths
 
 
 def test_default_tiny_run_is_complete_without_leftover_resume_files(tiny_run):

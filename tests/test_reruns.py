@@ -19,8 +19,11 @@ DOWNSTREAM = {
     ("claims", ""),
     ("figure_learning_curves", ""),
     ("figure_alignment", ""),
+    ("figure4", ""),
     ("notebook", "report=main"),
     ("notebook_html", "report=main"),
+    ("notebook", "report=figure4"),
+    ("notebook_html", "report=figure4"),
     ("all", ""),
 }
 SHAPES = {"synthetic": (64, 10), "digits": (784, 10)}
@@ -73,6 +76,8 @@ def wf(tmp_path_factory):
             shutil.copy2(src, repo / name)
     cfg = yaml.safe_load(TINY.read_text())
     cfg.update(datasets=["synthetic", "digits"], depths=[2], n_seeds=2, seeds_per_job=2)
+    for figure in ("figure1", "figure2", "generalisation"):  # their own experiments: one test below
+        cfg[figure]["enabled"] = False
     (root / "base.yaml").write_text(yaml.safe_dump(cfg))
     wf = {"root": root, "repo": repo, "cfg": cfg, "work": root / "work"}
     r = run(wf, cfg)
@@ -166,8 +171,11 @@ def test_editing_a_library_file_reruns_only_jobs_that_import_it(wf):
     assert planned(wf, wf["cfg"]) == {
         ("figure_alignment", ""),
         ("figure_learning_curves", ""),
+        ("figure4", ""),
         ("notebook", "report=main"),
         ("notebook_html", "report=main"),
+        ("notebook", "report=figure4"),
+        ("notebook_html", "report=figure4"),
         ("all", ""),
     }
     _edit(wf["repo"] / "workflow/noisefa/learning_rules.py")  # the rules: every network, no data or noise job
@@ -175,3 +183,15 @@ def test_editing_a_library_file_reruns_only_jobs_that_import_it(wf):
     expected = {pretrain(d) for d in SHAPES} | {train(d, c) for d in SHAPES for c in ("bp", "fa_wo", "fa_w")} | DOWNSTREAM
     assert got == expected
     assert not {j for j in got if j[0] in ("prepare_dataset", "make_noise")}
+
+
+def test_enabling_figure2_adds_its_networks_and_reuses_the_pretraining(wf):
+    cfg = yaml.safe_load(yaml.safe_dump(wf["cfg"]))
+    cfg["figure2"] = {**cfg["figure2"], "enabled": True, "dataset": "synthetic", "depth": 2}
+    got = planned(wf, cfg)
+    figure2 = {
+        ("train", f"experiment=figure2, dataset=synthetic, depth=2, condition={c}, seeds=0-1") for c in ("bp", "fa_wo", "fa_w")
+    }
+    order = {("data_then_noise", "experiment=figure2, dataset=synthetic, depth=2, condition=fa_wo, seeds=0-1")}
+    report = {("figure2", ""), ("notebook", "report=figure2"), ("notebook_html", "report=figure2")}
+    assert got == figure2 | order | report | DOWNSTREAM  # no pretraining: FA w/ starts from the main one

@@ -32,7 +32,19 @@ from noisefa.resources import pretrain_job, train_job
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
-TINY = REPO / ".test" / "config" / "config.yaml"
+
+
+def _tiny_without_figure_experiments() -> Path:
+    """The tiny config minus Figures 1, 2 and 4e,f's own jobs: the main sweep's DAG is what is scheduled here."""
+    cfg = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    for key in ("figure1", "figure2", "generalisation"):
+        cfg[key]["enabled"] = False
+    path = Path(tempfile.mkdtemp(prefix="noisefa_slurm_")) / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+TINY = _tiny_without_figure_experiments()
 PROFILES = REPO / "workflow" / "profiles"
 METRICS = "results/tables/metrics.parquet"
 PARTITION = "noisefa_test"  # not the default partition: jobs only land there if the profile passes it

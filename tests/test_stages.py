@@ -23,6 +23,7 @@ TRAIN = {
     "train_subset": 0,
     "eval_train_samples": 300,
     "probe_batch": 64,
+    "gram_samples": 200,
 }
 
 
@@ -42,7 +43,15 @@ def workdir(tmp_path_factory):
         "seeds": [0, 1],
         "model": MODEL,
         "depth": 2,
-        "pretrain": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "batch_size": 32, "steps": 40, "log_every": 10},
+        "pretrain": {
+            "optimizer": "sgd",
+            "lr": 0.05,
+            "momentum": 0.9,
+            "batch_size": 32,
+            "steps": 40,
+            "log_every": 10,
+            "readout_probes": 300,
+        },
     }
     stage(
         "pretrain",
@@ -54,6 +63,10 @@ def workdir(tmp_path_factory):
         d / "pre.pt",
         "--metrics",
         d / "pre.parquet",
+        "--details",
+        d / "pre_details.parquet",
+        "--trajectory",
+        d / "pre_traj.pt",
     )
     return d
 
@@ -81,6 +94,10 @@ def train(d, condition, tag, pretrained=True):
         d / f"{tag}.pt",
         "--metrics",
         d / f"{tag}.parquet",
+        "--details",
+        d / f"{tag}_details.parquet",
+        "--trajectory",
+        d / f"{tag}_traj.pt",
     )
     return pd.read_parquet(d / f"{tag}.parquet")
 
@@ -144,7 +161,55 @@ def test_fa_w_refuses_a_checkpoint_of_other_networks(workdir, tmp_path):
     }
     r = stage(
         "train", "--spec", json.dumps(spec), "--data", workdir / "data.pt", "--pretrained", workdir / "pre.pt",
-        "--checkpoint", tmp_path / "x.pt", "--metrics", tmp_path / "x.parquet", check=False,
+        "--checkpoint", tmp_path / "x.pt", "--metrics", tmp_path / "x.parquet",
+        "--details", tmp_path / "x_d.parquet", "--trajectory", tmp_path / "x_t.pt", check=False,
     )  # fmt: skip
     assert r.returncode != 0 and "Rerun pretraining" in r.stderr
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_details_and_trajectory_of_pretraining(workdir):
+    det = pd.read_parquet(workdir / "pre_details.parquet")
+    assert set(det.metric) == {
+        "neuron_angle_deg",
+        "singular_value",
+        "readout_max_prob",
+        "readout_top_unit_prob",
+        "readout_unit_mean",
+    }
+    neurons = det[(det.metric == "neuron_angle_deg") & (det.seed == 0)]
+    assert set(neurons.layer) == {"2"} and set(neurons.step) == {0, 40}
+    assert len(neurons[neurons.step == 0]) == MODEL["hidden"]  # one angle per hidden neuron
+    probes = det[(det.metric == "readout_max_prob") & (det.seed == 0) & (det.step == 0)]
+    assert len(probes) == 300 and probes.value.between(0.1, 1.0).all()  # max of 10 softmax outputs
+    unit = det[(det.metric == "readout_unit_mean") & (det.seed == 0) & (det.step == 0)]
+    assert abs(unit.value.sum() - 1.0) < 1e-6  # mean probabilities over units sum to one
+    sv = det[(det.metric == "singular_value") & (det.seed == 0) & (det.step == 0) & (det.layer == "1")]
+    assert sv.sort_values("index").value.is_monotonic_decreasing
+    tr = torch.load(workdir / "pre_traj.pt", weights_only=False)
+    assert tr["steps"] == [0, 10, 20, 30, 40] and tr["W"].shape == (5, 2, 10, MODEL["hidden"])
+    p, _ = load_checkpoint(workdir / "pre.pt")
+    assert torch.equal(tr["W"][-1], p.weights[-1].detach()) and torch.equal(tr["B"], p.feedback[-1])
+
+
+def test_data_then_noise_starts_from_the_trained_networks(workdir, tmp_path):
+    if not (workdir / "wo.pt").exists():
+        train(workdir, "fa_wo", "wo")
+    spec = {
+        "experiment": "figure2", "dataset": "synthetic", "condition": "fa_wo", "phase": "noise_after",
+        "seeds": [0, 1], "model": MODEL, "depth": 2,
+        "pretrain": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "batch_size": 32, "steps": 20, "log_every": 10,
+                     "readout_probes": 50},
+    }  # fmt: skip
+    stage(
+        "pretrain", "--spec", json.dumps(spec), "--noise", workdir / "noise.pt", "--init", workdir / "wo.pt",
+        "--checkpoint", tmp_path / "dn.pt", "--metrics", tmp_path / "dn.parquet",
+        "--details", tmp_path / "dn_d.parquet", "--trajectory", tmp_path / "dn_t.pt",
+    )  # fmt: skip
+    dn = pd.read_parquet(tmp_path / "dn.parquet")
+    wo = pd.read_parquet(workdir / "wo.parquet")
+    assert set(dn.phase) == {"noise_after"} and set(dn.condition) == {"fa_wo"} and set(dn.experiment) == {"figure2"}
+    key = ["seed", "layer"]
+    start = dn[(dn.step == 0) & (dn.metric == "angle_deg")].set_index(key).value
+    end_of_data = wo[(wo.step == wo.step.max()) & (wo.metric == "angle_deg")].set_index(key).value
+    pd.testing.assert_series_equal(start.sort_index(), end_of_data.sort_index(), check_exact=False, rtol=1e-6)

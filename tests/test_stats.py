@@ -40,3 +40,14 @@ def test_significance_threshold():
     assert stats.significant(stats.TestResult("x", 10, 5.0, 1e-4, 1.0))
     assert not stats.significant(stats.TestResult("x", 10, 1.0, 0.01, 1.0))
     assert not stats.significant(stats.TestResult("x", 10, float("nan"), float("nan"), 0.0))
+
+
+def test_wilcoxon_paired_known_values():
+    a = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    b = a - np.array([0.5, 1.5, 2.5, -0.1, 3.5, 4.5])
+    r = stats.wilcoxon_paired(a, b)
+    # differences: one negative of the smallest rank -> W = 1; exact two-sided p = 2 * 2/64
+    assert r.statistic == 1.0 and r.n == 6 and abs(r.p_value - 0.0625) < 1e-12
+    assert r.effect == np.median(a - b)
+    same = stats.wilcoxon_paired(a, a)
+    assert same.p_value == 1.0 and same.effect == 0.0

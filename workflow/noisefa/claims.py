@@ -1,23 +1,39 @@
-"""The paper's claims, each computed from the tidy metrics with the test the paper used.
+"""The paper's claims, each computed from the tidy tables with the test the paper used.
 
 A claim is one function in ``CLAIMS`` that returns rows of the claims table:
 ``claim, figure, dataset, depth, comparison, test, n, statistic, p_value, effect, holds``.
 ``holds`` is computed from the statistic by the rule written next to each claim, never
-typed in. Claims that need experiments the main sweep does not run (OOD, meta-loss,
-noise-condition sweeps, Gram matrices) live with those experiments.
+typed in. Where the paper tests single neurons or probes (n = 100 neurons, 1000 probes),
+the test uses the first network (lowest seed) of the cell, as a single-network panel does;
+tests over networks use every network of the cell.
+
+Pretraining rows name their input shape as the dataset (``noise:in784_c10``) and the
+noise set in the comparison. Claims C9 and C14-C16 belong to the OOD, meta-loss and
+convergence experiments and are added with them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from . import stats
+from . import stats, tidy
 from .summary import exclude_diverged
 
 COLUMNS = ["claim", "figure", "dataset", "depth", "comparison", "test", "n", "statistic", "p_value", "effect", "holds"]
 ALPHA = 0.001  # the paper reports its comparisons at p < 0.001
+NOT_SIGNIFICANT = 0.05  # a "no difference" claim holds when p >= this
+
+
+@dataclass
+class Tables:
+    metrics: pd.DataFrame  # data training (+ noise history, + order control)
+    summary: pd.DataFrame  # one row per data-trained network
+    pretrain: pd.DataFrame = field(default_factory=pd.DataFrame)  # every pretraining job once
+    details: pd.DataFrame = field(default_factory=pd.DataFrame)  # neurons, probes, spectra
+    context: dict = field(default_factory=dict)  # which experiment/noise set/figure cells to test
 
 
 def _row(claim, figure, dataset, depth, comparison, result: stats.TestResult, holds: bool) -> dict:
@@ -32,118 +48,292 @@ def _row(claim, figure, dataset, depth, comparison, result: stats.TestResult, ho
     }
 
 
-def _last_layer(df: pd.DataFrame, metric: str, phase: str) -> pd.DataFrame:
-    d = df[(df.metric == metric) & (df.phase == phase)]
-    return d[d.layer == d.depth.astype(str)]
+def _significant(r: stats.TestResult, sign: int) -> bool:
+    return r.effect * sign > 0 and r.p_value < ALPHA
 
 
-def _at(d: pd.DataFrame, which: str) -> pd.DataFrame:
+def _last_layer(d: pd.DataFrame) -> pd.DataFrame:
+    return d if d.empty else d[d.layer == d.depth.astype(str)]
+
+
+def _at(d: pd.DataFrame, which: str, keys=("experiment", "dataset", "depth", "condition", "seed")) -> pd.DataFrame:
     """Rows at each network's first or last logged step."""
-    step = d.groupby(["dataset", "depth", "condition", "seed"]).step.transform("min" if which == "first" else "max")
+    step = d.groupby(list(keys)).step.transform("min" if which == "first" else "max")
     return d[d.step == step]
 
 
-def _noise_phase(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Noise-phase rows once per pretraining (the table repeats them for every dataset that uses it)."""
-    d = df[(df.phase == "noise") & (df.metric == metric)]
-    d = d.drop_duplicates(["noise", "depth", "seed", "step", "layer"])
-    return d.assign(dataset="noise:" + d.noise)
+def _noise_jobs(t: Tables, metric: str, sets=None) -> pd.DataFrame:
+    """Rows of pretraining jobs (one per shape, noise set, depth) of the used set or of ``sets``."""
+    d = t.pretrain
+    if d.empty:
+        return d
+    sets = sets or [t.context.get("noise", "")]
+    return d[(d.metric == metric) & (d.phase == "noise") & d.noise.isin(sets)]
 
 
-def c3_noise_loss_falls(df, summary):
-    """Cross-entropy falls during noise training: paired t of last vs first logged batch loss."""
-    d = _noise_phase(df, "batch_loss")
+def _first_network(d: pd.DataFrame) -> pd.DataFrame:
+    return d[d.seed == d.seed.min()]
+
+
+# ------------------------------------------------------------------ Figure 1
+
+
+def _neuron_angles(t: Tables, sets=None) -> pd.DataFrame:
+    d = t.details
+    if d.empty:
+        return d
+    sets = sets or [t.context.get("noise", "")]
+    d = d[(d.metric == "neuron_angle_deg") & (d.phase == "noise") & d.noise.isin(sets)]
+    return _last_layer(d)
+
+
+def c1_untrained_at_90(t: Tables):
+    """Untrained last-layer angles scatter around 90 deg: one-sample t over the neurons, n.s."""
     rows = []
-    for (ds, depth), g in d.groupby(["dataset", "depth"]):
+    for (ds, noise, depth), g in _neuron_angles(t).groupby(["dataset", "noise", "depth"]):
+        first = _first_network(g[g.step == 0])
+        r = stats.one_sample_t(first.value, 90.0)
+        rows.append(_row("C1", "1e", ds, depth, f"untrained neuron angles vs 90 ({noise})", r, r.p_value >= NOT_SIGNIFICANT))
+    return rows
+
+
+def _trained_vs_untrained(g: pd.DataFrame) -> stats.TestResult:
+    g = _first_network(g)
+    return stats.two_sample_t(g[g.step == g.step.max()].value, g[g.step == 0].value)
+
+
+def c2_noise_aligns(t: Tables):
+    """After noise training the last-layer angle is below the untrained one (two-sample t, n = neurons)
+    and below 90 deg in every network (one-sample t over networks)."""
+    rows = []
+    for (ds, noise, depth), g in _neuron_angles(t).groupby(["dataset", "noise", "depth"]):
+        r = _trained_vs_untrained(g)
+        rows.append(_row("C2", "1e", ds, depth, f"neuron angles trained vs untrained ({noise})", r, _significant(r, -1)))
+    d = _last_layer(_noise_jobs(t, "angle_deg"))
+    for (ds, noise, depth), g in d.groupby(["dataset", "noise", "depth"]):
+        r = stats.one_sample_t(_at(g, "last").value, 90.0)
+        rows.append(_row("C2", "1e", ds, depth, f"pretrained angle vs 90, networks ({noise})", r, _significant(r, -1)))
+    return rows
+
+
+def c3_noise_loss_falls(t: Tables):
+    """Cross-entropy falls during noise training: paired t of last vs first logged batch loss."""
+    rows = []
+    for (ds, noise, depth), g in _noise_jobs(t, "batch_loss").groupby(["dataset", "noise", "depth"]):
         first, last = _at(g, "first").sort_values("seed"), _at(g, "last").sort_values("seed")
         r = stats.paired_t(last.value.to_numpy(), first.value.to_numpy())
-        rows.append(_row("C3", "1d", ds, depth, "noise CE last vs first", r, r.effect < 0 and r.p_value < 0.05))
+        rows.append(_row("C3", "1d", ds, depth, f"noise CE last vs first ({noise})", r, r.effect < 0 and r.p_value < 0.05))
     return rows
 
 
-def c2_noise_aligns(df, summary):
-    """After noise training the last-layer angle is below 90 deg (one-sample t over networks)."""
-    d = _noise_phase(df, "angle_deg")
-    d = d[d.layer == d.depth.astype(str)]
+def c4_conditions_align(t: Tables):
+    """Alignment appears under every random-input condition of Figure 1 (neurons, trained vs untrained)."""
+    sets = t.context.get("figure1_sets", [])
     rows = []
-    for (ds, depth), g in d.groupby(["dataset", "depth"]):
-        r = stats.one_sample_t(_at(g, "last").value, 90.0)
-        rows.append(_row("C2", "1e", ds, depth, "pretrained angle vs 90", r, r.effect < 0 and r.p_value < ALPHA))
+    if not sets:
+        return rows
+    d = _neuron_angles(t, sets)
+    if not d.empty and "figure1_depth" in t.context:
+        d = d[(d.depth == t.context["figure1_depth"]) & (d.dataset == t.context.get("figure1_shape", d.dataset))]
+    for (ds, noise, depth), g in d.groupby(["dataset", "noise", "depth"]):
+        r = _trained_vs_untrained(g)
+        rows.append(_row("C4", "1f", ds, depth, f"neuron angles trained vs untrained ({noise})", r, _significant(r, -1)))
     return rows
 
 
-def c5_faster_learning(df, summary):
+# ------------------------------------------------------------------ Figure 2
+
+
+def _learning_experiments(t: Tables) -> list[str]:
+    return [e for e in (t.context.get("experiment"), t.context.get("figure2_experiment")) if e]
+
+
+def c5_faster_learning(t: Tables):
     """FA w/ learns faster than FA w/o (AUC of test accuracy, two-sample t), narrowing the gap to BP."""
     rows = []
-    for (ds, depth), g in summary.groupby(["dataset", "depth"]):
+    s = t.summary[t.summary.experiment.isin(_learning_experiments(t))] if t.context else t.summary
+    for (exp, ds, depth), g in s.groupby(["experiment", "dataset", "depth"]):
         auc = {c: g[g.condition == c].auc_test_acc for c in ("bp", "fa_wo", "fa_w")}
         if any(len(v) == 0 for v in auc.values()):
             continue
+        fig = "2b" if exp == t.context.get("figure2_experiment") else "3"
         r = stats.two_sample_t(auc["fa_w"], auc["fa_wo"])
-        rows.append(_row("C5", "2b", ds, depth, "AUC fa_w vs fa_wo", r, r.effect > 0 and r.p_value < ALPHA))
+        rows.append(_row("C5", fig, ds, depth, f"AUC fa_w vs fa_wo [{exp}]", r, _significant(r, +1)))
         r_bp = stats.two_sample_t(auc["fa_w"], auc["bp"])
         gap_wo = auc["bp"].mean() - auc["fa_wo"].mean()
-        rows.append(
-            _row(
-                "C5",
-                "2b",
-                ds,
-                depth,
-                "AUC fa_w vs bp (holds: gap to BP smaller than fa_wo's)",
-                r_bp,
-                abs(r_bp.effect) < abs(gap_wo),
-            )
-        )
+        label = f"AUC fa_w vs bp (holds: gap to BP smaller than fa_wo's) [{exp}]"
+        rows.append(_row("C5", fig, ds, depth, label, r_bp, abs(r_bp.effect) < abs(gap_wo)))
     return rows
 
 
-def _final_vs(df, metric, claim, figure, label):
-    d = _at(_last_layer(df, metric, "data"), "last")
+def _final_data(t: Tables, metric: str) -> pd.DataFrame:
+    d = t.metrics[(t.metrics.metric == metric) & (t.metrics.phase == "data")]
+    if t.context:
+        d = d[d.experiment.isin(_learning_experiments(t))]
+    return _at(_last_layer(d), "last")
+
+
+def _final_vs(t: Tables, metric, claim, figure, label):
+    rows = []
+    for (exp, ds, depth), g in _final_data(t, metric).groupby(["experiment", "dataset", "depth"]):
+        w, wo = g[g.condition == "fa_w"].value, g[g.condition == "fa_wo"].value
+        if len(w) and len(wo):
+            r = stats.two_sample_t(w, wo)
+            rows.append(_row(claim, figure, ds, depth, f"{label} [{exp}]", r, _significant(r, -1)))
+    return rows
+
+
+def c6_final_angle(t: Tables):
+    """The last-layer angle after data training is lower w/ than w/o (two-sample t)."""
+    return _final_vs(t, "angle_deg", "C6", "2c", "final last-layer angle fa_w vs fa_wo")
+
+
+def c7_closer_to_B(t: Tables):
+    """W ends closer to B w/ than w/o (last layer; raw and norm-free distance; two-sample t)."""
+    return _final_vs(t, "wb_distance", "C7", "2e", "final last-layer ||W-B|| fa_w vs fa_wo") + _final_vs(
+        t, "wb_distance_norm", "C7", "2e", "final last-layer ||W/|W| - B/|B||| fa_w vs fa_wo"
+    )
+
+
+def c8_order(t: Tables):
+    """Data->noise leaves the last layer where data put it (n.s.); noise->data does not (p < 0.001).
+
+    Compared: the final last-layer angle of FA w/o after data (data only), of the same networks
+    after noise training that follows (data->noise), and of FA w/ after data (noise->data).
+    """
+    exp = t.context.get("figure2_experiment")
+    d = t.metrics[(t.metrics.metric == "angle_deg") & (t.metrics.experiment == exp)] if exp else t.metrics.iloc[:0]
+    d = _last_layer(d)
+    rows = []
+    for (ds, depth), g in d.groupby(["dataset", "depth"]):
+        data_only = _at(g[(g.phase == "data") & (g.condition == "fa_wo")], "last").value
+        data_noise = _at(g[g.phase == "noise_after"], "last").value
+        noise_data = _at(g[(g.phase == "data") & (g.condition == "fa_w")], "last").value
+        if len(data_only) and len(data_noise):
+            r = stats.two_sample_t(data_noise, data_only)
+            rows.append(_row("C8", "2g", ds, depth, "angle data->noise vs data only", r, r.p_value >= NOT_SIGNIFICANT))
+        if len(data_only) and len(noise_data):
+            r = stats.two_sample_t(noise_data, data_only)
+            rows.append(_row("C8", "2f", ds, depth, "angle noise->data vs data only", r, r.p_value < ALPHA))
+    return rows
+
+
+# ------------------------------------------------------------------ Figure 4
+
+
+def c10_readout_chance(t: Tables):
+    """Untrained readout differs from chance, noise-trained readout is at chance (Wilcoxon, n = probes).
+
+    Two readings (PAPER.md): each probe's largest probability, and the probability of the
+    network's most favoured unit. Plus: trained is closer to chance than untrained (paired).
+    """
+    d = t.details
+    if d.empty:
+        return []
+    d = d[(d.phase == "noise") & (d.noise == t.context.get("noise", "")) & (d.experiment == "pretrain")]
+    rows = []
+    for (ds, depth), g in d.groupby(["dataset", "depth"]):
+        g = _first_network(g)
+        classes = int((g.metric == "readout_unit_mean").sum() / g.step.nunique()) if (g.metric == "readout_unit_mean").any() else 0
+        if classes < 2:
+            continue
+        chance = 1.0 / classes
+        last = g.step.max()
+        for metric, reading in (("readout_max_prob", "max prob"), ("readout_top_unit_prob", "top-unit prob")):
+            before = g[(g.metric == metric) & (g.step == 0)].sort_values("index").value.to_numpy()
+            after = g[(g.metric == metric) & (g.step == last)].sort_values("index").value.to_numpy()
+            r = stats.wilcoxon_vs(before, chance)
+            rows.append(_row("C10", "4b", ds, depth, f"untrained {reading} vs chance", r, r.p_value < ALPHA))
+            r = stats.wilcoxon_vs(after, chance)
+            rows.append(_row("C10", "4b", ds, depth, f"noise-trained {reading} vs chance", r, r.p_value >= NOT_SIGNIFICANT))
+            r = stats.wilcoxon_paired(abs(after - chance), abs(before - chance))
+            rows.append(
+                _row("C10", "4b", ds, depth, f"|{reading} - chance| trained vs untrained", r, _significant(r, -1))
+            )
+    return rows
+
+
+def c11_erank_falls(t: Tables):
+    """The effective rank of W (every layer) falls during noise training: paired t, last vs first."""
+    rows = []
+    for (ds, noise, depth, layer), g in _noise_jobs(t, "erank").groupby(["dataset", "noise", "depth", "layer"]):
+        first, last = _at(g, "first").sort_values("seed"), _at(g, "last").sort_values("seed")
+        r = stats.paired_t(last.value.to_numpy(), first.value.to_numpy())
+        label = f"erank W{layer} last vs first noise step ({noise})"
+        rows.append(_row("C11", "4d", ds, depth, label, r, _significant(r, -1)))
+    return rows
+
+
+def c12_generalisation_gap(t: Tables):
+    """Smaller generalisation gap w/ than w/o: test - train loss (and train - test accuracy), two-sample t."""
+    size, sizes = t.context.get("generalisation_size"), t.context.get("generalisation_sizes", [])
+    rows = []
+    for n in sizes:
+        d = t.metrics[(t.metrics.experiment == f"size{n}") & (t.metrics.phase == "data")]
+        final = _at(d[d.metric.isin(["train_loss", "test_loss", "train_acc", "test_acc"])], "last")
+        wide = final.pivot_table(index=["dataset", "depth", "condition", "seed"], columns="metric", values="value").reset_index()
+        if wide.empty:
+            continue
+        wide["loss_gap"] = wide.test_loss - wide.train_loss
+        wide["error_gap"] = wide.train_acc - wide.test_acc
+        for (ds, depth), g in wide.groupby(["dataset", "depth"]):
+            for gap in ("loss_gap", "error_gap"):
+                w, wo = g[g.condition == "fa_w"][gap], g[g.condition == "fa_wo"][gap]
+                if len(w) and len(wo):
+                    r = stats.two_sample_t(w, wo)
+                    fig = "4e" if n == size else "4f"
+                    rows.append(_row("C12", fig, ds, depth, f"{gap} fa_w vs fa_wo, {n} training images", r, _significant(r, -1)))
+    return rows
+
+
+def c13_gram_dimensionality(t: Tables):
+    """Lower effective dimensionality of the last hidden layer's Gram matrix w/ than w/o (two-sample t)."""
+    d = t.metrics[(t.metrics.metric == "gram_erank") & (t.metrics.phase == "data")]
+    if t.context:
+        d = d[d.experiment == t.context.get("experiment")]
+    d = _at(d[d.layer == (d.depth - 1).astype(str)], "last")
     rows = []
     for (ds, depth), g in d.groupby(["dataset", "depth"]):
         w, wo = g[g.condition == "fa_w"].value, g[g.condition == "fa_wo"].value
         if len(w) and len(wo):
             r = stats.two_sample_t(w, wo)
-            rows.append(_row(claim, figure, ds, depth, label, r, r.effect < 0 and r.p_value < ALPHA))
-    return rows
-
-
-def c6_final_angle(df, summary):
-    """The last-layer angle after data training is lower w/ than w/o (two-sample t)."""
-    return _final_vs(df, "angle_deg", "C6", "2c", "final last-layer angle fa_w vs fa_wo")
-
-
-def c7_closer_to_B(df, summary):
-    """W ends closer to B w/ than w/o (last layer, Frobenius distance; two-sample t)."""
-    return _final_vs(df, "wb_distance", "C7", "2e", "final last-layer ||W-B|| fa_w vs fa_wo")
-
-
-def c11_erank_falls(df, summary):
-    """The effective rank of W (every layer) falls during noise training: paired t, last vs first."""
-    d = _noise_phase(df, "erank")
-    rows = []
-    for (ds, depth, layer), g in d.groupby(["dataset", "depth", "layer"]):
-        first, last = _at(g, "first").sort_values("seed"), _at(g, "last").sort_values("seed")
-        r = stats.paired_t(last.value.to_numpy(), first.value.to_numpy())
-        rows.append(
-            _row("C11", "4d", ds, depth, f"erank W{layer} last vs first noise step", r, r.effect < 0 and r.p_value < ALPHA)
-        )
+            fig = "4g" if depth == 3 else "4h"
+            rows.append(_row("C13", fig, ds, depth, "Gram erank of last hidden layer fa_w vs fa_wo", r, _significant(r, -1)))
     return rows
 
 
 CLAIMS: dict[str, Callable] = {
+    "C1": c1_untrained_at_90,
     "C2": c2_noise_aligns,
     "C3": c3_noise_loss_falls,
+    "C4": c4_conditions_align,
     "C5": c5_faster_learning,
     "C6": c6_final_angle,
     "C7": c7_closer_to_B,
+    "C8": c8_order,
+    "C10": c10_readout_chance,
     "C11": c11_erank_falls,
+    "C12": c12_generalisation_gap,
+    "C13": c13_gram_dimensionality,
 }
 
 
-def claims_table(df: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+def claims_table(tables: Tables) -> pd.DataFrame:
     """Every claim's rows; networks that diverged are excluded first (and counted in the report)."""
-    df, _ = exclude_diverged(df)
-    summary = summary[~summary.diverged] if "diverged" in summary else summary
-    rows = [r for fn in CLAIMS.values() for r in fn(df, summary)]
+    metrics, _ = exclude_diverged(tables.metrics)
+    summary = tables.summary
+    summary = summary[~summary.diverged.astype(bool)] if "diverged" in summary else summary
+    pretrain = tables.pretrain if not tables.pretrain.empty else pd.DataFrame(columns=tidy.COLUMNS)
+    details = tables.details if not tables.details.empty else pd.DataFrame(columns=tidy.DETAIL_COLUMNS)
+    t = Tables(metrics, summary, _drop_diverged_pretraining(pretrain), details, tables.context)
+    rows = [r for fn in CLAIMS.values() for r in fn(t)]
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _drop_diverged_pretraining(d: pd.DataFrame) -> pd.DataFrame:
+    keys = ["dataset", "noise", "depth", "seed"]
+    bad = d.loc[d.metric == "diverged", keys].drop_duplicates()
+    if bad.empty:
+        return d
+    mask = d[keys].merge(bad.assign(_bad=True), on=keys, how="left")["_bad"].notna().to_numpy()
+    return d[~mask]

@@ -88,6 +88,7 @@ def validate(cfg: dict) -> dict:
         if d not in DATASETS:
             raise _unknown(f"train_overrides.{d}", d, DATASETS)
         _schema_errors(train_config(cfg, d), sch["properties"]["train"], prefix=f"train_overrides.{d} -> train.")
+    _check_figures(cfg, sch)
     for d in cfg["datasets"]:
         opt = train_config(cfg, d)["optimizer"]
         if opt not in OPTIMIZERS:
@@ -95,6 +96,32 @@ def validate(cfg: dict) -> dict:
                 "train.optimizer" if d not in cfg["train_overrides"] else f"train_overrides.{d}.optimizer", opt, OPTIMIZERS
             )
     return cfg
+
+
+def _check_figures(cfg: dict, sch: dict) -> None:
+    sets = cfg["noise"]["sets"]
+    for i, name in enumerate(cfg["figure1"]["sets"]):
+        if name not in sets:
+            raise _unknown(f"figure1.sets[{i}]", name, sets)
+    for key in ("figure1", "figure2", "generalisation"):
+        if cfg[key]["dataset"] not in DATASETS:
+            raise _unknown(f"{key}.dataset", cfg[key]["dataset"], DATASETS)
+    f2 = cfg["figure2"]
+    merged = {**train_config(cfg, f2["dataset"]), **f2["train"]}
+    _schema_errors(merged, sch["properties"]["train"], prefix="figure2.train -> train.")
+    g = cfg["generalisation"]
+    if g["enabled"]:
+        if g["size"] not in g["sizes"]:
+            raise ConfigError(f"config key generalisation.size: {g['size']} is not one of generalisation.sizes {g['sizes']}")
+        n_train = DATASETS[g["dataset"]].sizes[0]
+        too_big = [n for n in g["sizes"] if n_train and n > n_train]
+        if too_big:
+            raise ConfigError(
+                f"config key generalisation.sizes: {too_big} exceed the {n_train} training images of {g['dataset']}"
+            )
+    taken = {"figure2"} | {f"size{n}" for n in g["sizes"]}
+    if cfg["experiment"] in taken:
+        raise ConfigError(f"config key experiment: {cfg['experiment']!r} is the name of a figure's experiment; choose another")
 
 
 def train_config(cfg: dict, dataset: str) -> dict:

@@ -106,6 +106,7 @@ def weight_rows(model: StackedMLP) -> list[tuple[str, str, torch.Tensor]]:
             (layer, "angle_deg", M.neuron_angles(W, B).mean(1).cpu()),
             (layer, "matrix_angle_deg", M.matrix_angle(W, B).cpu()),
             (layer, "wb_distance", M.wb_distance(W, B).cpu()),
+            (layer, "wb_distance_norm", M.wb_distance_normalised(W, B).cpu()),
             (layer, "erank", M.effective_rank(W).cpu()),
         ]
     return out
@@ -181,12 +182,15 @@ def fit(
     where: str,
     resume: Resume | None = None,
     on_divergence: str = "stop",
+    extra_state=None,
 ) -> list[dict]:
     """Train for ``n_steps``; call ``evaluate(step, mean batch loss)`` at 0 and each eval step.
 
     A network whose training loss is not finite stops the job (``on_divergence="stop"``)
     or is recorded with a ``diverged`` row and left out of statistics (``"record"``);
-    the other networks of the stack are unaffected either way.
+    the other networks of the stack are unaffected either way. ``extra_state`` (an object
+    with ``state_dict``/``load_state_dict``, e.g. a trajectory that ``evaluate`` fills) is
+    saved in and restored from the resume snapshot with everything else.
     """
     if on_divergence not in DIVERGENCE_POLICIES:
         raise ValueError(f"on_divergence must be one of {DIVERGENCE_POLICIES}, got {on_divergence!r}")
@@ -199,6 +203,8 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         source.load_state_dict(state["source"])
         rows, start, diverged = state["rows"], state["step"] + 1, state["diverged"]
+        if extra_state is not None:
+            extra_state.load_state_dict(state["extra"])
         print(f"{where}: resumed from step {state['step']} of {n_steps}")
     running = torch.zeros(model.n_models, device=next(model.parameters()).device)
     count = 0
@@ -239,6 +245,7 @@ def fit(
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "source": source.state_dict(),
+                    "extra": None if extra_state is None else extra_state.state_dict(),
                 }
             )
     return rows

@@ -46,16 +46,59 @@ def wb_distance(W: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     return (W - B).flatten(1).norm(dim=1)
 
 
+def wb_distance_normalised(W: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """||W/||W|| - B/||B|||| per model: distance of directions, blind to W's growth in norm.
+
+    Noise training grows ||W||, so the raw distance can rise while W turns toward B;
+    this one is 2 sin(angle/2) of the matrix angle, in [0, 2].
+    """
+    Wf, Bf = W.flatten(1).double(), B.flatten(1).double()
+    Wn = Wf / Wf.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    Bn = Bf / Bf.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    return (Wn - Bn).norm(dim=1).float()
+
+
+def erank_of_values(s: torch.Tensor) -> torch.Tensor:
+    """exp(entropy of s / sum(s)) over the last dim, for non-negative spectra."""
+    s = s.double().clamp_min(0)
+    p = s / s.sum(dim=-1, keepdim=True).clamp_min(1e-300)
+    return torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum(dim=-1))
+
+
 def effective_rank(W: torch.Tensor) -> torch.Tensor:
     """Roy & Vetterli (2007): exp of the entropy of the normalised singular values."""
     W = W.double()
     out = torch.full(W.shape[:-2], float("nan"), dtype=torch.float64, device=W.device)
     ok = torch.isfinite(W).flatten(-2).all(-1)  # a diverged network has no spectrum: NaN, not an error
     if ok.any():
-        s = torch.linalg.svdvals(W[ok])
-        p = s / s.sum(dim=-1, keepdim=True)
-        out[ok] = torch.exp(-(p * torch.log(p.clamp_min(1e-300))).sum(dim=-1))
+        out[ok] = erank_of_values(torch.linalg.svdvals(W[ok]))
     return out.float()
+
+
+def gram_erank(h: torch.Tensor) -> torch.Tensor:
+    """Effective dimensionality of the hidden features, per model (Fig. 4g,h).
+
+    ``h`` is (models, samples, neurons). The Gram matrix is the cosine similarity of
+    the neurons' feature vectors over the samples (neurons x neurons, PSD); its
+    effective rank is that of its eigenvalues. Silent neurons (all-zero features) are
+    left out: they span no dimension. Independent features give ~neurons, one shared
+    feature 1.
+    """
+    h = h.double()
+    norm = h.norm(dim=1, keepdim=True)  # (M, 1, F)
+    alive = norm > 1e-12
+    hn = torch.where(alive, h / norm.clamp_min(1e-300), torch.zeros_like(h))
+    gram = hn.transpose(1, 2) @ hn  # (M, F, F); silent neurons give zero rows/cols, zero eigenvalues
+    out = torch.full(h.shape[:1], float("nan"), dtype=torch.float64, device=h.device)
+    ok = torch.isfinite(h).flatten(1).all(1)  # a diverged network has no features: NaN
+    if ok.any():
+        out[ok] = erank_of_values(torch.linalg.eigvalsh(gram[ok]))
+    return out.float()
+
+
+def readout_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax of (models, probes, classes) logits, in float64."""
+    return torch.softmax(logits.double(), dim=-1)
 
 
 def stacked_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

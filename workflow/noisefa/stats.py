@@ -63,5 +63,16 @@ def wilcoxon_vs(values, constant: float) -> TestResult:
     return TestResult("Wilcoxon signed-rank", len(d), float(r.statistic), float(r.pvalue), float(np.median(d)))
 
 
+def wilcoxon_paired(a, b) -> TestResult:
+    """Wilcoxon signed-rank test of paired samples (the same probes twice; effect: median(a - b))."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    d = a[ok] - b[ok]
+    if np.all(d == 0):
+        return TestResult("Wilcoxon signed-rank (paired)", len(d), 0.0, 1.0, 0.0)
+    r = sps.wilcoxon(d)
+    return TestResult("Wilcoxon signed-rank (paired)", len(d), float(r.statistic), float(r.pvalue), float(np.median(d)))
+
+
 def significant(result: TestResult, alpha: float = 0.001) -> bool:
     return math.isfinite(result.p_value) and result.p_value < alpha

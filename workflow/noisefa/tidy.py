@@ -43,20 +43,40 @@ METRICS = {
     "matrix_angle_deg": "angle between vec(W) and vec(B)",
     "delta_angle_deg": "angle between the rule's weight update and backprop's on a probe batch",
     "wb_distance": "Frobenius norm ||W - B||",
+    "wb_distance_norm": "||W/||W|| - B/||B|| ||: distance of directions (2 sin(matrix angle / 2))",
+    "gram_erank": "effective rank of the Gram matrix (cosine similarity of neuron features) of a hidden layer's output",
     "erank": "effective rank of W (Roy & Vetterli 2007)",
     "diverged": "1.0 at the evaluation where a network's training loss became non-finite (on_divergence: record)",
 }
 
 
-def frame(rows: list[dict], **keys) -> pd.DataFrame:
-    """Rows of {step, epoch, seed, layer, metric, value} plus constant key columns."""
-    df = pd.DataFrame(rows)
+# Vector-valued measurements (one value per neuron, probe or singular value) live in a
+# second table with the same columns plus ``index`` (which neuron / probe / singular value).
+DETAIL_COLUMNS = COLUMNS + ["index"]
+DETAIL_DTYPES = {**DTYPES, "index": "int64"}
+DETAIL_METRICS = {
+    "neuron_angle_deg": "angle between W's and B's column of input neuron `index` of the layer",
+    "singular_value": "singular value number `index` (descending) of the layer's W",
+    "readout_max_prob": "largest softmax probability for probe `index` (chance: 1/classes)",
+    "readout_top_unit_prob": "probability of the network's most favoured readout unit for probe `index`",
+    "readout_unit_mean": "mean softmax probability of readout unit `index` over the probes",
+}
+
+
+def frame(rows: list[dict], columns: list[str] = COLUMNS, **keys) -> pd.DataFrame:
+    """Rows of {step, epoch, seed, layer, metric, value[, index]} plus constant key columns."""
+    df = pd.DataFrame(rows, columns=[c for c in columns if c not in keys])
     for k, v in keys.items():
         df[k] = v
-    missing = [c for c in COLUMNS if c not in df.columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"metrics rows lack columns {missing}")
-    return df[COLUMNS].astype(DTYPES)
+    dtypes = DETAIL_DTYPES if columns is DETAIL_COLUMNS else DTYPES
+    return df[columns].astype({c: dtypes[c] for c in columns})
+
+
+def detail_frame(rows: list[dict], **keys) -> pd.DataFrame:
+    return frame(rows, DETAIL_COLUMNS, **keys)
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:

@@ -4,8 +4,9 @@ import shlex
 
 from noisefa import paths
 from noisefa.conditions import CONDITIONS, get_condition
-from noisefa.config import train_config, validate
+from noisefa.config import validate
 from noisefa.datasets import DATASETS, get_spec, needs_fetch
+from noisefa.experiments import FIGURE2, experiments, noise_sweep, train_cells, train_config
 from noisefa.resources import pretrain_job, train_job
 from noisefa.sources import closure
 
@@ -39,6 +40,8 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9_-]+",
     noise=r"[A-Za-z0-9_.-]+",
     seeds=r"\d+-\d+",
+    report="main|figure1|figure2|figure4",
+    figure=r"[A-Za-z0-9_]+",
 
 
 def lib(module):
@@ -58,7 +61,7 @@ def pretrain_paths(dataset, depth, seeds, pattern):
 def job_spec(seeds, **extra):
     """JSON of a job's hyper-parameters: it is in params, so changing one reruns the job."""
     return json.dumps(
-        {"experiment": config["experiment"], "seeds": seeds_of(seeds), "model": config["model"],
+        {"seeds": seeds_of(seeds), "model": config["model"],
          "device": config["device"], "threads": config["threads"],
          "resume_every_s": config["resume_every_s"], "on_divergence": config["on_divergence"], **extra},
         sort_keys=True,
@@ -66,30 +69,57 @@ def job_spec(seeds, **extra):
 
 
 def train_jobs():
-    """(dataset, depth, condition, seed group) of every training job."""
+    """(experiment, dataset, depth, condition, seed group) of every training job."""
+    return [(e, d, depth, c, g) for e, d, depth, c in train_cells(config) for g in SEED_GROUPS]
+
+
+def train_file(pattern, experiment, dataset, depth, condition, seeds):
+    return pattern.format(experiment=experiment, dataset=dataset, depth=depth, condition=condition, seeds=seeds)
+
+
+def train_outputs(pattern):
+    return [train_file(pattern, *job) for job in train_jobs()]
+
+
+def pretrain_metrics_map():
+    """{pretrain metrics file: [[experiment, dataset], ...] whose FA w/ networks start from it}."""
+    out = {}
+    for e, d, depth, c, g in train_jobs():
+        if get_condition(c).pretrained:
+            users = out.setdefault(pretrain_paths(d, depth, g, paths.PRETRAIN_METRICS), [])
+            if [e, d] not in users:
+                users.append([e, d])
+    return out
+
+
+def sweep_files(pattern):
+    """Files of Figure 1's pretraining jobs (noise set x seed group at one shape and depth)."""
     return [
-        (d, depth, c, g)
-        for d in config["datasets"]
-        for depth in config["depths"]
-        for c in config["conditions"]
+        pattern.format(noise=n, dim=dim, classes=classes, depth=depth, seeds=g)
+        for n, dim, classes, depth in noise_sweep(config)
         for g in SEED_GROUPS
     ]
 
 
-def train_metrics():
-    return [
-        paths.TRAIN_METRICS.format(experiment=config["experiment"], dataset=d, depth=depth, condition=c, seeds=g)
-        for d, depth, c, g in train_jobs()
+def pretrain_files(pattern):
+    """Every pretraining job's file: those FA w/ networks start from and Figure 1's sweep."""
+    used = [
+        pretrain_paths(d, depth, g, pattern)
+        for e, d, depth, c, g in train_jobs()
+        if get_condition(c).pretrained
     ]
+    return list(dict.fromkeys(used + sweep_files(pattern)))
 
 
-def pretrain_metrics_map():
-    """{pretrain metrics file: [datasets whose FA w/ networks start from it]}."""
-    out = {}
-    for d, depth, c, g in train_jobs():
-        if get_condition(c).pretrained:
-            out.setdefault(pretrain_paths(d, depth, g, paths.PRETRAIN_METRICS), []).append(d)
-    return out
+def data_noise_files(pattern):
+    """The data->noise order control: Figure 2's FA w/o networks, then noise training."""
+    f2 = config["figure2"]
+    if not f2["enabled"] or "fa_wo" not in config["conditions"]:
+        return []
+    return [
+        pattern.format(experiment=FIGURE2, dataset=f2["dataset"], depth=f2["depth"], condition="fa_wo", seeds=g)
+        for g in SEED_GROUPS
+    ]
 
 
 def train_inputs(wc):
@@ -103,15 +133,24 @@ def train_spec(wc):
     pretrained = get_condition(wc.condition).pretrained
     return job_spec(
         wc.seeds,
-        dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition,
-        noise=config["noise"]["use"] if pretrained else "", train=train_config(config, wc.dataset),
+        experiment=wc.experiment,
+        dataset=wc.dataset,
+        depth=int(wc.depth),
+        condition=wc.condition,
+        noise=config["noise"]["use"] if pretrained else "",
+        train=train_config(config, wc.experiment, wc.dataset),
     )
+
+
+def pretrain_spec(wc, extra=None):
+    # No **kwargs here: Snakemake would fill them with the job's input, output and resources.
+    return job_spec(wc.seeds, **{"experiment": "pretrain", "depth": int(wc.depth), "pretrain": config["pretrain"], **(extra or {})})
 
 
 def _train_estimate(wc):
     spec = get_spec(wc.dataset)
     return train_job(spec.in_dim, spec.n_classes, *spec.sizes, len(seeds_of(wc.seeds)), int(wc.depth),
-                     config["model"]["hidden"], train_config(config, wc.dataset))
+                     config["model"]["hidden"], train_config(config, wc.experiment, wc.dataset))
 
 
 def _pretrain_estimate(wc):
@@ -119,6 +158,13 @@ def _pretrain_estimate(wc):
     n_noise = noise["n_samples"] if noise["protocol"] == "fixed" else 0
     return pretrain_job(int(wc.dim), int(wc.classes), n_noise, len(seeds_of(wc.seeds)), int(wc.depth),
                         config["model"]["hidden"], config["pretrain"])
+
+
+def _noise_wc(wc):
+    """The pretraining wildcards (noise set, shape) of a data->noise job, for its resources."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(noise=config["noise"]["use"], depth=wc.depth, seeds=wc.seeds, **shape(wc.dataset))
 
 
 # Scheduler requests derived from the work (noisefa/resources.py explains the model); a retry
@@ -144,8 +190,97 @@ def data_note():
     return f"data: {described}"
 
 
-FIGURES = ["learning_curves", "alignment"]
-REPORTS = ["main"]
+def claims_context():
+    """What the claims test: the main experiment, the noise set used, the figures' cells."""
+    g = config["generalisation"]
+    return {
+        "experiment": config["experiment"],
+        "noise": config["noise"]["use"],
+        "figure1_sets": [n for n, *_ in noise_sweep(config)],
+        "figure1_depth": config["figure1"]["depth"],
+        "figure1_shape": "noise:in{dim}_c{classes}".format(**shape(config["figure1"]["dataset"])),
+        "figure2_experiment": FIGURE2 if config["figure2"]["enabled"] else "",
+        "generalisation_size": g["size"] if g["enabled"] else None,
+        "generalisation_sizes": g["sizes"] if g["enabled"] else [],
+    }
+
+
+# ---- what each figure rule passes to its module
+
+
+def noise_title():
+    spec = config["noise"]["sets"][config["noise"]["use"]]
+    return f"noise set {config['noise']['use']} ({spec['protocol']} protocol)"
+
+
+def figure1_context():
+    f1 = config["figure1"]
+    return {
+        "noise": config["noise"]["use"],
+        "noise_sets": {n: config["noise"]["sets"][n] for n, *_ in noise_sweep(config)},
+        "shape": "noise:in{dim}_c{classes}".format(**shape(f1["dataset"])),
+        "depth": f1["depth"],
+        "pretrain": config["pretrain"],
+    }
+
+
+def figure2_context():
+    f2 = config["figure2"]
+    return {
+        "experiment": FIGURE2,
+        "dataset": f2["dataset"],
+        "depth": f2["depth"],
+        "noise": config["noise"]["use"],
+        "train": train_config(config, FIGURE2, f2["dataset"]),
+    }
+
+
+def figure2_trajectories():
+    """{label: trajectory file} of the first seed group of Figure 2's cell."""
+    f2, g = config["figure2"], SEED_GROUPS[0]
+    out = {"noise": pretrain_paths(f2["dataset"], f2["depth"], g, paths.PRETRAIN_TRAJECTORY)}
+    for c in config["conditions"]:
+        out[c] = train_file(paths.TRAIN_TRAJECTORY, FIGURE2, f2["dataset"], f2["depth"], c, g)
+    for f in data_noise_files(paths.DATA_NOISE_TRAJECTORY)[:1]:
+        out["data_then_noise"] = f
+    return out
+
+
+def figure4_context():
+    g = config["generalisation"]
+    return {
+        "experiment": config["experiment"],
+        "noise": config["noise"]["use"],
+        "shape": figure1_context()["shape"],
+        "depth": config["figure1"]["depth"],
+        "generalisation": {**g, "experiments": [f"size{n}" for n in g["sizes"]] if g["enabled"] else []},
+    }
+
+
+def figures():
+    """Figures this config draws (a figure whose experiment is disabled is left out)."""
+    out = ["learning_curves", "alignment"]
+    out += ["figure1"] if config["figure1"]["enabled"] else []
+    out += ["figure2"] if config["figure2"]["enabled"] else []
+    out += ["figure4"]
+    return out
+
+
+# report notebook -> the figures it shows
+REPORTS = {
+    "main": ["learning_curves", "alignment"],
+    "figure1": ["figure1"],
+    "figure2": ["figure2"],
+    "figure4": ["figure4"],
+}
+
+
+def reports():
+    return [r for r, figs in REPORTS.items() if all(f in figures() for f in figs)]
+
+
+def figure_file(name):
+    return paths.FIGURE.format(figure=name)
 
 
 def all_targets():
@@ -153,6 +288,6 @@ def all_targets():
         paths.METRICS,
         paths.SUMMARY,
         paths.CLAIMS,
-        *[paths.FIGURE.format(figure=f) for f in FIGURES],
-        *[paths.NOTEBOOK_HTML.format(report=r) for r in REPORTS],
+        *[figure_file(f) for f in figures()],
+        *[paths.NOTEBOOK_HTML.format(report=r) for r in reports()],
     ]

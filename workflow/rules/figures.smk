@@ -1,9 +1,13 @@
 # Figures: one rule per figure, each a module of noisefa.figures (editing one redraws only it).
+# Every figure rule passes the tables it reads and a JSON context of the config values it shows.
 
 
 localrules:
     figure_learning_curves,
     figure_alignment,
+    figure1,
+    figure2,
+    figure4,
 
 
 rule figure_learning_curves:
@@ -11,13 +15,10 @@ rule figure_learning_curves:
         metrics=paths.METRICS,
         code=lib("noisefa.figures.learning_curves"),
     output:
-        report(
-            paths.FIGURE.format(figure="learning_curves"),
-            caption="../report/learning_curves.rst",
-            category="Learning curves",
-        ),
+        report(figure_file("learning_curves"), caption="../report/learning_curves.rst", category="Learning curves"),
     params:
-        title=lambda wc: f"Test accuracy, noise set {config['noise']['use']}; {data_note()}",
+        title=lambda wc: f"Test accuracy, {noise_title()}; {data_note()}",
+        context=json.dumps({"experiment": config["experiment"]}),
     log:
         paths.log("figure_learning_curves"),
     benchmark:
@@ -25,7 +26,8 @@ rule figure_learning_curves:
     conda:
         REPORT_ENV
     shell:
-        "python -m noisefa.figures.learning_curves --metrics {input.metrics} --out {output} --title {params.title:q} > {log} 2>&1"
+        "python -m noisefa.figures.learning_curves --metrics {input.metrics} --context {params.context:q} "
+        "--out {output} --title {params.title:q} > {log} 2>&1"
 
 
 rule figure_alignment:
@@ -33,14 +35,10 @@ rule figure_alignment:
         metrics=paths.METRICS,
         code=lib("noisefa.figures.alignment"),
     output:
-        report(
-            paths.FIGURE.format(figure="alignment"),
-            caption="../report/alignment.rst",
-            category="Alignment",
-        ),
+        report(figure_file("alignment"), caption="../report/alignment.rst", category="Alignment"),
     params:
-        title=lambda wc: f"Last-layer W-B angle, noise set {config['noise']['use']} "
-        f"({config['noise']['sets'][config['noise']['use']]['protocol']} protocol)",
+        title=lambda wc: f"Last-layer W-B angle, {noise_title()}",
+        context=json.dumps({"experiment": config["experiment"]}),
     log:
         paths.log("figure_alignment"),
     benchmark:
@@ -48,4 +46,82 @@ rule figure_alignment:
     conda:
         REPORT_ENV
     shell:
-        "python -m noisefa.figures.alignment --metrics {input.metrics} --out {output} --title {params.title:q} > {log} 2>&1"
+        "python -m noisefa.figures.alignment --metrics {input.metrics} --context {params.context:q} "
+        "--out {output} --title {params.title:q} > {log} 2>&1"
+
+
+rule figure1:
+    """Figure 1: noise training aligns W to B, under several input conditions and set sizes."""
+    input:
+        pretrain=paths.PRETRAIN_TABLE,
+        details=paths.DETAILS,
+        code=lib("noisefa.figures.figure1"),
+    output:
+        report(figure_file("figure1"), caption="../report/figure1.rst", category="Figure 1"),
+    params:
+        context=lambda wc: json.dumps(figure1_context(), sort_keys=True),
+        title=lambda wc: "Figure 1: noise training, input shape of {d}, depth {k}; angles of the last layer".format(
+            d=config["figure1"]["dataset"], k=config["figure1"]["depth"]
+        ),
+    log:
+        paths.log("figure1"),
+    benchmark:
+        paths.benchmark("figure1")
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m noisefa.figures.figure1 --pretrain {input.pretrain} --details {input.details} "
+        "--context {params.context:q} --out {output} --title {params.title:q} > {log} 2>&1"
+
+
+rule figure2:
+    """Figure 2: fast learning after noise, alignment through both phases, PCA, order controls."""
+    input:
+        metrics=paths.METRICS,
+        summary=paths.SUMMARY,
+        trajectories=lambda wc: list(figure2_trajectories().values()),
+        code=lib("noisefa.figures.figure2"),
+    output:
+        report(figure_file("figure2"), caption="../report/figure2.rst", category="Figure 2"),
+    params:
+        context=lambda wc: json.dumps(figure2_context(), sort_keys=True),
+        trajectories=lambda wc: json.dumps(figure2_trajectories(), sort_keys=True),
+        title=lambda wc: "Figure 2: {ds} ({desc}), depth {k}, {noise}".format(
+            ds=config["figure2"]["dataset"],
+            desc=get_spec(config["figure2"]["dataset"]).description,
+            k=config["figure2"]["depth"],
+            noise=noise_title(),
+        ),
+    log:
+        paths.log("figure2"),
+    benchmark:
+        paths.benchmark("figure2")
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m noisefa.figures.figure2 --metrics {input.metrics} --summary {input.summary} "
+        "--trajectories {params.trajectories:q} --context {params.context:q} --out {output} "
+        "--title {params.title:q} > {log} 2>&1"
+
+
+rule figure4:
+    """Figure 4: readout at chance, spectra and erank, generalisation gap, Gram dimensionality."""
+    input:
+        metrics=paths.METRICS,
+        pretrain=paths.PRETRAIN_TABLE,
+        details=paths.DETAILS,
+        code=lib("noisefa.figures.figure4"),
+    output:
+        report(figure_file("figure4"), caption="../report/figure4.rst", category="Figure 4"),
+    params:
+        context=lambda wc: json.dumps(figure4_context(), sort_keys=True),
+        title=lambda wc: f"Figure 4: {noise_title()}; {data_note()}",
+    log:
+        paths.log("figure4"),
+    benchmark:
+        paths.benchmark("figure4")
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m noisefa.figures.figure4 --metrics {input.metrics} --pretrain {input.pretrain} "
+        "--details {input.details} --context {params.context:q} --out {output} --title {params.title:q} > {log} 2>&1"

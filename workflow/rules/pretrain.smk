@@ -8,8 +8,10 @@ rule pretrain:
     output:
         checkpoint=paths.PRETRAIN_CHECKPOINT,
         metrics=paths.PRETRAIN_METRICS,
+        details=paths.PRETRAIN_DETAILS,
+        trajectory=paths.PRETRAIN_TRAJECTORY,
     params:
-        spec=lambda wc: job_spec(wc.seeds, depth=int(wc.depth), pretrain=config["pretrain"]),
+        spec=pretrain_spec,
     threads: config["threads"]
     resources:
         mem_mb=pretrain_mem_mb,
@@ -22,4 +24,36 @@ rule pretrain:
         ENV
     shell:
         "python -m noisefa.stages.pretrain --spec {params.spec:q} --noise {input.noise} "
-        "--checkpoint {output.checkpoint} --metrics {output.metrics} > {log} 2>&1"
+        "--checkpoint {output.checkpoint} --metrics {output.metrics} --details {output.details} "
+        "--trajectory {output.trajectory} > {log} 2>&1"
+
+
+rule data_then_noise:
+    """Order control (Fig. 2f,g): noise training of networks already trained on data (FA w/o)."""
+    input:
+        init=paths.TRAIN_CHECKPOINT,
+        noise=lambda wc: pretrain_paths(wc.dataset, wc.depth, wc.seeds, paths.NOISE),
+        code=lib("noisefa.stages.pretrain"),
+    output:
+        checkpoint=paths.DATA_NOISE_CHECKPOINT,
+        metrics=paths.DATA_NOISE_METRICS,
+        details=paths.DATA_NOISE_DETAILS,
+        trajectory=paths.DATA_NOISE_TRAJECTORY,
+    params:
+        spec=lambda wc: pretrain_spec(
+            wc, {"experiment": wc.experiment, "dataset": wc.dataset, "condition": wc.condition, "phase": "noise_after"}
+        ),
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: pretrain_mem_mb(_noise_wc(wc), attempt),
+        runtime=lambda wc, attempt: pretrain_runtime(_noise_wc(wc), attempt),
+    log:
+        paths.log("data_then_noise", "{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}"),
+    benchmark:
+        paths.benchmark("data_then_noise", "{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}")
+    conda:
+        ENV
+    shell:
+        "python -m noisefa.stages.pretrain --spec {params.spec:q} --noise {input.noise} --init {input.init} "
+        "--checkpoint {output.checkpoint} --metrics {output.metrics} --details {output.details} "
+        "--trajectory {output.trajectory} > {log} 2>&1"

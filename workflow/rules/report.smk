@@ -12,13 +12,15 @@ rule notebook:
         metrics=paths.METRICS,
         summary=paths.SUMMARY,
         claims=paths.CLAIMS,
-        figures=[paths.FIGURE.format(figure=f) for f in FIGURES],
+        pretrain=paths.PRETRAIN_TABLE,
+        details=paths.DETAILS,
+        figures=lambda wc: [figure_file(f) for f in REPORTS[wc.report]],
         code=lib("noisefa.summary"),
     output:
         paths.NOTEBOOK,
     params:
         config=lambda wc: json.dumps(config, sort_keys=True),
-        figures=json.dumps([paths.FIGURE.format(figure=f) for f in FIGURES]),
+        figures=lambda wc: json.dumps([figure_file(f) for f in REPORTS[wc.report]]),
     log:
         paths.log("notebook", "{report}"),
     benchmark:
@@ -28,6 +30,7 @@ rule notebook:
     shell:
         "papermill {input.notebook} {output} -k python3 --cwd . "
         "-p metrics_path {input.metrics} -p summary_path {input.summary} -p claims_path {input.claims} "
+        "-p pretrain_path {input.pretrain} -p details_path {input.details} "
         "-p figure_paths_json {params.figures:q} -p config_json {params.config:q} "
         "> {log} 2>&1"
 

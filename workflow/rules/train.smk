@@ -1,4 +1,4 @@
-# Data training: one job per dataset x depth x condition, all seeds stacked in one model.
+# Data training: one job per experiment x dataset x depth x condition x seed group, seeds stacked in one model.
 
 
 rule train:
@@ -7,6 +7,8 @@ rule train:
     output:
         checkpoint=paths.TRAIN_CHECKPOINT,
         metrics=paths.TRAIN_METRICS,
+        details=paths.TRAIN_DETAILS,
+        trajectory=paths.TRAIN_TRAJECTORY,
     params:
         spec=train_spec,
         pretrained=lambda wc, input: f"--pretrained {input.pretrained}" if "pretrained" in input.keys() else "",
@@ -22,4 +24,5 @@ rule train:
         ENV
     shell:
         "python -m noisefa.stages.train --spec {params.spec:q} --data {input.data} {params.pretrained} "
-        "--checkpoint {output.checkpoint} --metrics {output.metrics} > {log} 2>&1"
+        "--checkpoint {output.checkpoint} --metrics {output.metrics} --details {output.details} "
+        "--trajectory {output.trajectory} > {log} 2>&1"

@@ -47,7 +47,10 @@ def plot(df: pd.DataFrame, title: str = ""):
 
 def main():
     a = style.cli(__doc__)
-    style.save(plot(read_table(a.metrics), a.title), a.out)
+    df = read_table(a.metrics)
+    if a.context.get("experiment"):  # the main sweep only; figures 2 and 4 show the others
+        df = df[df.experiment == a.context["experiment"]]
+    style.save(plot(df, a.title), a.out)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import textwrap
 from pathlib import Path
 
@@ -64,9 +65,15 @@ def save(fig, out: Path) -> None:
     plt.close(fig)
 
 
-def cli(description: str) -> argparse.Namespace:
+def cli(description: str, argv=None) -> argparse.Namespace:
+    """Every figure takes the tidy tables it needs, a JSON context (config values) and an output."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, help="results/tables/metrics.parquet")
+    p.add_argument("--summary", type=Path, help="results/tables/summary.csv")
+    p.add_argument("--pretrain", type=Path, help="results/tables/pretrain.parquet")
+    p.add_argument("--details", type=Path, help="results/tables/details.parquet")
+    p.add_argument("--trajectories", type=json.loads, default={}, help="JSON {label: trajectory.pt path}")
+    p.add_argument("--context", type=json.loads, default={}, help="JSON of the config values the figure shows")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--title", default="")
-    return p.parse_args()
+    return p.parse_args(argv)

@@ -1,13 +1,14 @@
-"""Write the claims table: every claim the tidy metrics support, with the paper's test."""
+"""Write the claims table: every claim the tidy tables support, with the paper's test."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from ..claims import claims_table
+from ..claims import Tables, claims_table
 from ..runtime import user_errors
 from ..tidy import read_table, write_table
 
@@ -16,12 +17,16 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--metrics", type=Path, required=True)
     p.add_argument("--summary", type=Path, required=True)
+    p.add_argument("--pretrain", type=Path, required=True)
+    p.add_argument("--details", type=Path, required=True)
+    p.add_argument("--context", type=json.loads, default={}, help="JSON: which experiment, noise set and cells to test")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
     with user_errors():
-        table = claims_table(read_table(a.metrics), pd.read_csv(a.summary))
+        tables = Tables(read_table(a.metrics), pd.read_csv(a.summary), read_table(a.pretrain), read_table(a.details), a.context)
+        table = claims_table(tables)
         write_table(table, a.out)
-    with pd.option_context("display.width", 200, "display.max_colwidth", 50):
+    with pd.option_context("display.width", 250, "display.max_colwidth", 70, "display.max_rows", 500):
         print(table.round(5).to_string())
 
 

@@ -1,28 +1,67 @@
 """Pretrain stacked networks with feedback alignment on a noise dataset.
 
-Writes the checkpoint (W, B, biases, BatchNorm state of every network) and the
-tidy metrics of the noise phase: batch loss, alignment angle, W-B distance and
-effective rank of every layer at every logging step.
+Writes the checkpoint (W, B, biases, BatchNorm state of every network), the tidy
+metrics of the noise phase (batch loss, alignment angle, W-B distance and
+effective rank of every layer at every logging step), the detail table
+(per-neuron angles and readout probabilities on fresh probes before and after,
+singular spectra at every logging step) and the last layer's trajectory.
+
+With ``--init`` it continues from a data-trained checkpoint instead of a fresh
+init: the data->noise order control of Fig. 2f,g.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
+from ..details import Recorded, Trajectory, neuron_rows, readout_rows, spectrum_rows
 from ..engine import Resume, TensorBatches, eval_schedule, fingerprint, fit, make_optimizer, rows_from, weight_rows
+from ..errors import CorruptFile
 from ..files import load_torch
 from ..learning_rules import get_rule
-from ..model import Architecture, StackedMLP, save_checkpoint
-from ..noise import FreshNoiseStream
+from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
+from ..noise import FreshNoiseStream, sample
 from ..runtime import parser, resume_path, setup, user_errors
-from ..tidy import frame, write_table
+from ..seeds import generator
+from ..tidy import detail_frame, frame, write_table
 
 
-def run(spec: dict, noise_path: Path, checkpoint: Path, metrics: Path) -> None:
+def shape_label(dim: int, classes: int) -> str:
+    """The `dataset` of a pretraining job's rows: the input shape, which tells sets of one name apart."""
+    return f"noise:in{dim}_c{classes}"
+
+
+def readout_probes(noise: dict, n: int) -> torch.Tensor:
+    """Fresh inputs from the noise set's distribution, the same for every job of that set and shape."""
+    gen = generator("readout-probes", noise["name"], noise["dim"])
+    return sample(noise["spec"], n, noise["dim"], noise["n_classes"], gen)[0]
+
+
+def initial_model(spec: dict, arch: Architecture, init: Path | None) -> StackedMLP:
+    if init is None:
+        return StackedMLP(arch, spec["seeds"])
+    model, _ = load_checkpoint(init, rule="train")
+    if model.arch != arch or model.seeds != [int(s) for s in spec["seeds"]]:
+        raise CorruptFile(
+            f"checkpoint {init} holds {model.arch} seeds {model.seeds}; this job needs {arch} seeds {spec['seeds']}. "
+            "Rerun the training job that writes it."
+        )
+    return model
+
+
+def run(
+    spec: dict, noise_path: Path, checkpoint: Path, metrics: Path, details: Path, trajectory: Path, init: Path | None = None
+) -> None:
     device = setup(spec.get("threads", 1), spec.get("device", "cpu"))
     noise = load_torch(noise_path, "noise dataset", "make_noise")
     arch = Architecture(noise["dim"], noise["n_classes"], spec["depth"], **spec["model"])
-    model = StackedMLP(arch, spec["seeds"]).to(device)
+    model = initial_model(spec, arch, init).to(device)
+    probes = readout_probes(noise, spec["pretrain"]["readout_probes"]).to(device)
+    phase = spec.get("phase", "noise")
+    track = Trajectory(phase)
+    detail = []
     opt_cfg = spec["pretrain"]
     rule = get_rule("fa")
     bs = opt_cfg["batch_size"]
@@ -35,15 +74,20 @@ def run(spec: dict, noise_path: Path, checkpoint: Path, metrics: Path) -> None:
         source = FreshNoiseStream(noise, model.seeds, bs, device)
         n_samples = None
 
+    steps = opt_cfg["steps"]
+
     def evaluate(step, batch_loss):
         epoch = step * bs / n_samples if n_samples else float("nan")
+        track.record(model, step)
+        detail.extend(spectrum_rows(model, step, epoch))
+        if step in (0, steps):
+            detail.extend(neuron_rows(model, step, epoch) + readout_rows(model, probes, step, epoch))
         entries = weight_rows(model)
         if batch_loss is not None:
             entries.append(("", "batch_loss", batch_loss))
         return rows_from(model, step, epoch, entries)
 
-    steps = opt_cfg["steps"]
-    resume = Resume(resume_path(checkpoint), fingerprint(spec, noise_path), spec.get("resume_every_s", 300))
+    resume = Resume(resume_path(checkpoint), fingerprint(spec, noise_path, init), spec.get("resume_every_s", 300))
     rows = fit(
         model,
         rule,
@@ -52,15 +96,24 @@ def run(spec: dict, noise_path: Path, checkpoint: Path, metrics: Path) -> None:
         steps,
         eval_schedule(steps, opt_cfg["log_every"]),
         evaluate,
-        where=f"pretrain noise={noise['name']} depth={arch.depth}",
+        where=f"{phase} noise={noise['name']} depth={arch.depth}",
         resume=resume,
         on_divergence=spec.get("on_divergence", "stop"),
+        extra_state=Recorded(track, detail),
     )
     save_checkpoint(model, checkpoint, noise=noise["name"], steps=steps, rule="fa")
-    df = frame(
-        rows, experiment=spec["experiment"], dataset="", noise=noise["name"], depth=arch.depth, condition="fa_w", phase="noise"
+    keys = dict(
+        experiment=spec["experiment"],
+        dataset=spec.get("dataset", shape_label(noise["dim"], noise["n_classes"])),
+        noise=noise["name"],
+        depth=arch.depth,
+        condition=spec.get("condition", "fa_w"),
+        phase=phase,
     )
-    write_table(df, metrics)
+    df = frame(rows, **keys)
+    write_table(detail_frame(detail, **keys), details)
+    track.save(model, trajectory, **keys)
+    write_table(df, metrics)  # last: the job's completion marker for a reader
     resume.done()
     last = df[(df.step == steps) & (df.layer == str(arch.depth)) & (df.metric == "angle_deg")].value
     print(
@@ -74,9 +127,12 @@ def main(argv=None):
     p.add_argument("--noise", required=True, type=Path)
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--metrics", required=True, type=Path)
+    p.add_argument("--details", required=True, type=Path)
+    p.add_argument("--trajectory", required=True, type=Path)
+    p.add_argument("--init", type=Path, default=None, help="start from this (data-trained) checkpoint")
     a = p.parse_args(argv)
     with user_errors():
-        run(a.spec, a.noise, a.checkpoint, a.metrics)
+        run(a.spec, a.noise, a.checkpoint, a.metrics, a.details, a.trajectory, a.init)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 FA w/ starts from the noise-pretrained checkpoint, BP and FA w/o from the same
 seeded initial W (and, for FA, the same B). Evaluates every ``1/evals_per_epoch``
-epoch: train/test loss and accuracy, and per layer the alignment angle, W-B
-distance, effective rank and the angle between the rule's update and BP's.
+epoch: train/test loss and accuracy, per layer the alignment angle, W-B
+distance, effective rank and the angle between the rule's update and BP's, and
+per hidden layer the effective dimensionality of its features' Gram matrix.
+Also writes per-neuron angles before and after (detail table) and the last
+layer's trajectory.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from pathlib import Path
 
 import torch
 
+from .. import metrics as M
 from ..conditions import get_condition
 from ..datasets import load_prepared
+from ..details import Recorded, Trajectory, hidden_features, neuron_rows
 from ..engine import (
     Resume,
     TensorBatches,
@@ -30,7 +35,7 @@ from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
 from ..runtime import parser, resume_path, setup, user_errors
 from ..seeds import generator
-from ..tidy import frame, write_table
+from ..tidy import detail_frame, frame, write_table
 
 
 def initial_model(spec: dict, arch: Architecture, pretrained: Path | None) -> StackedMLP:
@@ -49,7 +54,15 @@ def initial_model(spec: dict, arch: Architecture, pretrained: Path | None) -> St
     return model
 
 
-def run(spec: dict, data_path: Path, pretrained: Path | None, checkpoint: Path, metrics: Path) -> None:
+def run(
+    spec: dict,
+    data_path: Path,
+    pretrained: Path | None,
+    checkpoint: Path,
+    metrics: Path,
+    details: Path,
+    trajectory: Path,
+) -> None:
     device = setup(spec.get("threads", 1), spec.get("device", "cpu"))
     cond = get_condition(spec["condition"])
     if cond.pretrained != (pretrained is not None):
@@ -66,9 +79,16 @@ def run(spec: dict, data_path: Path, pretrained: Path | None, checkpoint: Path, 
     sub = sub[: tcfg["eval_train_samples"]].to(device)
     x_eval, y_eval = data.x_train[sub], data.y_train[sub]
     n_probe = min(tcfg["probe_batch"], len(sub))
+    x_gram = data.x_test[: tcfg["gram_samples"]]
     spe = source.steps_per_epoch
+    n_steps = round(tcfg["epochs"] * spe)
+    track = Trajectory("data")
+    detail = []
 
     def evaluate(step, batch_loss):
+        track.record(model, step)
+        if step in (0, n_steps):
+            detail.extend(neuron_rows(model, step, step / spe))
         entries = []
         for split, (x, y) in (("train", (x_eval, y_eval)), ("test", (data.x_test, data.y_test))):
             loss, acc = evaluate_split(model, rule, x, y)
@@ -79,11 +99,12 @@ def run(spec: dict, data_path: Path, pretrained: Path | None, checkpoint: Path, 
         if rule.name != "bp":
             for i, a in enumerate(delta_angles(model, rule, x_eval[:n_probe], y_eval[:n_probe])):
                 entries.append((str(i + 1), "delta_angle_deg", a))
+        for i, h in enumerate(hidden_features(model, x_gram)):
+            entries.append((str(i + 1), "gram_erank", M.gram_erank(h).cpu()))
         return rows_from(model, step, step / spe, entries)
 
-    n_steps = tcfg["epochs"] * spe
-    epe = tcfg["evals_per_epoch"]
-    eval_steps = {max(1, round(k * spe / epe)) for k in range(1, tcfg["epochs"] * epe + 1)}
+    epe = tcfg["evals_per_epoch"]  # may be < 1: one evaluation every 1/epe epochs
+    eval_steps = {max(1, round(k * spe / epe)) for k in range(1, int(round(tcfg["epochs"] * epe)) + 1)}
     where = f"train dataset={data.name} depth={arch.depth} condition={cond.name}"
     resume = Resume(resume_path(checkpoint), fingerprint(spec, data_path, pretrained), spec.get("resume_every_s", 300))
     rows = fit(
@@ -97,10 +118,10 @@ def run(spec: dict, data_path: Path, pretrained: Path | None, checkpoint: Path, 
         where,
         resume=resume,
         on_divergence=spec.get("on_divergence", "stop"),
+        extra_state=Recorded(track, detail),
     )
     save_checkpoint(model, checkpoint, dataset=data.name, condition=cond.name, steps=n_steps)
-    df = frame(
-        rows,
+    keys = dict(
         experiment=spec["experiment"],
         dataset=data.name,
         noise=spec.get("noise", "") if cond.pretrained else "",
@@ -108,7 +129,10 @@ def run(spec: dict, data_path: Path, pretrained: Path | None, checkpoint: Path, 
         condition=cond.name,
         phase="data",
     )
-    write_table(df, metrics)
+    df = frame(rows, **keys)
+    write_table(detail_frame(detail, **keys), details)
+    track.save(model, trajectory, **keys)
+    write_table(df, metrics)  # last: the job's completion marker for a reader
     resume.done()
     final = df[(df.step == n_steps) & (df.metric == "test_acc")].value
     print(f"{where}: final test accuracy {final.mean():.4f} +- {final.std():.4f} over {len(final)} networks")
@@ -120,9 +144,11 @@ def main(argv=None):
     p.add_argument("--pretrained", type=Path, default=None)
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--metrics", required=True, type=Path)
+    p.add_argument("--details", required=True, type=Path)
+    p.add_argument("--trajectory", required=True, type=Path)
     a = p.parse_args(argv)
     with user_errors():
-        run(a.spec, a.data, a.pretrained, a.checkpoint, a.metrics)
+        run(a.spec, a.data, a.pretrained, a.checkpoint, a.metrics, a.details, a.trajectory)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,90 @@
+"""Which networks the config asks for: the main sweep and the experiments behind single figures.
+
+An *experiment* is a named set of training cells (dataset x depth x condition) that share
+a training config; its name is the ``experiment`` column and a folder of results/train/.
+
+- the main sweep (``experiment`` key): every dataset x depth x condition (Figs. 3, 4g,h; Table 1);
+- ``figure2``: one dataset (an MNIST subset in the paper) at one depth, long learning curves,
+  the order controls (Fig. 2);
+- ``size<N>``: the generalisation-gap sweep over training-set sizes N at the same number of
+  updates (Fig. 4e,f).
+
+Figure 1's noise sweep needs no training cells: it is pretraining jobs only (``noise_sweep``).
+Snakemake's common.smk and the tests both plan from here, so a config means one set of jobs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .datasets import get_spec
+
+FIGURE2 = "figure2"
+SIZE_PREFIX = "size"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    datasets: tuple[str, ...]
+    depths: tuple[int, ...]
+    conditions: tuple[str, ...]
+    train_overrides: dict  # applied after `train` and `train_overrides[dataset]`
+
+
+def base_train(cfg: dict, dataset: str) -> dict:
+    return {**cfg["train"], **cfg["train_overrides"].get(dataset, {})}
+
+
+def size_overrides(cfg: dict, dataset: str, size: int) -> dict:
+    """Same number of updates at every size: small sets get more epochs, ~`evaluations` evaluations."""
+    g = cfg["generalisation"]
+    bs = base_train(cfg, dataset)["batch_size"]
+    epochs = max(1, math.ceil(g["updates"] / math.ceil(size / bs)))
+    return {"train_subset": size, "epochs": epochs, "evals_per_epoch": g["evaluations"] / epochs}
+
+
+def experiments(cfg: dict) -> dict[str, Experiment]:
+    conds = tuple(cfg["conditions"])
+    out = {
+        cfg["experiment"]: Experiment(cfg["experiment"], tuple(cfg["datasets"]), tuple(cfg["depths"]), conds, {}),
+    }
+    f2 = cfg["figure2"]
+    if f2["enabled"]:
+        out[FIGURE2] = Experiment(FIGURE2, (f2["dataset"],), (f2["depth"],), conds, dict(f2["train"]))
+    g = cfg["generalisation"]
+    if g["enabled"]:
+        for n in g["sizes"]:
+            name = f"{SIZE_PREFIX}{n}"
+            out[name] = Experiment(name, (g["dataset"],), tuple(g["depths"]), conds, size_overrides(cfg, g["dataset"], n))
+    return out
+
+
+def train_config(cfg: dict, experiment: str, dataset: str) -> dict:
+    return {**base_train(cfg, dataset), **experiments(cfg)[experiment].train_overrides}
+
+
+def train_cells(cfg: dict) -> list[tuple[str, str, int, str]]:
+    """(experiment, dataset, depth, condition) of every training cell."""
+    return [
+        (e.name, d, depth, c)
+        for e in experiments(cfg).values()
+        for d in e.datasets
+        for depth in e.depths
+        for c in e.conditions
+    ]
+
+
+def noise_sweep(cfg: dict) -> list[tuple[str, int, int, int]]:
+    """(noise set, in_dim, classes, depth) of Figure 1's pretraining jobs (the used set first)."""
+    f1 = cfg["figure1"]
+    if not f1["enabled"]:
+        return []
+    spec = get_spec(f1["dataset"])
+    names = [cfg["noise"]["use"]] + [s for s in f1["sets"] if s != cfg["noise"]["use"]]
+    return [(n, spec.in_dim, spec.n_classes, f1["depth"]) for n in names]
+
+
+def reserved_names(cfg: dict) -> set[str]:
+    return set(experiments(cfg)) - {cfg["experiment"]}
