@@ -80,13 +80,46 @@ def _tables(aligned_angle: float = 30.0, chance_after: bool = True, order_moves:
             met.append(_row(exp, "d", "fa_wo", seed, "noise_after", 100, "angle_deg", after, "2", "n"))
     summary = pd.DataFrame(
         [
-            {"experiment": e, "dataset": "d", "depth": 2, "condition": c, "seed": s, "auc_test_acc": a + 0.001 * rng.normal()}
+            {
+                "experiment": e,
+                "dataset": "d",
+                "depth": 2,
+                "condition": c,
+                "seed": s,
+                "auc_test_acc": a + 0.001 * rng.normal(),
+                "converged_test_acc": a + 0.001 * rng.normal(),
+                "converged": True,
+            }
             for e in ("main", "figure2")
             for s in range(10)
             for c, a in (("bp", 0.90), ("fa_wo", 0.80), ("fa_w", 0.88))
         ]
     ).assign(diverged=False)
-    return Tables(pd.DataFrame(met), summary, pd.DataFrame(pre), pd.DataFrame(det), CONTEXT)
+    ood, meta = [], []
+    for seed in range(10):
+        for cond, robust in (("fa_w", 0.7), ("fa_wo", 0.5), ("bp", 0.6)):
+            base = {"experiment": "main", "dataset": "d", "depth": 2, "condition": cond, "seed": seed, "metric": "acc"}
+            tests = (("translate", (0.0, 2.0, 4.0), 0.0), ("scale", (1.0, 1.5), 1.0), ("usps", (0.0,), None))
+            for test_set, mags, identity in tests:
+                for m in mags:
+                    acc = 0.95 if m == identity else robust + 0.01 * rng.normal()
+                    ood.append({**base, "test_set": test_set, "magnitude": m, "value": acc})
+        for step, level in ((0, 3.0), (50, 2.5), (100, 2.0)):  # adaptation from later snapshots ends lower
+            for task in ("a", "b"):
+                for k in (0, 5):
+                    meta.append({"noise": "n", "dataset": SHAPE, "depth": 2, "seed": seed, "step": step, "task": task,
+                                 "adapt_step": k, "metric": "loss", "value": level - 0.1 * k + 0.01 * rng.normal()})  # fmt: skip
+            total = sum(r["value"] for r in meta[-4:] if r["adapt_step"] == 5)
+            meta.append({**meta[-1], "task": "meta", "adapt_step": 5, "value": total})
+    return Tables(
+        pd.DataFrame(met),
+        summary,
+        pd.DataFrame(pre),
+        pd.DataFrame(det),
+        pd.DataFrame(ood),
+        pd.DataFrame(meta),
+        context={**CONTEXT, "table1": {"depth": 2, "trials": 3}},
+    )
 
 
 def _by(table):
@@ -110,18 +143,26 @@ def test_claims_hold_when_the_data_say_so():
     assert all(table[table.claim.isin(["C6", "C7", "C11", "C13"])].holds)
     assert by[("C8", "angle data->noise vs data only")].holds
     assert by[("C8", "angle noise->data vs data only")].holds
-    assert by[("C10", "untrained max prob vs chance")].holds and by[("C10", "untrained max prob vs chance")].n == 1000
-    assert by[("C10", "noise-trained max prob vs chance")].holds
+    assert by[("C10", "untrained max prob vs chance (n)")].holds and by[("C10", "untrained max prob vs chance (n)")].n == 1000
+    assert by[("C10", "noise-trained max prob vs chance (n)")].holds
     assert by[("C12", "loss_gap fa_w vs fa_wo, 100 training images")].holds
     assert by[("C12", "loss_gap fa_w vs fa_wo, 100 training images")].figure == "4e"
     assert by[("C13", "Gram erank of last hidden layer fa_w vs fa_wo")].holds
+    c9 = table[table.claim == "C9"]
+    assert set(c9.figure) == {"3", "Tab.1"} and c9.holds.all() and set(c9.n) == {10, 3}
+    c14 = table[table.claim == "C14"]
+    assert len(c14) == 2 and c14.holds.all() and (c14.effect > 0.15).all()  # identity magnitudes left out
+    assert by[("C15", "usps acc fa_w vs fa_wo (trained on d)")].holds
+    c16 = table[table.claim == "C16"]
+    assert len(c16) == 3 and c16.holds.all() and set(c16.test) == {"paired t"}
+    assert abs(by[("C16", "meta-loss (sum over tasks) after 5 steps, noise step 100 vs 0 (n)")].effect + 2.0) < 0.05
 
 
 def test_claims_fail_when_the_data_say_so():
     by = _by(claims_table(_tables(aligned_angle=90.0, chance_after=False, order_moves=True)))
     c2 = by[("C2", "neuron angles trained vs untrained (n)")]
     assert not c2.holds and c2.p_value > 0.001
-    assert not by[("C10", "noise-trained max prob vs chance")].holds
+    assert not by[("C10", "noise-trained max prob vs chance (n)")].holds
     assert not by[("C8", "angle data->noise vs data only")].holds  # noise moved the data-trained weights
 
 
@@ -141,3 +182,10 @@ def test_claims_without_a_table_skip_its_rows(missing):
     gone = {"pretrain": {"C3", "C11"}, "details": {"C1", "C4", "C10"}}[missing]
     assert not gone & set(table.claim)
     assert {"C5", "C6"} <= set(table.claim)
+
+
+def test_networks_that_diverged_in_training_leave_the_ood_claims():
+    t = _tables()
+    t.summary.loc[(t.summary.experiment == "main") & (t.summary.seed == 0), "diverged"] = True
+    row = _by(claims_table(t))[("C15", "usps acc fa_w vs fa_wo (trained on d)")]
+    assert row.n == 9

@@ -109,3 +109,16 @@ def test_readout_probabilities_sum_to_one_and_uniform_logits_are_chance():
     torch.testing.assert_close(p, torch.full((2, 5, 10), 0.1, dtype=torch.float64))
     q = M.readout_probabilities(torch.randn(2, 5, 10) * 10)
     torch.testing.assert_close(q.sum(-1), torch.ones(2, 5, dtype=torch.float64))
+
+
+def test_plateau_rule_of_convergence():
+    from noisefa.summary import plateau
+
+    epochs = [1, 2, 3, 4, 5, 6, 7, 8]
+    rising = [0.5, 0.6, 0.7, 0.8, 0.81, 0.8105, 0.8102, 0.8101]  # gains stop after epoch 5
+    e, acc, ok = plateau(epochs, rising, patience_epochs=3, min_delta=0.001)
+    assert ok and e == 5 and acc == sum(rising[4:8]) / 4
+    still = [0.1 * k for k in range(1, 9)]  # never plateaus: the cap is reported, flagged
+    e, acc, ok = plateau(epochs, still, patience_epochs=2, min_delta=0.001)
+    assert not ok and e == 8 and abs(acc - (0.6 + 0.7 + 0.8) / 3) < 1e-12
+    assert plateau([1, 2], [0.9, 0.9], patience_epochs=5)[2] is False  # the window was never observed in full

@@ -14,16 +14,16 @@ import pytest
 import yaml
 from pipeline_utils import REPO, TINY, snakemake
 
+REPORTED = ("main", "figure3", "figure4")  # the reports of a config without the figure experiments
 DOWNSTREAM = {
     ("aggregate", ""),
     ("claims", ""),
+    ("table1", ""),
     ("figure_learning_curves", ""),
     ("figure_alignment", ""),
+    ("figure3", ""),
     ("figure4", ""),
-    ("notebook", "report=main"),
-    ("notebook_html", "report=main"),
-    ("notebook", "report=figure4"),
-    ("notebook_html", "report=figure4"),
+    *{(rule, f"report={r}") for r in REPORTED for rule in ("notebook", "notebook_html")},
     ("all", ""),
 }
 SHAPES = {"synthetic": (64, 10), "digits": (784, 10)}
@@ -76,7 +76,7 @@ def wf(tmp_path_factory):
             shutil.copy2(src, repo / name)
     cfg = yaml.safe_load(TINY.read_text())
     cfg.update(datasets=["synthetic", "digits"], depths=[2], n_seeds=2, seeds_per_job=2)
-    for figure in ("figure1", "figure2", "generalisation"):  # their own experiments: one test below
+    for figure in ("figure1", "figure2", "generalisation", "ood", "meta"):  # their own experiments: one test below
         cfg[figure]["enabled"] = False
     (root / "base.yaml").write_text(yaml.safe_dump(cfg))
     wf = {"root": root, "repo": repo, "cfg": cfg, "work": root / "work"}
@@ -171,11 +171,9 @@ def test_editing_a_library_file_reruns_only_jobs_that_import_it(wf):
     assert planned(wf, wf["cfg"]) == {
         ("figure_alignment", ""),
         ("figure_learning_curves", ""),
+        ("figure3", ""),
         ("figure4", ""),
-        ("notebook", "report=main"),
-        ("notebook_html", "report=main"),
-        ("notebook", "report=figure4"),
-        ("notebook_html", "report=figure4"),
+        *{(rule, f"report={r}") for r in REPORTED for rule in ("notebook", "notebook_html")},
         ("all", ""),
     }
     _edit(wf["repo"] / "workflow/noisefa/learning_rules.py")  # the rules: every network, no data or noise job

@@ -3,12 +3,14 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 from pipeline_utils import stage
 
 from noisefa.model import load_checkpoint
+from noisefa.tidy import OOD_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = {"hidden": 16, "batchnorm": True}
@@ -213,3 +215,86 @@ def test_data_then_noise_starts_from_the_trained_networks(workdir, tmp_path):
     start = dn[(dn.step == 0) & (dn.metric == "angle_deg")].set_index(key).value
     end_of_data = wo[(wo.step == wo.step.max()) & (wo.metric == "angle_deg")].set_index(key).value
     pd.testing.assert_series_equal(start.sort_index(), end_of_data.sort_index(), check_exact=False, rtol=1e-6)
+
+
+def test_ood_identity_is_the_test_accuracy_and_transforms_hurt(workdir, tmp_path):
+    if not (workdir / "wo.pt").exists():
+        train(workdir, "fa_wo", "wo")
+    spec = {
+        "experiment": "t", "dataset": "synthetic", "depth": 2, "condition": "fa_wo", "rule": "fa", "seeds": [0, 1],
+        "tests": {"translate": [0.0, 3.0], "rotate": [0.0, 90.0], "scale": [1.0, 2.0]},
+    }  # fmt: skip
+    stage(
+        "ood", "--spec", json.dumps(spec), "--data", workdir / "data.pt",
+        "--external", json.dumps({"again": str(workdir / "data.pt")}),
+        "--checkpoint", workdir / "wo.pt", "--out", tmp_path / "ood.parquet",
+    )  # fmt: skip
+    ood = pd.read_parquet(tmp_path / "ood.parquet")
+    assert list(ood.columns) == OOD_COLUMNS
+    wo = pd.read_parquet(workdir / "wo.parquet")
+    final = wo[(wo.step == wo.step.max()) & (wo.metric == "test_acc")].set_index("seed").value.sort_index()
+    acc = ood[ood.metric == "acc"]
+    for name, identity in (("translate", 0.0), ("rotate", 0.0), ("scale", 1.0)):
+        same = acc[(acc.test_set == name) & (acc.magnitude == identity)].set_index("seed").value.sort_index()
+        pd.testing.assert_series_equal(same, final, check_names=False)  # the identity is the plain test set
+        moved = acc[(acc.test_set == name) & (acc.magnitude != identity)].value
+        assert moved.mean() < same.mean()  # 8x8 prototypes moved by 3 px / 90 deg / 2x are harder
+    # an "external" dataset equal to the training data: train + test splits, standardised the same way
+    assert acc[acc.test_set == "again"].value.between(final.min() - 0.2, 1.0).all()
+
+
+def test_meta_retraces_the_pretraining_and_adaptation_lowers_the_loss(workdir, tmp_path):
+    from noisefa.datasets import load_prepared
+    from noisefa.engine import evaluate_split
+    from noisefa.learning_rules import get_rule
+    from noisefa.stages.meta import task_data
+
+    meta = {"snapshots": 3, "steps": 4, "lr": 0.05, "batch_size": 32, "train_samples": 200, "eval_samples": 300}
+    pre = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "batch_size": 32, "steps": 40, "log_every": 10, "readout_probes": 300}
+    spec = {"experiment": "pretrain", "seeds": [0, 1], "model": MODEL, "depth": 2, "pretrain": pre, "meta": meta}
+    stage(
+        "meta", "--spec", json.dumps(spec), "--noise", workdir / "noise.pt",
+        "--tasks", json.dumps({"synthetic": str(workdir / "data.pt")}),
+        "--out", tmp_path / "meta.parquet", "--trajectory", tmp_path / "meta.pt",
+    )  # fmt: skip
+    m = pd.read_parquet(tmp_path / "meta.parquet")
+    assert sorted(m.step.unique()) == [0, 20, 40]
+    loss = m[(m.metric == "loss") & (m.task == "synthetic")]
+    # the snapshot at the last step is the pretraining job's network: same loss before adaptation
+    model, _ = load_checkpoint(workdir / "pre.pt")
+    x, y, xe, ye = task_data(workdir / "data.pt", "synthetic", meta, "cpu")
+    expected = evaluate_split(model, get_rule("fa"), xe, ye)[0].numpy()
+    got = loss[(loss.step == 40) & (loss.adapt_step == 0)].sort_values("seed").value.to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert load_prepared(workdir / "data.pt").y_test.shape[0] >= 300
+    total = m[m.task == "meta"].set_index(["step", "seed"]).value
+    last = loss[loss.adapt_step == 4].set_index(["step", "seed"]).value
+    pd.testing.assert_series_equal(total.sort_index(), last.sort_index(), check_names=False)  # one task: the sum is it
+    start = loss[loss.adapt_step == 0].groupby("step").value.mean()
+    end = loss[loss.adapt_step == 4].groupby("step").value.mean()
+    assert (end < start).all()  # adaptation helps from every snapshot
+    tr = torch.load(tmp_path / "meta.pt", weights_only=False)
+    assert set(tr["W"]) == {"untrained/synthetic", "trained/synthetic"} and tr["W"]["trained/synthetic"].shape == (5, 2, 10, 16)
+    torch.testing.assert_close(tr["W"]["trained/synthetic"][0], model.weights[-1].detach())
+
+
+def test_table1_from_a_known_summary(tmp_path):
+    rows = [
+        {"experiment": "main", "dataset": "d", "depth": 2, "condition": c, "seed": s, "diverged": False,
+         "converged_test_acc": acc + 0.01 * s, "convergence_epoch": 5.0, "converged": s != 2}
+        for c, acc in (("bp", 0.90), ("fa_wo", 0.80), ("fa_w", 0.85))
+        for s in range(5)
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "summary.csv", index=False)
+    spec = {"experiment": "main", "depth": 2, "trials": 3}
+    out = {k: tmp_path / f"t.{k}" for k in ("csv", "md", "tex")}
+    stage(
+        "table1", "--spec", json.dumps(spec), "--summary", tmp_path / "summary.csv",
+        "--csv", out["csv"], "--md", out["md"], "--tex", out["tex"],
+    )  # fmt: skip
+    t = pd.read_csv(out["csv"]).set_index("condition")
+    assert (t.n == 3).all() and abs(t.loc["fa_w", "mean"] - 0.86) < 1e-12 and abs(t.loc["bp", "std"] - 0.01) < 1e-12
+    assert (t.not_converged == 1).all()  # seed 2 hit the cap in every cell
+    md = out["md"].read_text()
+    assert "| d | 91.00 ± 1.00 (1 at cap) | 81.00 ± 1.00 (1 at cap) | 86.00 ± 1.00 (1 at cap) |" in md
+    assert "\\begin{tabular}" in out["tex"].read_text() and "$\\pm$" in out["tex"].read_text()

@@ -8,8 +8,7 @@ the test uses the first network (lowest seed) of the cell, as a single-network p
 tests over networks use every network of the cell.
 
 Pretraining rows name their input shape as the dataset (``noise:in784_c10``) and the
-noise set in the comparison. Claims C9 and C14-C16 belong to the OOD, meta-loss and
-convergence experiments and are added with them.
+noise set in the comparison.
 """
 
 from __future__ import annotations
@@ -33,6 +32,8 @@ class Tables:
     summary: pd.DataFrame  # one row per data-trained network
     pretrain: pd.DataFrame = field(default_factory=pd.DataFrame)  # every pretraining job once
     details: pd.DataFrame = field(default_factory=pd.DataFrame)  # neurons, probes, spectra
+    ood: pd.DataFrame = field(default_factory=pd.DataFrame)  # Figure 5
+    meta: pd.DataFrame = field(default_factory=pd.DataFrame)  # Figure 6
     context: dict = field(default_factory=dict)  # which experiment/noise set/figure cells to test
 
 
@@ -226,15 +227,17 @@ def c10_readout_chance(t: Tables):
 
     Two readings (PAPER.md): each probe's largest probability, and the probability of the
     network's most favoured unit. Plus: trained is closer to chance than untrained (paired).
+    For the used noise set and every set of Figure 1's sweep: the protocol decides it.
     """
     d = t.details
     if d.empty:
         return []
-    d = d[(d.phase == "noise") & (d.noise == t.context.get("noise", "")) & (d.experiment == "pretrain")]
+    sets = list(dict.fromkeys([t.context.get("noise", "")] + t.context.get("figure1_sets", [])))
+    d = d[(d.phase == "noise") & d.noise.isin(sets) & (d.experiment == "pretrain")]
     rows = []
-    for (ds, depth), g in d.groupby(["dataset", "depth"]):
+    for (ds, noise, depth), g in d.groupby(["dataset", "noise", "depth"]):
         g = _first_network(g)
-        classes = int((g.metric == "readout_unit_mean").sum() / g.step.nunique()) if (g.metric == "readout_unit_mean").any() else 0
+        classes = g[g.metric == "readout_unit_mean"]["index"].nunique()  # one row per readout unit
         if classes < 2:
             continue
         chance = 1.0 / classes
@@ -243,13 +246,13 @@ def c10_readout_chance(t: Tables):
             before = g[(g.metric == metric) & (g.step == 0)].sort_values("index").value.to_numpy()
             after = g[(g.metric == metric) & (g.step == last)].sort_values("index").value.to_numpy()
             r = stats.wilcoxon_vs(before, chance)
-            rows.append(_row("C10", "4b", ds, depth, f"untrained {reading} vs chance", r, r.p_value < ALPHA))
+            rows.append(_row("C10", "4b", ds, depth, f"untrained {reading} vs chance ({noise})", r, r.p_value < ALPHA))
             r = stats.wilcoxon_vs(after, chance)
-            rows.append(_row("C10", "4b", ds, depth, f"noise-trained {reading} vs chance", r, r.p_value >= NOT_SIGNIFICANT))
+            label = f"noise-trained {reading} vs chance ({noise})"
+            rows.append(_row("C10", "4b", ds, depth, label, r, r.p_value >= NOT_SIGNIFICANT))
             r = stats.wilcoxon_paired(abs(after - chance), abs(before - chance))
-            rows.append(
-                _row("C10", "4b", ds, depth, f"|{reading} - chance| trained vs untrained", r, _significant(r, -1))
-            )
+            label = f"|{reading} - chance| trained vs untrained ({noise})"
+            rows.append(_row("C10", "4b", ds, depth, label, r, _significant(r, -1)))
     return rows
 
 
@@ -302,6 +305,97 @@ def c13_gram_dimensionality(t: Tables):
     return rows
 
 
+# ------------------------------------------------------------------ Figures 3, 5, 6
+
+
+def c9_gap_to_bp(t: Tables):
+    """FA w/ narrows the gap to BP: converged accuracy w/ vs w/o (two-sample t); the effect is the
+    gap closed (acc w/ - acc w/o). Every dataset and depth of the main sweep (Fig. 3, all networks),
+    and Table 1's depth with its first `trials` networks."""
+    s = t.summary
+    if "converged_test_acc" not in s or s.empty:
+        return []
+    s = s[s.experiment == t.context.get("experiment", s.experiment.iloc[0])]
+    rows = []
+    table1 = t.context.get("table1", {})
+    for (ds, depth), g in s.groupby(["dataset", "depth"]):
+        acc = {c: g[g.condition == c].converged_test_acc for c in ("bp", "fa_wo", "fa_w")}
+        if not len(acc["fa_w"]) or not len(acc["fa_wo"]):
+            continue
+        gap = f"(BP gap w/o {acc['bp'].mean() - acc['fa_wo'].mean():+.4f})" if len(acc["bp"]) else ""
+        r = stats.two_sample_t(acc["fa_w"], acc["fa_wo"])
+        rows.append(_row("C9", "3", ds, depth, f"converged acc fa_w vs fa_wo {gap}", r, _significant(r, +1)))
+        if table1 and depth == table1.get("depth"):
+            first = sorted(g.seed.unique())[: table1.get("trials", 3)]
+            h = g[g.seed.isin(first)]
+            r = stats.two_sample_t(h[h.condition == "fa_w"].converged_test_acc, h[h.condition == "fa_wo"].converged_test_acc)
+            label = f"converged acc fa_w vs fa_wo, {len(first)} trials"
+            rows.append(_row("C9", "Tab.1", ds, depth, label, r, _significant(r, +1)))
+    return rows
+
+
+def _ood_accuracy(t: Tables) -> pd.DataFrame:
+    d = t.ood
+    return d[d.metric == "acc"] if not d.empty else d
+
+
+def c14_transformed(t: Tables):
+    """Higher accuracy w/ than w/o on translated / rotated / scaled test images (mean over the
+    non-identity magnitudes per network; two-sample t)."""
+    from .ood import TRANSFORMS
+
+    d = _ood_accuracy(t)
+    rows = []
+    for name, tf in TRANSFORMS.items():
+        part = d[(d.test_set == name) & (d.magnitude != tf.identity)] if not d.empty else d
+        per_net = part.groupby(["dataset", "depth", "condition", "seed"]).value.mean().reset_index()
+        for (ds, depth), g in per_net.groupby(["dataset", "depth"]):
+            w, wo = g[g.condition == "fa_w"].value, g[g.condition == "fa_wo"].value
+            if len(w) and len(wo):
+                r = stats.two_sample_t(w, wo)
+                mags = sorted(part.magnitude.unique())
+                rows.append(_row("C14", "5b", ds, depth, f"{name} acc fa_w vs fa_wo (magnitudes {mags})", r, _significant(r, +1)))
+    return rows
+
+
+def c15_other_dataset(t: Tables):
+    """Higher accuracy w/ than w/o on another dataset of the same shape (USPS; digits offline)."""
+    from .ood import TRANSFORMS
+
+    d = _ood_accuracy(t)
+    d = d[~d.test_set.isin(list(TRANSFORMS))] if not d.empty else d
+    rows = []
+    for (ds, depth, test_set), g in d.groupby(["dataset", "depth", "test_set"]):
+        w, wo = g[g.condition == "fa_w"].value, g[g.condition == "fa_wo"].value
+        if len(w) and len(wo):
+            r = stats.two_sample_t(w, wo)
+            rows.append(_row("C15", "5c", ds, depth, f"{test_set} acc fa_w vs fa_wo (trained on {ds})", r, _significant(r, +1)))
+    return rows
+
+
+def c16_meta_loss(t: Tables):
+    """The meta-loss falls during noise training, and every task's post-adaptation loss is lower from
+    the noise-trained snapshot than from the untrained one (the same networks: paired t)."""
+    d = t.meta
+    if d.empty:
+        return []
+    d = d[d.metric == "loss"]
+    rows = []
+    for (ds, noise, depth), g in d.groupby(["dataset", "noise", "depth"]):
+        first, last = g.step.min(), g.step.max()
+        k = g[g.task == "meta"].adapt_step.max()
+        for task in ["meta"] + sorted(set(g.task) - {"meta"}):
+            at = g[(g.task == task) & (g.adapt_step == k)]
+            a = at[at.step == last].sort_values("seed").value.to_numpy()
+            b = at[at.step == first].sort_values("seed").value.to_numpy()
+            if len(a) and len(a) == len(b):
+                r = stats.paired_t(a, b)
+                what = "meta-loss (sum over tasks)" if task == "meta" else f"{task} loss"
+                label = f"{what} after {k} steps, noise step {last} vs {first} ({noise})"
+                rows.append(_row("C16", "6", ds, depth, label, r, _significant(r, -1)))
+    return rows
+
+
 CLAIMS: dict[str, Callable] = {
     "C1": c1_untrained_at_90,
     "C2": c2_noise_aligns,
@@ -311,10 +405,14 @@ CLAIMS: dict[str, Callable] = {
     "C6": c6_final_angle,
     "C7": c7_closer_to_B,
     "C8": c8_order,
+    "C9": c9_gap_to_bp,
     "C10": c10_readout_chance,
     "C11": c11_erank_falls,
     "C12": c12_generalisation_gap,
     "C13": c13_gram_dimensionality,
+    "C14": c14_transformed,
+    "C15": c15_other_dataset,
+    "C16": c16_meta_loss,
 }
 
 
@@ -322,10 +420,17 @@ def claims_table(tables: Tables) -> pd.DataFrame:
     """Every claim's rows; networks that diverged are excluded first (and counted in the report)."""
     metrics, _ = exclude_diverged(tables.metrics)
     summary = tables.summary
+    bad = summary[summary.diverged.astype(bool)] if "diverged" in summary else summary.iloc[:0]
     summary = summary[~summary.diverged.astype(bool)] if "diverged" in summary else summary
     pretrain = tables.pretrain if not tables.pretrain.empty else pd.DataFrame(columns=tidy.COLUMNS)
     details = tables.details if not tables.details.empty else pd.DataFrame(columns=tidy.DETAIL_COLUMNS)
-    t = Tables(metrics, summary, _drop_diverged_pretraining(pretrain), details, tables.context)
+    ood = tables.ood if not tables.ood.empty else pd.DataFrame(columns=tidy.OOD_COLUMNS)
+    if not bad.empty and not ood.empty:  # a network that diverged in training has no OOD accuracy either
+        keys = ["experiment", "dataset", "depth", "condition", "seed"]
+        hit = ood[keys].merge(bad[keys].assign(_bad=True), on=keys, how="left")["_bad"].notna().to_numpy()
+        ood = ood[~hit]
+    meta = tables.meta if not tables.meta.empty else pd.DataFrame(columns=tidy.META_COLUMNS)
+    t = Tables(metrics, summary, _drop_diverged_pretraining(pretrain), details, ood, meta, tables.context)
     rows = [r for fn in CLAIMS.values() for r in fn(t)]
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -119,9 +119,40 @@ def _check_figures(cfg: dict, sch: dict) -> None:
             raise ConfigError(
                 f"config key generalisation.sizes: {too_big} exceed the {n_train} training images of {g['dataset']}"
             )
+    _check_ood_meta(cfg)
     taken = {"figure2"} | {f"size{n}" for n in g["sizes"]}
     if cfg["experiment"] in taken:
         raise ConfigError(f"config key experiment: {cfg['experiment']!r} is the name of a figure's experiment; choose another")
+
+
+def _same_shape(key: str, names: list[str], reference: str) -> None:
+    ref = DATASETS[reference]
+    for i, name in enumerate(names):
+        if name not in DATASETS:
+            raise _unknown(f"{key}[{i}]", name, DATASETS)
+        spec = DATASETS[name]
+        if (spec.in_dim, spec.n_classes) != (ref.in_dim, ref.n_classes):
+            raise ConfigError(
+                f"config key {key}[{i}]: {name} has {spec.in_dim} inputs and {spec.n_classes} classes, "
+                f"{reference} has {ref.in_dim} and {ref.n_classes}; they must match"
+            )
+
+
+def _check_ood_meta(cfg: dict) -> None:
+    ood = cfg["ood"]
+    if ood["enabled"]:
+        if ood["dataset"] not in cfg["datasets"]:
+            raise ConfigError(
+                f"config key ood.dataset: {ood['dataset']!r} is not in datasets {cfg['datasets']}; "
+                "the OOD test uses the main sweep's networks (or set ood.enabled: false)"
+            )
+        extra = sorted(set(ood["depths"]) - set(cfg["depths"]))
+        if extra:
+            raise ConfigError(f"config key ood.depths: {extra} not in depths {cfg['depths']}")
+        _same_shape("ood.external", ood["external"], ood["dataset"])
+    meta = cfg["meta"]
+    if meta["enabled"]:
+        _same_shape("meta.tasks", meta["tasks"], meta["tasks"][0])
 
 
 def train_config(cfg: dict, dataset: str) -> dict:

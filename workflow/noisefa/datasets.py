@@ -259,6 +259,18 @@ register(
 )
 register(
     DatasetSpec(
+        "stl10_32",
+        (3, 32, 32),
+        10,
+        "STL-10 labelled splits, 5k/8k, resized 96x96 -> 32x32 like CIFAR (3,072 inputs)",
+        _torchvision_loader("STL10", _split_kw, size=32),
+        torchvision="STL10",
+        expected_files=["stl10_binary/train_X.bin", "stl10_binary/test_X.bin"],
+        sizes=(5000, 8000),
+    )
+)
+register(
+    DatasetSpec(
         "usps",
         (1, 28, 28),
         10,

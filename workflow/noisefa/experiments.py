@@ -68,11 +68,7 @@ def train_config(cfg: dict, experiment: str, dataset: str) -> dict:
 def train_cells(cfg: dict) -> list[tuple[str, str, int, str]]:
     """(experiment, dataset, depth, condition) of every training cell."""
     return [
-        (e.name, d, depth, c)
-        for e in experiments(cfg).values()
-        for d in e.datasets
-        for depth in e.depths
-        for c in e.conditions
+        (e.name, d, depth, c) for e in experiments(cfg).values() for d in e.datasets for depth in e.depths for c in e.conditions
     ]
 
 
@@ -86,5 +82,33 @@ def noise_sweep(cfg: dict) -> list[tuple[str, int, int, int]]:
     return [(n, spec.in_dim, spec.n_classes, f1["depth"]) for n in names]
 
 
-def reserved_names(cfg: dict) -> set[str]:
-    return set(experiments(cfg)) - {cfg["experiment"]}
+def ood_cells(cfg: dict) -> list[tuple[str, str, int, str]]:
+    """(experiment, dataset, depth, condition) of the main sweep's cells tested out of distribution."""
+    ood = cfg["ood"]
+    if not ood["enabled"]:
+        return []
+    return [(cfg["experiment"], ood["dataset"], depth, c) for depth in ood["depths"] for c in cfg["conditions"]]
+
+
+def ood_tests(cfg: dict) -> dict[str, list[float]]:
+    """{transform: magnitudes}, each list with its identity first (the in-distribution reference)."""
+    from .ood import TRANSFORMS
+
+    out = {}
+    for name, tf in TRANSFORMS.items():
+        mags = [float(m) for m in cfg["ood"].get(name, [])]
+        out[name] = [tf.identity] + [m for m in dict.fromkeys(mags) if m != tf.identity]
+    return out
+
+
+def meta_shape(cfg: dict) -> tuple[int, int] | None:
+    """(in_dim, classes) of the meta-loss tasks, or None when the experiment is off."""
+    if not cfg["meta"]["enabled"]:
+        return None
+    spec = get_spec(cfg["meta"]["tasks"][0])
+    return spec.in_dim, spec.n_classes
+
+
+def snapshot_steps(steps: int, n: int) -> list[int]:
+    """``n`` evenly spaced noise steps from 0 to ``steps`` (both included)."""
+    return sorted({round(k * steps / (n - 1)) for k in range(n)})

@@ -19,6 +19,7 @@ evaluated in eval mode with those running statistics (``engine.evaluate_split``)
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 
@@ -40,13 +41,16 @@ def adapt(
     lr: float,
     batch_size: int,
     seed_key: tuple,
+    record: Callable[[StackedMLP, int], None] | None = None,
 ) -> list[torch.Tensor]:
     """Adapt a copy of ``model`` to (x, y) with plain SGD; return its loss on (x_eval, y_eval) after each step.
 
     x: (N, in) float, y: (N,) int64, on the model's device. Returns ``steps + 1``
     float64 CPU tensors of shape (models,): entry 0 is the unadapted loss, entry k
     the loss after k steps. Minibatches are seeded by ``seed_key`` and each
-    network's seed, so the same arguments give the same trajectory.
+    network's seed, so the same arguments give the same trajectory. ``record(net, k)``, if
+    given, sees the adapting copy before the first step and after each step k (e.g. to keep
+    the last layer's W for a trajectory plot).
     """
     if steps < 0 or batch_size < 1:
         raise ValueError(f"adapt needs steps >= 0 and batch_size >= 1, got steps={steps}, batch_size={batch_size}")
@@ -55,6 +59,8 @@ def adapt(
     opt = make_optimizer(net, {"optimizer": "sgd", "lr": lr})  # momentum 0: plain SGD
     batches = TensorBatches(x, y, net.seeds, batch_size, ("meta-adapt", *seed_key))
     losses = [evaluate_split(net, rule, x_eval, y_eval)[0]]
+    if record is not None:
+        record(net, 0)
     net.train()
     with torch.enable_grad():  # callers may hold no_grad for evaluation
         for _ in range(steps):
@@ -64,6 +70,8 @@ def adapt(
             loss.backward()
             opt.step()
             losses.append(evaluate_split(net, rule, x_eval, y_eval)[0])
+            if record is not None:
+                record(net, len(losses) - 1)
     return losses
 
 

@@ -6,6 +6,7 @@ stage (results/tables/summary.csv) and by the report notebooks.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .metrics import auc
@@ -27,17 +28,44 @@ def exclude_diverged(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return df[~mask], len(bad)
 
 
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
+def plateau(epochs, acc, patience_epochs: float = 3.0, min_delta: float = 0.001) -> tuple[float, float, bool]:
+    """The convergence rule of Fig. 3 / Table 1, read from a test-accuracy curve.
+
+    A network has converged at the first evaluation e after which no evaluation within
+    ``patience_epochs`` beats it by more than ``min_delta`` (the window must be observed in
+    full). Returns (epoch of convergence, plateau accuracy = mean over the window from e,
+    converged). A curve that never plateaus within training is reported over its last
+    window, with converged False: the epoch cap was reached first.
+    """
+    e = np.asarray(epochs, float)
+    a = np.asarray(acc, float)
+    for i in range(len(e)):
+        if e[-1] < e[i] + patience_epochs - 1e-9:
+            break
+        window = (e > e[i]) & (e <= e[i] + patience_epochs + 1e-9)
+        if not window.any() or a[window].max() <= a[i] + min_delta:
+            keep = (e >= e[i]) & (e <= e[i] + patience_epochs + 1e-9)
+            return float(e[i]), float(a[keep].mean()), True
+    last = e >= e[-1] - patience_epochs - 1e-9
+    return float(e[-1]), float(a[last].mean()), False
+
+
+def summarise(df: pd.DataFrame, patience_epochs: float = 3.0, min_delta: float = 0.001) -> pd.DataFrame:
     """Per-network summary; networks that diverged keep a row with ``diverged`` True (exclude them)."""
     data = df[df.phase == "data"]
     acc = data[data.metric == "test_acc"].sort_values("step")
     rows = []
     for key, g in acc.groupby(KEYS, sort=True):
         first = g[g.step > 0].iloc[0]
+        trained = g[g.step > 0]
+        conv_epoch, conv_acc, converged = plateau(trained.epoch, trained.value, patience_epochs, min_delta)
         rows.append(
             dict(
                 zip(KEYS, key),
                 final_test_acc=g.value.iloc[-1],
+                converged_test_acc=conv_acc,
+                convergence_epoch=conv_epoch,
+                converged=converged,
                 auc_test_acc=auc(g.epoch, g.value),
                 first_eval_epoch=first.epoch,
                 first_eval_test_acc=first.value,

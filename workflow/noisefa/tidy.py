@@ -63,6 +63,16 @@ DETAIL_METRICS = {
 }
 
 
+# Figure 5: one row per (network, test set, magnitude, metric); test_set is a transform
+# (translate / rotate / scale, magnitude in its unit, the identity included) or a dataset.
+OOD_COLUMNS = ["experiment", "dataset", "depth", "condition", "seed", "test_set", "magnitude", "metric", "value"]
+OOD_DTYPES = {**{c: DTYPES[c] for c in OOD_COLUMNS if c in DTYPES}, "test_set": "string", "magnitude": "float64"}
+# Figure 6: the loss on each task after `adapt_step` steps of adaptation from the snapshot taken
+# at noise step `step` (adapt_step 0: before adaptation); `task` "meta" rows hold the sum over tasks.
+META_COLUMNS = ["noise", "dataset", "depth", "seed", "step", "task", "adapt_step", "metric", "value"]
+META_DTYPES = {**{c: DTYPES[c] for c in META_COLUMNS if c in DTYPES}, "task": "string", "adapt_step": "int64"}
+
+
 def frame(rows: list[dict], columns: list[str] = COLUMNS, **keys) -> pd.DataFrame:
     """Rows of {step, epoch, seed, layer, metric, value[, index]} plus constant key columns."""
     df = pd.DataFrame(rows, columns=[c for c in columns if c not in keys])

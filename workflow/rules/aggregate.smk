@@ -4,6 +4,7 @@
 localrules:
     aggregate,
     claims,
+    table1,
 
 
 rule aggregate:
@@ -14,6 +15,8 @@ rule aggregate:
         details=train_outputs(paths.TRAIN_DETAILS)
         + pretrain_files(paths.PRETRAIN_DETAILS)
         + data_noise_files(paths.DATA_NOISE_DETAILS),
+        ood=ood_files(),
+        meta=meta_files(paths.META),
         code=lib("noisefa.stages.aggregate"),
     output:
         parquet=paths.METRICS,
@@ -21,8 +24,11 @@ rule aggregate:
         summary=paths.SUMMARY,
         pretrain=paths.PRETRAIN_TABLE,
         details=paths.DETAILS,
+        ood=paths.OOD_TABLE,
+        meta=paths.META_TABLE,
     params:
         pretrain=json.dumps(pretrain_metrics_map(), sort_keys=True),
+        convergence=json.dumps(config["convergence"], sort_keys=True),
     log:
         paths.log("aggregate"),
     benchmark:
@@ -32,8 +38,10 @@ rule aggregate:
     shell:
         "python -m noisefa.stages.aggregate --train {input.train} --pretrain {params.pretrain:q} "
         "--pretrain-all {input.pretrain} --extra {input.order} --details {input.details} "
+        "--ood {input.ood} --meta {input.meta} --convergence {params.convergence:q} "
         "--parquet {output.parquet} --csv {output.csv} --summary {output.summary} "
-        "--pretrain-table {output.pretrain} --details-table {output.details} > {log} 2>&1"
+        "--pretrain-table {output.pretrain} --details-table {output.details} "
+        "--ood-table {output.ood} --meta-table {output.meta} > {log} 2>&1"
 
 
 rule claims:
@@ -43,6 +51,8 @@ rule claims:
         summary=paths.SUMMARY,
         pretrain=paths.PRETRAIN_TABLE,
         details=paths.DETAILS,
+        ood=paths.OOD_TABLE,
+        meta=paths.META_TABLE,
         code=lib("noisefa.stages.claims"),
     output:
         report(paths.CLAIMS, caption="../report/claims.rst", category="Claims"),
@@ -56,5 +66,28 @@ rule claims:
         ENV
     shell:
         "python -m noisefa.stages.claims --metrics {input.metrics} --summary {input.summary} "
-        "--pretrain {input.pretrain} --details {input.details} --context {params.context:q} "
+        "--pretrain {input.pretrain} --details {input.details} --ood {input.ood} --meta {input.meta} "
+        "--context {params.context:q} "
         "--out {output} > {log} 2>&1"
+
+
+rule table1:
+    """Table 1: converged test accuracy, mean +- std over the first `table1.trials` networks, at one depth."""
+    input:
+        summary=paths.SUMMARY,
+        code=lib("noisefa.stages.table1"),
+    output:
+        csv=report(paths.TABLE1.format(ext="csv"), caption="../report/table1.rst", category="Table 1"),
+        md=paths.TABLE1.format(ext="md"),
+        tex=paths.TABLE1.format(ext="tex"),
+    params:
+        spec=lambda wc: json.dumps({"experiment": config["experiment"], **config["table1"]}, sort_keys=True),
+    log:
+        paths.log("table1"),
+    benchmark:
+        paths.benchmark("table1")
+    conda:
+        ENV
+    shell:
+        "python -m noisefa.stages.table1 --spec {params.spec:q} --summary {input.summary} "
+        "--csv {output.csv} --md {output.md} --tex {output.tex} > {log} 2>&1"

@@ -6,7 +6,16 @@ from noisefa import paths
 from noisefa.conditions import CONDITIONS, get_condition
 from noisefa.config import validate
 from noisefa.datasets import DATASETS, get_spec, needs_fetch
-from noisefa.experiments import FIGURE2, experiments, noise_sweep, train_cells, train_config
+from noisefa.experiments import (
+    FIGURE2,
+    experiments,
+    meta_shape,
+    noise_sweep,
+    ood_cells,
+    ood_tests,
+    train_cells,
+    train_config,
+)
 from noisefa.resources import pretrain_job, train_job
 from noisefa.sources import closure
 
@@ -40,7 +49,7 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9_-]+",
     noise=r"[A-Za-z0-9_.-]+",
     seeds=r"\d+-\d+",
-    report="main|figure1|figure2|figure4",
+    report="main|figure[1-6]",
     figure=r"[A-Za-z0-9_]+",
 
 
@@ -118,6 +127,41 @@ def data_noise_files(pattern):
         return []
     return [
         pattern.format(experiment=FIGURE2, dataset=f2["dataset"], depth=f2["depth"], condition="fa_wo", seeds=g)
+        for g in SEED_GROUPS
+    ]
+
+
+def ood_files():
+    return [
+        paths.OOD.format(experiment=e, dataset=d, depth=depth, condition=c, seeds=g)
+        for e, d, depth, c in ood_cells(config)
+        for g in SEED_GROUPS
+    ]
+
+
+def ood_inputs(wc):
+    return {
+        "data": paths.DATA.format(dataset=wc.dataset),
+        "external": [paths.DATA.format(dataset=d) for d in config["ood"]["external"]],
+        "checkpoint": train_file(paths.TRAIN_CHECKPOINT, wc.experiment, wc.dataset, wc.depth, wc.condition, wc.seeds),
+    }
+
+
+def ood_spec(wc):
+    # The learning rule goes in through a dict: a line starting with `rule=` would read as a Snakemake rule.
+    extra = {"rule": get_condition(wc.condition).rule, "tests": ood_tests(config)}
+    return job_spec(
+        wc.seeds, experiment=wc.experiment, dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition, **extra
+    )
+
+
+def meta_files(pattern):
+    shape = meta_shape(config)
+    if shape is None:
+        return []
+    dim, classes = shape
+    return [
+        pattern.format(noise=config["noise"]["use"], dim=dim, classes=classes, depth=config["meta"]["depth"], seeds=g)
         for g in SEED_GROUPS
     ]
 
@@ -202,6 +246,7 @@ def claims_context():
         "figure2_experiment": FIGURE2 if config["figure2"]["enabled"] else "",
         "generalisation_size": g["size"] if g["enabled"] else None,
         "generalisation_sizes": g["sizes"] if g["enabled"] else [],
+        "table1": config["table1"],
     }
 
 
@@ -257,13 +302,34 @@ def figure4_context():
     }
 
 
+def figure3_context():
+    return {"experiment": config["experiment"], "datasets": config["datasets"], "depths": config["depths"],
+            "table1": config["table1"], "convergence": config["convergence"]}
+
+
+def figure5_context():
+    return {"experiment": config["experiment"], "dataset": config["ood"]["dataset"], "tests": ood_tests(config),
+            "external": config["ood"]["external"],
+            "descriptions": {d: get_spec(d).description for d in config["ood"]["external"]}}
+
+
+def figure6_context():
+    return {"noise": config["noise"]["use"], "meta": config["meta"], "pretrain_steps": config["pretrain"]["steps"]}
+
+
 def figures():
     """Figures this config draws (a figure whose experiment is disabled is left out)."""
     out = ["learning_curves", "alignment"]
     out += ["figure1"] if config["figure1"]["enabled"] else []
     out += ["figure2"] if config["figure2"]["enabled"] else []
-    out += ["figure4"]
+    out += ["figure3", "figure4"]
+    out += ["figure5"] if config["ood"]["enabled"] else []
+    out += ["figure6"] if config["meta"]["enabled"] else []
     return out
+
+
+def table_targets():
+    return [paths.TABLE1.format(ext=e) for e in ("csv", "md", "tex")]
 
 
 # report notebook -> the figures it shows
@@ -271,7 +337,10 @@ REPORTS = {
     "main": ["learning_curves", "alignment"],
     "figure1": ["figure1"],
     "figure2": ["figure2"],
+    "figure3": ["figure3"],
     "figure4": ["figure4"],
+    "figure5": ["figure5"],
+    "figure6": ["figure6"],
 }
 
 
@@ -288,6 +357,7 @@ def all_targets():
         paths.METRICS,
         paths.SUMMARY,
         paths.CLAIMS,
+        *table_targets(),
         *[figure_file(f) for f in figures()],
         *[paths.NOTEBOOK_HTML.format(report=r) for r in reports()],
     ]

@@ -8,6 +8,9 @@ localrules:
     figure1,
     figure2,
     figure4,
+    figure3,
+    figure5,
+    figure6,
 
 
 rule figure_learning_curves:
@@ -125,3 +128,70 @@ rule figure4:
     shell:
         "python -m noisefa.figures.figure4 --metrics {input.metrics} --pretrain {input.pretrain} "
         "--details {input.details} --context {params.context:q} --out {output} --title {params.title:q} > {log} 2>&1"
+
+
+rule figure3:
+    """Figure 3: converged test accuracy of the three conditions per dataset and depth."""
+    input:
+        summary=paths.SUMMARY,
+        code=lib("noisefa.figures.figure3"),
+    output:
+        report(figure_file("figure3"), caption="../report/figure3.rst", category="Figure 3"),
+    params:
+        context=lambda wc: json.dumps(figure3_context(), sort_keys=True),
+        title=lambda wc: f"Figure 3: converged test accuracy, {noise_title()}; {data_note()}",
+    log:
+        paths.log("figure3"),
+    benchmark:
+        paths.benchmark("figure3")
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m noisefa.figures.figure3 --summary {input.summary} --context {params.context:q} "
+        "--out {output} --title {params.title:q} > {log} 2>&1"
+
+
+rule figure5:
+    """Figure 5: accuracy on transformed test images and on another dataset (out of distribution)."""
+    input:
+        ood=paths.OOD_TABLE,
+        code=lib("noisefa.figures.figure5"),
+    output:
+        report(figure_file("figure5"), caption="../report/figure5.rst", category="Figure 5"),
+    params:
+        context=lambda wc: json.dumps(figure5_context(), sort_keys=True),
+        title=lambda wc: "Figure 5: networks trained on {d} ({desc}), tested out of distribution; {n}".format(
+            d=config["ood"]["dataset"], desc=get_spec(config["ood"]["dataset"]).description, n=noise_title()
+        ),
+    log:
+        paths.log("figure5"),
+    benchmark:
+        paths.benchmark("figure5")
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m noisefa.figures.figure5 --ood {input.ood} --context {params.context:q} "
+        "--out {output} --title {params.title:q} > {log} 2>&1"
+
+
+rule figure6:
+    """Figure 6: meta-loss during noise training, adaptation curves, last-layer PCA during adaptation."""
+    input:
+        meta=paths.META_TABLE,
+        trajectories=lambda wc: meta_files(paths.META_TRAJECTORY)[:1],
+        code=lib("noisefa.figures.figure6"),
+    output:
+        report(figure_file("figure6"), caption="../report/figure6.rst", category="Figure 6"),
+    params:
+        context=lambda wc: json.dumps(figure6_context(), sort_keys=True),
+        trajectories=lambda wc: json.dumps({"meta": meta_files(paths.META_TRAJECTORY)[0]}),
+        title=lambda wc: "Figure 6: meta-loss on {t}; {n}".format(t=", ".join(config["meta"]["tasks"]), n=noise_title()),
+    log:
+        paths.log("figure6"),
+    benchmark:
+        paths.benchmark("figure6")
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m noisefa.figures.figure6 --meta {input.meta} --trajectories {params.trajectories:q} "
+        "--context {params.context:q} --out {output} --title {params.title:q} > {log} 2>&1"

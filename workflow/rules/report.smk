@@ -14,6 +14,9 @@ rule notebook:
         claims=paths.CLAIMS,
         pretrain=paths.PRETRAIN_TABLE,
         details=paths.DETAILS,
+        ood=paths.OOD_TABLE,
+        meta=paths.META_TABLE,
+        table1=paths.TABLE1.format(ext="md"),
         figures=lambda wc: [figure_file(f) for f in REPORTS[wc.report]],
         code=lib("noisefa.summary"),
     output:
@@ -31,6 +34,7 @@ rule notebook:
         "papermill {input.notebook} {output} -k python3 --cwd . "
         "-p metrics_path {input.metrics} -p summary_path {input.summary} -p claims_path {input.claims} "
         "-p pretrain_path {input.pretrain} -p details_path {input.details} "
+        "-p ood_path {input.ood} -p meta_path {input.meta} -p table1_md_path {input.table1} "
         "-p figure_paths_json {params.figures:q} -p config_json {params.config:q} "
         "> {log} 2>&1"
 

@@ -19,11 +19,21 @@ def main(argv=None):
     p.add_argument("--summary", type=Path, required=True)
     p.add_argument("--pretrain", type=Path, required=True)
     p.add_argument("--details", type=Path, required=True)
+    p.add_argument("--ood", type=Path, required=True)
+    p.add_argument("--meta", type=Path, required=True)
     p.add_argument("--context", type=json.loads, default={}, help="JSON: which experiment, noise set and cells to test")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
     with user_errors():
-        tables = Tables(read_table(a.metrics), pd.read_csv(a.summary), read_table(a.pretrain), read_table(a.details), a.context)
+        tables = Tables(
+            read_table(a.metrics),
+            pd.read_csv(a.summary),
+            read_table(a.pretrain),
+            read_table(a.details),
+            read_table(a.ood),
+            read_table(a.meta),
+            a.context,
+        )
         table = claims_table(tables)
         write_table(table, a.out)
     with pd.option_context("display.width", 250, "display.max_colwidth", 70, "display.max_rows", 500):

@@ -39,6 +39,15 @@ def readout_probes(noise: dict, n: int) -> torch.Tensor:
     return sample(noise["spec"], n, noise["dim"], noise["n_classes"], gen)[0]
 
 
+def noise_source(noise: dict, model: StackedMLP, batch_size: int, device):
+    """The batches of noise training and the set size (None for fresh noise): one definition, so the
+    meta-loss job retraces exactly the pretraining job's trajectory."""
+    if noise["spec"]["protocol"] == "fixed":
+        key = ("noise", noise["name"], model.arch.depth)
+        return TensorBatches(noise["x"].to(device), noise["y"].to(device), model.seeds, batch_size, key), len(noise["y"])
+    return FreshNoiseStream(noise, model.seeds, batch_size, device), None
+
+
 def initial_model(spec: dict, arch: Architecture, init: Path | None) -> StackedMLP:
     if init is None:
         return StackedMLP(arch, spec["seeds"])
@@ -65,14 +74,7 @@ def run(
     opt_cfg = spec["pretrain"]
     rule = get_rule("fa")
     bs = opt_cfg["batch_size"]
-    if noise["spec"]["protocol"] == "fixed":
-        source = TensorBatches(
-            noise["x"].to(device), noise["y"].to(device), model.seeds, bs, ("noise", noise["name"], arch.depth)
-        )
-        n_samples = len(noise["y"])
-    else:
-        source = FreshNoiseStream(noise, model.seeds, bs, device)
-        n_samples = None
+    source, n_samples = noise_source(noise, model, bs, device)
 
     steps = opt_cfg["steps"]
 

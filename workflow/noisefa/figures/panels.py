@@ -1,0 +1,136 @@
+"""Panel helpers shared by the figures: a "no data" axis, mean +- 95% t-interval lines, bars with
+every network as a point, log axes of set sizes, diverged networks of pretraining left out."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from matplotlib.ticker import NullFormatter
+from scipy import stats as sps
+
+from . import style
+from .style import ci95
+
+PRETRAIN_KEYS = ["dataset", "noise", "depth", "seed"]
+
+
+def no_data(ax, text: str = "no data") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def at_last(d: pd.DataFrame, keys) -> pd.DataFrame:
+    """Rows at each group's last logged step."""
+    return d[d.step == d.groupby(list(keys)).step.transform("max")] if not d.empty else d
+
+
+def lines(ax, data: pd.DataFrame, x: str, hue=None, **kw) -> None:
+    """Mean and 95% CI over networks of ``value`` against ``x`` (conditions coloured as everywhere)."""
+    if hue == "condition":
+        kw = {"hue_order": style.order(data.condition.unique()), "palette": style.PALETTE, "legend": False, **kw}
+    sns.lineplot(data=data, x=x, y="value", hue=hue, errorbar=ci95, ax=ax, **kw)
+
+
+def first_network(d: pd.DataFrame) -> pd.DataFrame:
+    return d[d.seed == d.seed.min()] if not d.empty else d
+
+
+def classes_of(shape: str) -> int:
+    """Number of classes from a pretraining shape label such as ``noise:in784_c10`` (0 if unknown)."""
+    m = re.search(r"_c(\d+)", shape or "")
+    return int(m.group(1)) if m else 0
+
+
+def log_x(ax, values) -> None:
+    """Log x axis ticked at exactly ``values`` (set sizes), without minor labels."""
+    values = sorted({int(v) for v in values})
+    ax.set_xscale("log")
+    ax.set_xticks(values, [f"{v:,}" for v in values])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def drop_diverged(df: pd.DataFrame, flags: pd.DataFrame, title: str, keys=PRETRAIN_KEYS):
+    """Rows of ``df`` whose network (``keys``) has no ``diverged`` row in ``flags``, and the title."""
+    bad = flags.loc[flags.metric == "diverged", keys].drop_duplicates() if not flags.empty else flags
+    if bad.empty or df.empty:
+        return df, title
+    mask = df[keys].merge(bad.assign(_bad=True), on=keys, how="left")["_bad"].notna().to_numpy()
+    return df[~mask], f"{title} [{len(bad)} diverged networks excluded]"
+
+
+def points_and_mean(ax, data: pd.DataFrame, x: str, order, hue=None, hue_order=None, palette=None, color="C0") -> None:
+    """Mean as a bar, every network as a point (``value`` against ``x``; ``hue`` may be ``x``)."""
+    kw = dict(data=data, x=x, y="value", order=order, ax=ax)
+    kw.update(hue=hue, hue_order=hue_order or order, palette=palette) if hue else kw.update(color=color)
+    sns.barplot(**kw, errorbar=None, alpha=0.35, legend=False)
+    dodge = hue is not None and hue != x
+    sns.stripplot(**kw, dodge=dodge, size=4, jitter=0.15, legend=False, edgecolor="k", linewidth=0.4)
+
+
+def mean_ci(values) -> tuple[float, float, float]:
+    """Mean and its 95% t-interval (lo, hi); the interval is NaN for fewer than two finite values."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan"), float("nan")
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, float("nan"), float("nan")
+    h = float(sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return m, m - h, m + h
+
+
+def ci_table(df: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFrame:
+    """One row per group of ``by``: mean, lo, hi (95% t-interval) and n of ``value``."""
+    rows = []
+    for key, g in df.groupby(by, sort=True):
+        m, lo, hi = mean_ci(g[value])
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "mean": m, "lo": lo, "hi": hi, "n": len(g)})
+    return pd.DataFrame(rows, columns=by + ["mean", "lo", "hi", "n"])
+
+
+def ci_lines(ax, data: pd.DataFrame, x: str, hue: str, order, colors: dict, labels: dict | None = None, **kw) -> None:
+    """Mean of ``value`` against ``x`` with a shaded 95% t-interval, one line per ``hue`` level."""
+    labels = labels or {}
+    for level in order:
+        t = ci_table(data[data[hue] == level], [x])
+        if t.empty:
+            continue
+        c = colors.get(level, "k")
+        ax.plot(t[x], t["mean"], color=c, label=labels.get(level, str(level)), **{"marker": "o", "ms": 3, **kw})
+        ax.fill_between(t[x], t["lo"], t["hi"], color=c, alpha=0.18, lw=0)
+
+
+def drop_diverged_summary(summary: pd.DataFrame, title: str) -> tuple[pd.DataFrame, str]:
+    """Rows of networks that never diverged (the summary's ``diverged`` column), and the title saying how many were left out."""
+    if summary.empty or "diverged" not in summary:
+        return summary, title
+    bad = summary.diverged.astype(str).str.lower().isin(["true", "1", "1.0"])
+    n = int(bad.sum())
+    return summary[~bad], (f"{title} [{n} diverged networks excluded]" if n else title)
+
+
+def pca_project(trajectories: dict, B: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Project every snapshot and B onto the first two principal components of all of them.
+
+    ``trajectories``: {label: (T, out, in)}. Returns ({label: (T, 2)}, B's (2,) coordinates,
+    explained-variance ratio of PC1 and PC2). Fewer than three distinct points give zero columns.
+    """
+    points = torch.cat([w.flatten(1) for w in trajectories.values()] + [B.flatten()[None]]).double()
+    mean = points.mean(0)
+    _, s, vt = torch.linalg.svd(points - mean, full_matrices=False)
+    pcs = torch.zeros(points.shape[1], 2, dtype=points.dtype)
+    k = min(2, vt.shape[0])
+    pcs[:, :k] = vt[:k].T
+
+    def project(x):
+        return (x.flatten(1).double() - mean) @ pcs
+
+    ratio = torch.zeros(2, dtype=points.dtype)
+    ratio[:k] = (s[:k] ** 2) / (s**2).sum().clamp_min(1e-30)
+    return {k: project(w) for k, w in trajectories.items()}, project(B[None])[0], ratio

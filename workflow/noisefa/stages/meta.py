@@ -1,0 +1,118 @@
+"""The meta-loss during noise training (Figure 6).
+
+Retraces the pretraining job's noise training (same networks, noise batches and
+optimiser: the trajectory is identical) and at ``meta.snapshots`` evenly spaced
+steps adapts a copy of every network to each task for ``meta.steps`` SGD steps
+(``noisefa.meta``). L_meta = sum over tasks of the loss after adaptation. The
+snapshot at step 0 is the untrained network (where FA w/o starts), the last one
+the noise-pretrained network (where FA w/ starts). For those two, the last
+layer's W is kept through every adaptation step (for the PCA of Fig. 6).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..datasets import load_prepared
+from ..engine import fit, make_optimizer
+from ..experiments import snapshot_steps
+from ..files import load_torch, save_torch
+from ..learning_rules import get_rule
+from ..meta import adapt
+from ..model import Architecture, StackedMLP
+from ..runtime import parser, setup, user_errors
+from ..seeds import generator
+from ..tidy import META_COLUMNS, META_DTYPES, write_table
+from .pretrain import noise_source, shape_label
+
+
+def task_data(path: Path, name: str, cfg: dict, device) -> tuple[torch.Tensor, ...]:
+    """Seeded subsets: ``train_samples`` training images to adapt on, ``eval_samples`` test images to score."""
+    d = load_prepared(path)
+    tr = torch.randperm(len(d.y_train), generator=generator("meta-train", name))[: cfg["train_samples"]]
+    te = torch.randperm(len(d.y_test), generator=generator("meta-eval", name))[: cfg["eval_samples"]]
+    return tuple(t.to(device) for t in (d.x_train[tr], d.y_train[tr], d.x_test[te], d.y_test[te]))
+
+
+def run(spec: dict, noise_path: Path, tasks: dict[str, Path], out: Path, trajectory: Path) -> pd.DataFrame:
+    device = setup(spec.get("threads", 1), spec.get("device", "cpu"))
+    noise = load_torch(noise_path, "noise dataset", "make_noise")
+    arch = Architecture(noise["dim"], noise["n_classes"], spec["depth"], **spec["model"])
+    model = StackedMLP(arch, spec["seeds"]).to(device)
+    pre, cfg = spec["pretrain"], spec["meta"]
+    data = {name: task_data(path, name, cfg, device) for name, path in tasks.items()}
+    for name, (x, *_rest) in data.items():
+        if x.shape[1] != arch.in_dim:
+            raise ValueError(f"task {name} has {x.shape[1]} inputs, the networks take {arch.in_dim}")
+    rule = get_rule("fa")
+    source, _ = noise_source(noise, model, pre["batch_size"], device)
+    snaps = snapshot_steps(pre["steps"], cfg["snapshots"])
+    kept = {}  # (phase, task) -> [last-layer W after each adaptation step]
+
+    def evaluate(step, batch_loss):
+        rows, total = [], torch.zeros(model.n_models, dtype=torch.float64)
+        phase = "untrained" if step == 0 else "trained" if step == pre["steps"] else None
+        for name, task in data.items():
+            snapshots = kept.setdefault((phase, name), []) if phase else None
+
+            def record(net, k, snapshots=snapshots):
+                if snapshots is not None:
+                    snapshots.append(net.weights[-1].detach().cpu().clone())
+
+            losses = adapt(
+                model, rule, *task, steps=cfg["steps"], lr=cfg["lr"], batch_size=cfg["batch_size"],
+                seed_key=("meta", name, arch.depth), record=record,
+            )  # fmt: skip
+            for k, values in enumerate(losses):
+                rows += [
+                    {"step": step, "seed": s, "task": name, "adapt_step": k, "metric": "loss", "value": v}
+                    for s, v in zip(model.seeds, values.tolist())
+                ]
+            total += losses[-1]
+        rows += [
+            {"step": step, "seed": s, "task": "meta", "adapt_step": cfg["steps"], "metric": "loss", "value": v}
+            for s, v in zip(model.seeds, total.tolist())
+        ]
+        if batch_loss is not None:
+            rows += [
+                {"step": step, "seed": s, "task": "noise", "adapt_step": 0, "metric": "batch_loss", "value": v}
+                for s, v in zip(model.seeds, batch_loss.tolist())
+            ]
+        return rows
+
+    rows = fit(model, rule, source, make_optimizer(model, pre), pre["steps"], snaps, evaluate, f"meta depth={arch.depth}")
+    df = pd.DataFrame(rows)
+    df["noise"], df["dataset"], df["depth"] = noise["name"], shape_label(noise["dim"], noise["n_classes"]), arch.depth
+    df = df[META_COLUMNS].astype(META_DTYPES)
+    save_torch(
+        {
+            "seeds": model.seeds,
+            "B": model.feedback[-1].detach().cpu(),
+            "W": {f"{phase}/{task}": torch.stack(ws) for (phase, task), ws in kept.items()},  # (k+1, models, out, in)
+        },
+        trajectory,
+    )
+    write_table(df, out)
+    m = df[(df.task == "meta")].groupby("step").value.mean()
+    print(f"meta-loss (sum over {len(data)} tasks after {cfg['steps']} steps), mean over networks, by noise step:")
+    print(m.round(4).to_string())
+    return df
+
+
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--noise", type=Path, required=True)
+    p.add_argument("--tasks", type=json.loads, required=True, help="JSON {task: prepared dataset}")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--trajectory", type=Path, required=True)
+    a = p.parse_args(argv)
+    with user_errors():
+        run(a.spec, a.noise, {k: Path(v) for k, v in a.tasks.items()}, a.out, a.trajectory)
+
+
+if __name__ == "__main__":
+    main()

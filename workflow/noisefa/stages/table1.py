@@ -1,0 +1,85 @@
+"""Table 1: converged test accuracy per dataset and condition at one depth, mean +- std over trials.
+
+The trials are the first ``trials`` networks (seeds) of each cell of the main sweep, as the paper
+reports 3 trials; the figure (Fig. 3) uses every network. "Converged" follows the convergence rule
+(``summary.plateau``); the table counts the networks that hit the epoch cap before plateauing.
+Written as CSV (numbers), Markdown and LaTeX (for the report and a paper).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..conditions import CONDITIONS
+from ..files import atomic_write
+from ..runtime import parser, user_errors
+from ..tidy import write_table
+
+
+def table1(summary: pd.DataFrame, experiment: str, depth: int, trials: int) -> pd.DataFrame:
+    s = summary[(summary.experiment == experiment) & (summary.depth == depth) & ~summary.diverged.astype(bool)]
+    s = s[s.seed.isin(sorted(s.seed.unique())[:trials])]
+    out = (
+        s.groupby(["dataset", "condition"])
+        .agg(
+            mean=("converged_test_acc", "mean"),
+            std=("converged_test_acc", "std"),
+            n=("converged_test_acc", "size"),
+            not_converged=("converged", lambda c: int((~c.astype(bool)).sum())),
+            epoch=("convergence_epoch", "mean"),
+        )
+        .reset_index()
+    )
+    out.insert(2, "depth", depth)
+    return out
+
+
+def _cell(r) -> str:
+    flag = f" ({r.not_converged} at cap)" if r.not_converged else ""
+    return f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}{flag}"
+
+
+def wide(t: pd.DataFrame) -> pd.DataFrame:
+    """Datasets as rows, conditions as columns, cells 'mean ± std' in percent."""
+    t = t.assign(cell=t.apply(_cell, axis=1))
+    w = t.pivot(index="dataset", columns="condition", values="cell")
+    cols = [c for c in CONDITIONS if c in w.columns] + [c for c in w.columns if c not in CONDITIONS]
+    return w[cols].rename(columns=lambda c: CONDITIONS[c].label if c in CONDITIONS else c)
+
+
+def markdown(w: pd.DataFrame) -> str:
+    head = "| dataset | " + " | ".join(w.columns) + " |\n|---|" + "---|" * len(w.columns) + "\n"
+    return head + "".join(f"| {d} | " + " | ".join(str(v) for v in row) + " |\n" for d, row in w.iterrows())
+
+
+def latex(w: pd.DataFrame) -> str:
+    def esc(x: str) -> str:
+        return str(x).replace("_", r"\_").replace("±", r"$\pm$")
+
+    header = "dataset & " + " & ".join(map(esc, w.columns)) + r" \\"
+    lines = [r"\begin{tabular}{l" + "c" * len(w.columns) + "}", r"\hline", header]
+    lines += [r"\hline"] + [esc(d) + " & " + " & ".join(esc(v) for v in row) + r" \\" for d, row in w.iterrows()]
+    return "\n".join(lines + [r"\hline", r"\end{tabular}", ""])
+
+
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--summary", type=Path, required=True)
+    p.add_argument("--csv", type=Path, required=True)
+    p.add_argument("--md", type=Path, required=True)
+    p.add_argument("--tex", type=Path, required=True)
+    a = p.parse_args(argv)
+    with user_errors():
+        t = table1(pd.read_csv(a.summary), a.spec["experiment"], a.spec["depth"], a.spec["trials"])
+        write_table(t, a.csv)
+        w = wide(t) if not t.empty else pd.DataFrame()
+        caption = f"Converged test accuracy (%), depth {a.spec['depth']}, mean ± std over {a.spec['trials']} networks\n\n"
+        atomic_write(a.md, lambda tmp: Path(tmp).write_text(caption + (markdown(w) if not t.empty else "no data\n")))
+        atomic_write(a.tex, lambda tmp: Path(tmp).write_text(latex(w) if not t.empty else "% no data\n"))
+    print(w.to_string() if not t.empty else "no data")
+
+
+if __name__ == "__main__":
+    main()

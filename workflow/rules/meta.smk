@@ -1,0 +1,27 @@
+# Figure 6: the meta-loss (adaptation to several tasks) at snapshots during noise training.
+
+
+rule meta:
+    input:
+        noise=paths.NOISE,
+        tasks=lambda wc: [paths.DATA.format(dataset=t) for t in config["meta"]["tasks"]],
+        code=lib("noisefa.stages.meta"),
+    output:
+        metrics=paths.META,
+        trajectory=paths.META_TRAJECTORY,
+    params:
+        spec=lambda wc: pretrain_spec(wc, {"meta": config["meta"]}),
+        tasks=lambda wc, input: json.dumps(dict(zip(config["meta"]["tasks"], input.tasks))),
+    threads: config["threads"]
+    resources:
+        mem_mb=pretrain_mem_mb,
+        runtime=lambda wc, attempt: 2 * pretrain_runtime(wc, attempt),
+    log:
+        paths.log("meta", "{noise}/in{dim}_c{classes}/depth{depth}/seeds{seeds}"),
+    benchmark:
+        paths.benchmark("meta", "{noise}/in{dim}_c{classes}/depth{depth}/seeds{seeds}")
+    conda:
+        ENV
+    shell:
+        "python -m noisefa.stages.meta --spec {params.spec:q} --noise {input.noise} --tasks {params.tasks:q} "
+        "--out {output.metrics} --trajectory {output.trajectory} > {log} 2>&1"
