@@ -353,7 +353,7 @@ def c14_transformed(t: Tables):
             w, wo = g[g.condition == "fa_w"].value, g[g.condition == "fa_wo"].value
             if len(w) and len(wo):
                 r = stats.two_sample_t(w, wo)
-                mags = sorted(part.magnitude.unique())
+                mags = [float(m) for m in sorted(part.magnitude.unique())]
                 rows.append(_row("C14", "5b", ds, depth, f"{name} acc fa_w vs fa_wo (magnitudes {mags})", r, _significant(r, +1)))
     return rows
 

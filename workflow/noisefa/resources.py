@@ -82,42 +82,73 @@ def pretrain_job(in_dim, classes, n_noise, n_models, depth, hidden, pretrain: di
     return Estimate(flops, int(math.ceil(1.5 * mem)))
 
 
+def meta_job(in_dim, classes, n_noise, n_models, depth, hidden, pretrain: dict, meta: dict, n_tasks: int) -> Estimate:
+    """The noise training retraced, plus at each snapshot `steps` adaptation steps and `steps + 1`
+    evaluations per task."""
+    base = pretrain_job(in_dim, classes, n_noise, n_models, depth, hidden, pretrain)
+    per_task = meta["steps"] * meta["batch_size"] * train_flops_per_sample(in_dim, hidden, classes, depth)
+    per_task += (meta["steps"] + 1) * meta["eval_samples"] * forward_flops_per_sample(in_dim, hidden, classes, depth)
+    return Estimate(base.flops + n_models * meta["snapshots"] * n_tasks * per_task, base.mem_mb + 500)
+
+
 def job_estimates(cfg: dict) -> list[tuple[str, str, Estimate]]:
-    """(rule, job, estimate) for every pretrain and train job of a validated config."""
+    """(rule, job, estimate) for every compute job of a validated config (experiments.py plans them)."""
     from .conditions import get_condition
-    from .config import train_config
     from .datasets import get_spec
+    from .experiments import meta_shape, noise_sweep, ood_cells, ood_tests, train_cells, train_config
 
     hidden, out = cfg["model"]["hidden"], []
     groups = [min(cfg["seeds_per_job"], cfg["n_seeds"] - lo) for lo in range(0, cfg["n_seeds"], cfg["seeds_per_job"])]
-    noise = cfg["noise"]["sets"][cfg["noise"]["use"]]
-    n_noise = noise["n_samples"] if noise["protocol"] == "fixed" else 0
-    shapes_done = set()
-    for d in cfg["datasets"]:
+
+    def n_noise(name):
+        spec = cfg["noise"]["sets"][name]
+        return spec["n_samples"] if spec["protocol"] == "fixed" else 0
+
+    pretrains = {}  # (noise, in_dim, classes, depth) -> label
+    use = cfg["noise"]["use"]
+    for e, d, depth, c in train_cells(cfg):
         spec = get_spec(d)
-        n_train, n_test = spec.sizes
-        for depth in cfg["depths"]:
-            for g in groups:
-                if any(get_condition(c).pretrained for c in cfg["conditions"]):
-                    key = (spec.in_dim, spec.n_classes, depth, g)
-                    if key not in shapes_done:
-                        shapes_done.add(key)
-                        est = pretrain_job(spec.in_dim, spec.n_classes, n_noise, g, depth, hidden, cfg["pretrain"])
-                        out.append(("pretrain", f"in{spec.in_dim}_c{spec.n_classes} depth{depth} ({g} nets)", est))
-                for c in cfg["conditions"]:
-                    est = train_job(spec.in_dim, spec.n_classes, n_train, n_test, g, depth, hidden, train_config(cfg, d))
-                    out.append(("train", f"{d} depth{depth} {c} ({g} nets)", est))
+        if get_condition(c).pretrained:
+            pretrains[(use, spec.in_dim, spec.n_classes, depth)] = None
+        for g in groups:
+            est = train_job(spec.in_dim, spec.n_classes, *spec.sizes, g, depth, hidden, train_config(cfg, e, d))
+            out.append(("train", f"{e} {d} depth{depth} {c} ({g} nets)", est))
+    for key in noise_sweep(cfg):
+        pretrains[key] = None
+    for noise, dim, classes, depth in pretrains:
+        for g in groups:
+            est = pretrain_job(dim, classes, n_noise(noise), g, depth, hidden, cfg["pretrain"])
+            out.append(("pretrain", f"{noise} in{dim}_c{classes} depth{depth} ({g} nets)", est))
+    if cfg["figure2"]["enabled"] and "fa_wo" in cfg["conditions"]:
+        spec = get_spec(cfg["figure2"]["dataset"])
+        for g in groups:
+            est = pretrain_job(spec.in_dim, spec.n_classes, n_noise(use), g, cfg["figure2"]["depth"], hidden, cfg["pretrain"])
+            out.append(("data_then_noise", f"figure2 {spec.name} ({g} nets)", est))
+    shape = meta_shape(cfg)
+    if shape:
+        for g in groups:
+            est = meta_job(
+                *shape, n_noise(use), g, cfg["meta"]["depth"], hidden, cfg["pretrain"], cfg["meta"], len(cfg["meta"]["tasks"])
+            )
+            out.append(("meta", f"in{shape[0]}_c{shape[1]} depth{cfg['meta']['depth']} ({g} nets)", est))
+    n_tests = sum(len(m) for m in ood_tests(cfg).values())
+    for _, d, depth, c in ood_cells(cfg):
+        spec = get_spec(d)
+        ext = sum(sum(get_spec(x).sizes) for x in cfg["ood"]["external"])
+        for g in groups:
+            flops = g * (n_tests * spec.sizes[1] + ext) * forward_flops_per_sample(spec.in_dim, hidden, spec.n_classes, depth)
+            out.append(("ood", f"{d} depth{depth} {c} ({g} nets)", Estimate(flops, 2000)))
     return out
 
 
 def budget(cfg: dict) -> str:
     rows = job_estimates(cfg)
-    lines = [f"{'rule':9} {'jobs':>5} {'CPU-hours':>10} {'largest job h':>14} {'max mem GB':>11}"]
-    for rule in ("pretrain", "train"):
+    lines = [f"{'rule':16} {'jobs':>5} {'CPU-hours':>10} {'largest job h':>14} {'max mem GB':>11}"]
+    for rule in ("pretrain", "train", "data_then_noise", "meta", "ood"):
         r = [e for k, _, e in rows if k == rule]
         if r:
             lines.append(
-                f"{rule:9} {len(r):5d} {sum(e.cpu_seconds for e in r) / 3600:10.1f} "
+                f"{rule:16} {len(r):5d} {sum(e.cpu_seconds for e in r) / 3600:10.1f} "
                 f"{max(e.cpu_seconds for e in r) / 3600:14.2f} {max(e.mem_mb for e in r) / 1024:11.1f}"
             )
     total = sum(e.cpu_seconds for _, _, e in rows) / 3600

@@ -148,7 +148,7 @@ def ood_inputs(wc):
 
 
 def ood_spec(wc):
-    # The learning rule goes in through a dict: a line starting with `rule=` would read as a Snakemake rule.
+    # Passed as a dict: Snakemake's parser takes a line that begins with that keyword for a new rule.
     extra = {"rule": get_condition(wc.condition).rule, "tests": ood_tests(config)}
     return job_spec(
         wc.seeds, experiment=wc.experiment, dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition, **extra
@@ -250,7 +250,7 @@ def claims_context():
     }
 
 
-# ---- what each figure rule passes to its module
+# ---- what each figure passes to its module
 
 
 def noise_title():
