@@ -8,7 +8,10 @@ from noisefa.config import ConfigError, load, schema, validate
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("path", ["config/config.yaml", "config/quick.yaml", ".test/config/config.yaml"])
+SHIPPED = ["config/config.yaml", "config/quick.yaml", "config/quick_nobn.yaml", ".test/config/config.yaml"]
+
+
+@pytest.mark.parametrize("path", SHIPPED)
 def test_shipped_configs_are_valid(path):
     cfg = load(REPO / path)
     assert cfg["conditions"] and cfg["noise"]["use"] in cfg["noise"]["sets"]
@@ -46,7 +49,7 @@ def test_defaults_are_filled():
         ({"train": {"optimizer": "lbfgs"}}, "train.optimizer"),
         ({"conditions": ["fa_with"]}, "conditions[0]"),
         ({"noise": {"use": "pink"}}, "noise.use"),
-        ({"noise": {"use": "p", "sets": {"p": {"distribution": "pink"}}}}, "noise.sets.p.distribution"),
+        ({"noise": {"use": "p", "sets": {"p": {"distribution": "purple"}}}}, "noise.sets.p.distribution"),
         ({"train_overrides": {"synthetic": {"lr": -1}}}, "train_overrides.synthetic"),
         ({"train_overrides": {"synthetic": {"epochz": 3}}}, "epochz"),
         ({"device": "gpu"}, "device"),

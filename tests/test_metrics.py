@@ -122,3 +122,88 @@ def test_plateau_rule_of_convergence():
     e, acc, ok = plateau(epochs, still, patience_epochs=2, min_delta=0.001)
     assert not ok and e == 8 and abs(acc - (0.6 + 0.7 + 0.8) / 3) < 1e-12
     assert plateau([1, 2], [0.9, 0.9], patience_epochs=5)[2] is False  # the window was never observed in full
+
+
+def _logits_of(probs) -> torch.Tensor:
+    return torch.tensor(probs, dtype=torch.float64).log()
+
+
+def test_ece_of_a_calibrated_model_is_zero():
+    # confidence c on class 0 for 10 samples, of which exactly 10 c are class 0: every bin calibrated
+    logits, y = [], []
+    for c in (0.6, 0.7, 0.8, 0.9, 1.0):
+        logits += [[c, 1 - c]] * 10
+        k = round(10 * c)
+        y += [0] * k + [1] * (10 - k)
+    logits = _logits_of([logits]).float()
+    y = torch.tensor(y)
+    assert M.expected_calibration_error(logits, y).item() == pytest.approx(0.0, abs=1e-6)
+    # labels drawn from the softmax itself: calibrated in expectation
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 50000, 10, generator=g) * 2
+    y = torch.multinomial(torch.softmax(logits, -1).view(-1, 10), 1, generator=g).view(2, 50000)
+    assert (M.expected_calibration_error(logits, y) < 0.015).all()
+
+
+def test_ece_of_an_always_confident_wrong_model_is_one():
+    logits = torch.zeros(2, 100, 10)
+    logits[:, :, 3] = 50.0
+    y = torch.zeros(100, dtype=torch.long)
+    torch.testing.assert_close(M.expected_calibration_error(logits, y), torch.ones(2), atol=1e-6, rtol=0)
+
+
+def test_ece_and_reliability_bins_by_hand_with_two_bins():
+    probs = [[0.4, 0.3, 0.3], [0.45, 0.35, 0.2], [0.6, 0.2, 0.2], [0.9, 0.05, 0.05]]
+    y = torch.tensor([0, 1, 0, 2])  # right, wrong (bin (0, .5]); right, wrong (bin (.5, 1])
+    logits = _logits_of([probs])
+    # bin 0: acc 0.5, conf 0.425; bin 1: acc 0.5, conf 0.75 -> 0.075 * 2/4 + 0.25 * 2/4
+    assert M.expected_calibration_error(logits, y, n_bins=2).item() == pytest.approx(0.1625, abs=1e-6)
+    count, conf, acc = M.reliability_bins(logits, y, n_bins=2)
+    torch.testing.assert_close(count, torch.tensor([[2.0, 2.0]], dtype=torch.float64))
+    torch.testing.assert_close(conf, torch.tensor([[0.425, 0.75]], dtype=torch.float64))
+    torch.testing.assert_close(acc, torch.tensor([[0.5, 0.5]], dtype=torch.float64))
+    # bins are right-closed: a confidence of exactly 1/2 falls in the first of two bins
+    count, conf, acc = M.reliability_bins(_logits_of([[[0.5, 0.5]]]), torch.tensor([0]), n_bins=2)
+    assert count.tolist() == [[1.0, 0.0]] and torch.isnan(conf[0, 1]) and torch.isnan(acc[0, 1])
+
+
+def test_ece_stacks_models_and_sums_add_over_chunks():
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(3, 300, 10, generator=g) * 3
+    y = torch.randint(0, 10, (3, 300), generator=g)
+    ece = M.expected_calibration_error(logits, y)
+    for m in range(3):
+        torch.testing.assert_close(ece[m : m + 1], M.expected_calibration_error(logits[m : m + 1], y[m]))
+        for a, b in zip(M.reliability_bins(logits, y), M.reliability_bins(logits[m : m + 1], y[m : m + 1])):
+            torch.testing.assert_close(a[m : m + 1], b, equal_nan=True)
+    chunked = M.reliability_sums(logits[:, :100], y[:, :100]) + M.reliability_sums(logits[:, 100:], y[:, 100:])
+    torch.testing.assert_close(chunked, M.reliability_sums(logits, y))
+    torch.testing.assert_close(M.ece_from_sums(chunked), ece)
+    count, _, _ = M.reliability_bins(logits, y, n_bins=7)
+    assert count.shape == (3, 7) and (count.sum(1) == 300).all()
+
+
+def test_ece_of_a_diverged_network_is_nan_not_an_error():
+    logits = torch.randn(3, 50, 10)
+    logits[1, 7, 2] = float("nan")
+    ece = M.expected_calibration_error(logits, torch.randint(0, 10, (50,)))
+    assert torch.isnan(ece[1]) and torch.isfinite(ece[[0, 2]]).all()
+
+
+def test_calibrated_evaluation_keeps_loss_and_accuracy_and_matches_ece():
+    from noisefa.engine import evaluate_split
+    from noisefa.learning_rules import get_rule
+    from noisefa.model import Architecture, StackedMLP
+
+    model = StackedMLP(Architecture(20, 4, 3, hidden=8), [0, 1])
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(250, 20, generator=g), torch.randint(0, 4, (250,), generator=g)
+    rule = get_rule("fa")
+    loss, acc = evaluate_split(model, rule, x, y, chunk=64)
+    loss2, acc2, sums = evaluate_split(model, rule, x, y, chunk=64, n_bins=5)
+    assert torch.equal(loss, loss2) and torch.equal(acc, acc2)  # test_loss / test_acc are unchanged
+    with torch.no_grad():
+        model.eval()
+        logits = model(x, rule)
+    torch.testing.assert_close(M.ece_from_sums(sums), M.expected_calibration_error(logits, y, 5))
+    assert sums[..., 0].sum(1).tolist() == [250.0, 250.0]

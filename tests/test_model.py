@@ -2,12 +2,14 @@
 
 import math
 
+import pytest
 import torch
 
 from noisefa.engine import TensorBatches, make_optimizer
 from noisefa.learning_rules import get_rule
 from noisefa.metrics import stacked_cross_entropy
 from noisefa.model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
+from noisefa.seeds import generator
 
 ARCH = Architecture(in_dim=20, n_classes=4, depth=3, hidden=16, batchnorm=True)
 
@@ -16,21 +18,25 @@ def _train(model, steps=30, rule="fa"):
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(200, 20, generator=g), torch.randint(0, 4, (200,), generator=g)
     src = TensorBatches(x, y, model.seeds, 32, ("test",))
-    opt = make_optimizer(model, {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9})
-    for _ in range(steps):
+    opt = make_optimizer(model, {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3})
+    r = get_rule(rule)
+    for step in range(1, steps + 1):
         xb, yb = src.next()
-        loss = stacked_cross_entropy(model(xb, get_rule(rule)), yb).sum()
+        loss = stacked_cross_entropy(model(xb, r), yb).sum()
         opt.zero_grad()
         loss.backward()
+        before = r.before_step(model)
         opt.step()
+        r.after_step(model, opt, before, step)
     return model
 
 
-def test_stacked_model_equals_networks_trained_one_by_one():
+@pytest.mark.parametrize("rule", ["fa", "dfa", "kp", "wm"])
+def test_stacked_model_equals_networks_trained_one_by_one(rule):
     seeds = [0, 1, 2]
-    stacked = _train(StackedMLP(ARCH, seeds))
+    stacked = _train(StackedMLP(ARCH, seeds), rule=rule)
     for i, s in enumerate(seeds):
-        alone = _train(StackedMLP(ARCH, [s]))
+        alone = _train(StackedMLP(ARCH, [s]), rule=rule)
         for k, v in alone.state_dict().items():
             torch.testing.assert_close(stacked.state_dict()[k][i], v[0], rtol=1e-4, atol=1e-5, msg=k)
 
@@ -77,3 +83,43 @@ def test_eval_mode_uses_running_stats():
     one = m(x[:1], get_rule("bp"))
     full = m(x, get_rule("bp"))[:, :1]
     torch.testing.assert_close(one, full)
+
+
+def test_dfa_matrices_are_seeded_buffers_and_left_W_and_B_unchanged():
+    a = StackedMLP(ARCH, [0, 1, 2])
+    b = StackedMLP(ARCH, [2, 7])
+    assert [tuple(d.shape) for d in a.direct_feedback] == [(3, 4, 16), (3, 4, 16)]
+    assert all(f"D{i}" in a.state_dict() for i in range(ARCH.depth - 1))
+    assert not any(p is d for p in a.parameters() for d in a.direct_feedback)
+    for da, db in zip(a.direct_feedback, b.direct_feedback):
+        assert torch.equal(da[2], db[0])  # independent of the stack
+    assert torch.equal(a.D1, a.B2)  # last hidden layer: D is the last layer's initial B (DFA = FA there)
+    assert not torch.equal(a.D0[0], a.D1[0])
+    # W and B are still the first draws of the init generator (D has its own)
+    gen = generator(*ARCH.init_keys(7))
+    W0 = torch.randn(16, 20, generator=gen) * math.sqrt(2.0 / 20)
+    assert torch.equal(b.weights[0][1].detach(), W0)
+    big = StackedMLP(Architecture(784, 10, 4, 100, False), list(range(10)))
+    assert abs(big.D0.std().item() - math.sqrt(2 / 100)) < 0.01
+    assert StackedMLP(Architecture(20, 4, 1, 16), [0]).direct_feedback == []
+
+
+def test_checkpoint_without_dfa_matrices_loads_with_the_seeded_ones(tmp_path):
+    m = _train(StackedMLP(ARCH, [4, 5]), steps=3)
+    save_checkpoint(m, tmp_path / "c.pt")
+    payload = torch.load(tmp_path / "c.pt", weights_only=True)
+    payload["state_dict"] = {k: v for k, v in payload["state_dict"].items() if not k.startswith("D")}
+    torch.save(payload, tmp_path / "old.pt")
+    m2, _ = load_checkpoint(tmp_path / "old.pt")
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, m2.state_dict()[k]), k
+
+
+@pytest.mark.parametrize("rule", ["kp", "wm"])
+def test_checkpoint_keeps_the_B_that_kp_and_wm_trained(rule, tmp_path):
+    m = _train(StackedMLP(ARCH, [4, 5]), steps=10, rule=rule)
+    assert not torch.equal(m.B1, StackedMLP(ARCH, [4, 5]).B1)
+    save_checkpoint(m, tmp_path / "c.pt")
+    m2, _ = load_checkpoint(tmp_path / "c.pt")
+    for b, b2 in zip(m.feedback, m2.feedback):
+        assert torch.equal(b, b2)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from noisefa.noise import FreshNoiseStream, make_noise_dataset, validate_spec
+from noisefa.noise import DISTRIBUTIONS, FreshNoiseStream, image_shape, make_noise_dataset, sample, validate_spec
 
 SPEC = {"distribution": "gaussian", "mean": 0.0, "std": 1.0, "protocol": "fixed", "n_samples": 4000, "seed": 3}
 
@@ -49,6 +49,98 @@ def test_fresh_stream_is_per_network_and_reproducible():
 
 def test_bad_specs_are_rejected():
     with pytest.raises(ValueError, match="known"):
-        validate_spec({**SPEC, "distribution": "pink"})
+        validate_spec({**SPEC, "distribution": "no-such-noise"})
     with pytest.raises(ValueError, match="protocol"):
         validate_spec({**SPEC, "protocol": "sometimes"})
+
+
+def neighbour_correlation(x: torch.Tensor, dim: int) -> float:
+    """Correlation of horizontally and vertically adjacent pixels of flattened (C, H, W) images."""
+    im = x.view(-1, *image_shape(dim))
+    a = torch.cat([im[..., :, :-1].flatten(), im[..., :-1, :].flatten()])
+    b = torch.cat([im[..., :, 1:].flatten(), im[..., 1:, :].flatten()])
+    return torch.corrcoef(torch.stack([a, b]))[0, 1].item()
+
+
+def test_image_shape_of_the_datasets_inputs():
+    assert image_shape(784) == (1, 28, 28)
+    assert image_shape(3072) == (3, 32, 32)
+    assert image_shape(64) == (1, 8, 8)
+    assert image_shape(3 * 96 * 96) == (3, 96, 96)
+    for dim in (100 * 3 + 1, 50, 0):
+        with pytest.raises(ValueError, match="square image"):
+            image_shape(dim)
+
+
+@pytest.mark.parametrize("dist", ["pink", "blob"])
+@pytest.mark.parametrize("dim", [784, 3072])
+def test_spatial_noise_shape_moments_and_correlation(dist, dim):
+    spec = {**SPEC, "distribution": dist, "mean": 0.5, "std": 2.0, "n_samples": 3000}
+    d = make_noise_dataset(spec, "n", dim, 10)
+    x = d["x"]
+    assert x.shape == (3000, dim) and x.dtype == torch.float32 and torch.isfinite(x).all()
+    assert x.mean().item() == pytest.approx(0.5, abs=0.05)
+    assert x.std().item() == pytest.approx(2.0, rel=0.03)
+    # every pixel has the same marginal (circular filter): spot-check a corner and the centre
+    for j in (0, dim // 2, dim - 1):
+        assert x[:, j].std().item() == pytest.approx(2.0, rel=0.1)
+    assert neighbour_correlation(x, dim) > 0.5
+    # channels are independent
+    if dim == 3072:
+        im = x.view(-1, 3, 32, 32)
+        r = torch.corrcoef(torch.stack([im[:, 0].flatten(), im[:, 1].flatten()]))[0, 1].item()
+        assert abs(r) < 0.05
+
+
+def test_pink_noise_pixels_are_gaussian_and_images_have_the_exact_mean():
+    # the DC term is 0: every image's spatial mean is the requested mean
+    d = make_noise_dataset({**SPEC, "distribution": "pink", "mean": -1.0, "std": 0.5, "n_samples": 500}, "n", 784, 10)
+    torch.testing.assert_close(d["x"].mean(1), torch.full((500,), -1.0), atol=1e-4, rtol=0)
+    z = (d["x"] + 1.0) / 0.5
+    assert (z.abs() < 1).float().mean().item() == pytest.approx(0.6827, abs=0.02)  # N(0, 1) mass within 1 sd
+
+
+def test_white_noise_is_spatially_uncorrelated():
+    for dist in ("gaussian", "uniform"):
+        d = make_noise_dataset({**SPEC, "distribution": dist, "n_samples": 2000}, "n", 784, 10)
+        assert abs(neighbour_correlation(d["x"], 784)) < 0.02
+
+
+@pytest.mark.parametrize("dist", ["pink", "blob"])
+def test_spatial_noise_is_reproducible_from_the_generator(dist):
+    spec = {**SPEC, "distribution": dist}
+    a = sample(spec, 10, 784, 10, torch.Generator().manual_seed(5))
+    b = sample(spec, 10, 784, 10, torch.Generator().manual_seed(5))
+    c = sample(spec, 10, 784, 10, torch.Generator().manual_seed(6))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+    f1 = make_noise_dataset({**spec, "n_samples": 64}, "s", 784, 10)
+    f2 = make_noise_dataset({**spec, "n_samples": 64}, "s", 784, 10)
+    assert torch.equal(f1["x"], f2["x"]) and torch.equal(f1["y"], f2["y"])
+
+
+@pytest.mark.parametrize("dist", ["pink", "blob"])
+def test_spatial_noise_works_with_the_fresh_protocol(dist):
+    noise = make_noise_dataset({**SPEC, "distribution": dist, "protocol": "fresh"}, "f", 3072, 10)
+    s1 = FreshNoiseStream(noise, [0, 1], 16, "cpu")
+    s2 = FreshNoiseStream(noise, [1], 16, "cpu")
+    (x1, y1), (x2, y2) = s1.next(), s2.next()
+    assert x1.shape == (2, 16, 3072) and x1.dtype == torch.float32 and y1.shape == (2, 16)
+    assert torch.equal(x1[1], x2[0]) and torch.equal(y1[1], y2[0])
+    assert neighbour_correlation(x1[0], 3072) > 0.5
+
+
+def test_spatial_noise_rejects_non_image_dims_when_the_set_is_made():
+    for protocol in ("fixed", "fresh"):
+        with pytest.raises(ValueError, match="square image"):
+            make_noise_dataset({**SPEC, "distribution": "blob", "protocol": protocol}, "n", 301, 10)
+    make_noise_dataset({**SPEC, "distribution": "gaussian"}, "n", 301, 10)  # white noise has no shape
+
+
+def test_every_distribution_matches_mean_and_std():
+    g = torch.Generator().manual_seed(0)
+    for name, sampler in DISTRIBUTIONS.items():
+        x = sampler(4000, 784, 1.5, 0.25, g)
+        assert x.shape == (4000, 784) and x.dtype == torch.float32, name
+        assert x.mean().item() == pytest.approx(1.5, abs=0.01), name
+        assert x.std().item() == pytest.approx(0.25, rel=0.02), name

@@ -2,9 +2,10 @@
 
 Scalars per layer live in the tidy metrics (``engine.weight_rows``); what has one value
 per neuron, probe or singular value goes to the detail table (``tidy.DETAIL_COLUMNS``):
-per-neuron alignment angles (Fig. 1e, n = 100 neurons), singular spectra (Fig. 4c) and
-readout probabilities on probe inputs (Fig. 4b). ``Trajectory`` keeps the last layer's W
-at every evaluation for the PCA trajectories of Fig. 2.
+per-neuron alignment angles (Fig. 1e, n = 100 neurons), singular spectra (Fig. 4c),
+readout probabilities on probe inputs (Fig. 4b) and the test set's reliability diagram
+(calibration). ``Trajectory`` keeps the last layer's W at every evaluation for the PCA
+trajectories of Fig. 2.
 """
 
 from __future__ import annotations
@@ -73,6 +74,19 @@ def readout_rows(model: StackedMLP, probes: torch.Tensor, step: int, epoch: floa
         _rows(model, step, epoch, layer, "readout_max_prob", p.max(dim=2).values)
         + _rows(model, step, epoch, layer, "readout_top_unit_prob", top_prob)
         + _rows(model, step, epoch, layer, "readout_unit_mean", unit_mean)
+    )
+
+
+def reliability_rows(
+    model: StackedMLP, step: int, epoch: float, count: torch.Tensor, confidence: torch.Tensor, accuracy: torch.Tensor
+) -> list[dict]:
+    """Reliability diagram (``metrics.reliability_bins``), one row per network and confidence bin
+    ``index``: the bin's sample count, mean confidence and accuracy (NaN in an empty bin).
+    Network-level: layer ""."""
+    return (
+        _rows(model, step, epoch, "", "reliability_count", count)
+        + _rows(model, step, epoch, "", "reliability_confidence", confidence)
+        + _rows(model, step, epoch, "", "reliability_accuracy", accuracy)
     )
 
 

@@ -69,19 +69,24 @@ class TensorBatches:
 
 
 @torch.no_grad()
-def evaluate_split(model: StackedMLP, rule: LearningRule, x, y, chunk: int = 8192):
-    """Loss and accuracy per model on (x, y), in eval mode, in chunks."""
+def evaluate_split(model: StackedMLP, rule: LearningRule, x, y, chunk: int = 8192, n_bins: int | None = None):
+    """Loss and accuracy per model on (x, y), in eval mode, in chunks; with ``n_bins``, also the
+    reliability sums (``metrics.reliability_sums``) of the same logits, for calibration."""
     was_training = model.training
     model.eval()
     loss = torch.zeros(model.n_models, device=x.device, dtype=torch.float64)
     correct = torch.zeros_like(loss)
+    sums = torch.zeros(model.n_models, n_bins or 1, 3, device=x.device, dtype=torch.float64)
     for i in range(0, len(y), chunk):
         logits = model(x[i : i + chunk], rule)
         n = len(y[i : i + chunk])
         loss += M.stacked_cross_entropy(logits, y[i : i + chunk]).double() * n
         correct += M.stacked_accuracy(logits, y[i : i + chunk]).double() * n
+        if n_bins:
+            sums += M.reliability_sums(logits, y[i : i + chunk], n_bins)
     model.train(was_training)
-    return (loss / len(y)).cpu(), (correct / len(y)).cpu()
+    out = (loss / len(y)).cpu(), (correct / len(y)).cpu()
+    return (*out, sums.cpu()) if n_bins else out
 
 
 def delta_angles(model: StackedMLP, rule: LearningRule, x, y) -> list[torch.Tensor]:
@@ -190,7 +195,9 @@ def fit(
     or is recorded with a ``diverged`` row and left out of statistics (``"record"``);
     the other networks of the stack are unaffected either way. ``extra_state`` (an object
     with ``state_dict``/``load_state_dict``, e.g. a trajectory that ``evaluate`` fills) is
-    saved in and restored from the resume snapshot with everything else.
+    saved in and restored from the resume snapshot with everything else. After every
+    ``optimizer.step()`` the rule's ``after_step`` updates B (kp, wm; a no-op otherwise); B
+    is a buffer, so the snapshot's ``model.state_dict()`` resumes its evolution too.
     """
     if on_divergence not in DIVERGENCE_POLICIES:
         raise ValueError(f"on_divergence must be one of {DIVERGENCE_POLICIES}, got {on_divergence!r}")
@@ -214,7 +221,9 @@ def fit(
         losses = M.stacked_cross_entropy(model(x, rule), y)
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
+        before = rule.before_step(model)  # kp: W before the step
         optimizer.step()
+        rule.after_step(model, optimizer, before, step)  # kp, wm: B changes in place (no_grad)
         running += losses.detach()
         count += 1
         if step not in eval_steps:

@@ -1,4 +1,4 @@
-"""Metrics of stacked networks: alignment of W to B, effective rank, accuracy, AUC.
+"""Metrics of stacked networks: alignment of W to B, effective rank, accuracy, calibration, AUC.
 
 All functions take stacked tensors (models first) and return one value per model
 (or per model and neuron), so one call measures every network of a job.
@@ -112,6 +112,62 @@ def stacked_accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     M, N, _ = logits.shape
     y = y.expand(M, N) if y.dim() == 1 else y
     return (logits.argmax(-1) == y).float().mean(1)
+
+
+def reliability_sums(logits: torch.Tensor, y: torch.Tensor, n_bins: int = 15) -> torch.Tensor:
+    """Per model and confidence bin: (count, sum of confidences, number correct), (models, n_bins, 3).
+
+    Confidence is the largest softmax probability, the prediction the argmax of the logits
+    (as ``stacked_accuracy``). Bins are equal-width and right-closed: bin b holds the
+    confidences in (b/n_bins, (b+1)/n_bins] (Guo et al. 2017). The sums are additive, so a
+    dataset evaluated in chunks gives the same sums as in one piece; float64. A network with
+    non-finite logits (diverged) gets NaN sums, hence a NaN ECE, not an error.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    Mn, N, _ = logits.shape
+    y = y.expand(Mn, N) if y.dim() == 1 else y
+    conf = torch.softmax(logits.double(), dim=-1).amax(-1)  # (M, N)
+    correct = (logits.argmax(-1) == y).double()
+    # a diverged network's NaN confidence lands in bin 0 and makes its sums (and ECE) NaN
+    b = (torch.ceil(conf.nan_to_num(0.0) * n_bins) - 1).clamp(0, n_bins - 1).long()
+    out = torch.zeros(Mn, n_bins, 3, dtype=torch.float64, device=logits.device)
+    out[:, :, 0].scatter_add_(1, b, torch.ones_like(conf))
+    out[:, :, 1].scatter_add_(1, b, conf)
+    out[:, :, 2].scatter_add_(1, b, correct)
+    return out
+
+
+def ece_from_sums(sums: torch.Tensor) -> torch.Tensor:
+    """ECE per model from ``reliability_sums``: sum_b |acc_b - conf_b| n_b / N = sum_b |correct_b - conf_sum_b| / N."""
+    n = sums[..., 0].sum(-1)
+    return ((sums[..., 2] - sums[..., 1]).abs().sum(-1) / n.clamp_min(1)).float()
+
+
+def reliability_from_sums(sums: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(count, mean confidence, accuracy), each (models, n_bins); NaN confidence and accuracy in empty bins."""
+    count = sums[..., 0]
+    safe = count.clamp_min(1)
+    empty = count == 0
+    conf = (sums[..., 1] / safe).masked_fill(empty, float("nan"))
+    acc = (sums[..., 2] / safe).masked_fill(empty, float("nan"))
+    return count, conf, acc
+
+
+def expected_calibration_error(logits: torch.Tensor, y: torch.Tensor, n_bins: int = 15) -> torch.Tensor:
+    """Expected calibration error per model, shape (models,).
+
+    ``logits`` is (models, N, classes), ``y`` (N,) or (models, N). ECE = sum over ``n_bins``
+    equal-width confidence bins of |accuracy(bin) - mean confidence(bin)| * n_bin / N, with
+    confidence = max softmax probability (see ``reliability_sums`` for the bins). 0 for a
+    calibrated model; 1 for one that is always certain and always wrong.
+    """
+    return ece_from_sums(reliability_sums(logits, y, n_bins))
+
+
+def reliability_bins(logits: torch.Tensor, y: torch.Tensor, n_bins: int = 15):
+    """Reliability diagram per model and bin: (count, mean confidence, accuracy), each (models, n_bins)."""
+    return reliability_from_sums(reliability_sums(logits, y, n_bins))
 
 
 def auc(x, y) -> float:

@@ -8,12 +8,19 @@ stack is bit-for-bit the network a stack of one with the same seed would be
 Layers: Linear -> ReLU -> (BatchNorm) ... -> Linear -> logits. "Depth" counts
 Linear layers (depth 2 = in -> hidden -> classes). W and B are He-normal,
 N(0, 2/fan_in), each network from its own seed; biases start at zero. B is a
-buffer: saved in every state_dict, never a parameter.
+buffer: saved in every state_dict, never a parameter (kp and wm change it in place).
+
+Direct feedback alignment's matrices D_l (one per hidden layer, shape (models, classes,
+hidden): the output error e reaches hidden layer l as ``e D_l``) are buffers too. D of the
+last hidden layer is a copy of the last layer's initial B (where DFA and FA coincide, so a
+depth-2 DFA net is exactly an FA net); the others are He-normal N(0, 2/hidden), from their own
+generator keyed by the init keys, so adding them changed no W or B.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -68,6 +75,15 @@ class StackedMLP(nn.Module):
         self.biases = nn.ParameterList([nn.Parameter(torch.zeros(M, w.shape[1])) for w in Ws])
         for i, b in enumerate(Bs):
             self.register_buffer(f"B{i}", b)
+        Ds = [torch.empty(M, arch.n_classes, arch.hidden) for _ in range(arch.depth - 1)]
+        for m, seed in enumerate(self.seeds):
+            gen = generator("direct-feedback", *arch.init_keys(seed))
+            for d in Ds[:-1]:
+                d[m] = torch.randn(d.shape[1:], generator=gen) * math.sqrt(2.0 / d.shape[2])
+        if Ds:
+            Ds[-1].copy_(Bs[-1])
+        for i, d in enumerate(Ds):
+            self.register_buffer(f"D{i}", d)
         n_bn = arch.depth - 1 if arch.batchnorm else 0
         self.bn_weight = nn.ParameterList([nn.Parameter(torch.ones(M, arch.hidden)) for _ in range(n_bn)])
         self.bn_bias = nn.ParameterList([nn.Parameter(torch.zeros(M, arch.hidden)) for _ in range(n_bn)])
@@ -82,6 +98,17 @@ class StackedMLP(nn.Module):
     @property
     def feedback(self) -> list[torch.Tensor]:
         return [getattr(self, f"B{i}") for i in range(self.arch.depth)]
+
+    @property
+    def direct_feedback(self) -> list[torch.Tensor]:
+        """D_l of every hidden layer l (models, classes, hidden): DFA's route from the output error."""
+        return [getattr(self, f"D{i}") for i in range(self.arch.depth - 1)]
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        # D is a function of the seeds alone: a checkpoint or snapshot written before DFA
+        # existed lacks it and loads with this model's own seeded D.
+        own = {k: v for k, v in self.state_dict().items() if re.fullmatch(r"D\d+", k) and k not in state_dict}
+        return super().load_state_dict({**state_dict, **own}, strict=strict, assign=assign)
 
     def _batchnorm(self, h: torch.Tensor, i: int) -> torch.Tensor:
         # Every (model, feature) pair is one BatchNorm channel: viewing (M, N, F) as (N, M*F)
@@ -104,8 +131,10 @@ class StackedMLP(nn.Module):
         """x: (models, N, in) or (N, in) shared by all models; returns logits (models, N, C)."""
         h = x.expand(self.n_models, *x.shape) if x.dim() == 2 else x
         hidden = []
+        tape, direct = rule.tape(), [None] + self.direct_feedback  # D of the layer feeding layer i
+        last = self.arch.depth - 1
         for i, (W, b, B) in enumerate(zip(self.weights, self.biases, self.feedback)):
-            h = rule.linear(h, W, b, B)
+            h = rule.linear(h, W, b, B, direct=direct[i], tape=tape, output=i == last)
             if i < self.arch.depth - 1:
                 h = torch.relu(h)
                 if self.arch.batchnorm:

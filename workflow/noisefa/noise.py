@@ -10,6 +10,30 @@ and a protocol:
 
 Labels are uniform on {0..C-1} and independent of the inputs. A new
 distribution is one entry in ``DISTRIBUTIONS``.
+
+Distributions (every one has per-pixel mean ``mean`` and standard deviation ``std``):
+
+- ``gaussian``: iid N(mean, std^2) pixels;
+- ``uniform``: iid U(mean - std*sqrt(3), mean + std*sqrt(3)) pixels (matched moments);
+- ``pink``: 1/f noise, spatially correlated: white Gaussian noise filtered in the 2-D
+  Fourier domain with amplitude |f|^-alpha (``PINK_ALPHA`` = 1, the amplitude spectrum of
+  natural images, i.e. power ~ 1/f^2); the DC term is set to 0, so every image channel's
+  spatial mean is exactly ``mean`` (a 1/f amplitude has no finite value at f = 0);
+- ``blob``: smoothed white noise, blobs resembling spontaneous retinal waves: white
+  Gaussian noise convolved with a Gaussian kernel of ``BLOB_SIGMA`` = 2.5 pixels.
+  Smoothed Gaussian noise rather than sparse random blobs: its pixels stay Gaussian with
+  the requested mean and std, so spatial correlation is the only thing that differs from
+  ``gaussian`` (sparse blobs would change the marginal too and need a density parameter).
+
+The two spatial ones need the image shape, inferred from ``dim`` by ``image_shape``
+(square images, 1 or 3 channels). Samples are laid out as the datasets' inputs are:
+``x.flatten(1)`` of an (N, C, H, W) tensor (``datasets.prepare``), channels independent.
+Both filters are circular (periodic boundary), so every pixel has the same marginal, and
+the output is standardised analytically: divided by the filter's exact per-pixel std
+(Parseval: sqrt(mean |A(f)|^2) over the frequency grid), then ``mean`` added. Each pixel is
+then exactly N(mean, std^2) over draws, independent of how many samples are drawn at once
+(a fixed set and a fresh batch have the same distribution); per-image or per-batch
+standardisation would instead depend on the image or on the batch size.
 """
 
 from __future__ import annotations
@@ -35,9 +59,83 @@ def _uniform(n, dim, mean, std, gen):
     return (torch.rand(n, dim, generator=gen) * 2 - 1) * half_width + mean
 
 
+PINK_ALPHA = 1.0  # amplitude ~ 1/|f|^alpha (power ~ 1/|f|^(2 alpha)); 1 = natural images
+BLOB_SIGMA = 2.5  # width (std, in pixels) of the Gaussian kernel that smooths blob noise
+_CHUNK = 4096  # images filtered at once (bounds the FFT's extra memory)
+
+
+def image_shape(dim: int) -> tuple[int, int, int]:
+    """(C, H, W) of a flattened square image: dim = s*s -> (1, s, s), dim = 3*s*s -> (3, s, s).
+
+    The flattening order is the datasets' (``x.flatten(1)`` of (N, C, H, W)): channel-major,
+    then rows. No dim is both (3 s^2 is never a square).
+    """
+    dim = int(dim)
+    for c in (1, 3):
+        if dim > 0 and dim % c == 0:
+            s = math.isqrt(dim // c)
+            if s * s == dim // c:
+                return c, s, s
+    raise ValueError(
+        f"input dim {dim} is not a square image (s*s or 3*s*s pixels): spatial noise distributions "
+        "(pink, blob) need a square image shape"
+    )
+
+
+def _frequency_radius(h: int, w: int) -> torch.Tensor:
+    """|f| in cycles per pixel on the full (h, w) FFT grid, float64."""
+    fy = torch.fft.fftfreq(h, dtype=torch.float64).view(h, 1)
+    fx = torch.fft.fftfreq(w, dtype=torch.float64).view(1, w)
+    return torch.sqrt(fy**2 + fx**2)
+
+
+def pink_amplitude(h: int, w: int, alpha: float = PINK_ALPHA) -> torch.Tensor:
+    """1/|f|^alpha on the full FFT grid, the DC term set to 0."""
+    f = _frequency_radius(h, w)
+    amp = f.clamp_min(1e-300) ** -alpha
+    amp[0, 0] = 0.0
+    return amp
+
+
+def blob_amplitude(h: int, w: int, sigma: float = BLOB_SIGMA) -> torch.Tensor:
+    """Transfer function of a Gaussian kernel of std ``sigma`` pixels: exp(-2 pi^2 sigma^2 |f|^2)."""
+    f = _frequency_radius(h, w)
+    return torch.exp(-2 * math.pi**2 * sigma**2 * f**2)
+
+
+def filtered_noise(n: int, dim: int, mean: float, std: float, gen: torch.Generator, amplitude: torch.Tensor):
+    """White Gaussian noise of ``n`` flattened images filtered by ``amplitude`` (full (H, W) grid,
+    real and even), circularly, each channel independently; scaled so that every pixel is N(mean, std^2)."""
+    c, h, w = image_shape(dim)
+    amp = amplitude.double()
+    if amp.shape != (h, w):
+        raise ValueError(f"amplitude of shape {tuple(amp.shape)} for images of {h}x{w}")
+    pixel_std = amp.pow(2).mean().sqrt().item()  # Parseval: the filtered white noise's per-pixel std
+    if pixel_std <= 0:
+        raise ValueError("the noise filter passes nothing")
+    half = (amp[:, : w // 2 + 1] * (std / pixel_std)).float()  # rfft2 half-plane of the even filter
+    x = torch.randn(n, c, h, w, generator=gen)  # drawn at once: the stream does not depend on _CHUNK
+    for i in range(0, n, _CHUNK):
+        part = x[i : i + _CHUNK]
+        part.copy_(torch.fft.irfft2(torch.fft.rfft2(part) * half, s=(h, w)))
+    return x.add_(mean).view(n, dim)
+
+
+def _pink(n, dim, mean, std, gen, alpha: float = PINK_ALPHA):
+    _, h, w = image_shape(dim)
+    return filtered_noise(n, dim, mean, std, gen, pink_amplitude(h, w, alpha))
+
+
+def _blob(n, dim, mean, std, gen, sigma: float = BLOB_SIGMA):
+    _, h, w = image_shape(dim)
+    return filtered_noise(n, dim, mean, std, gen, blob_amplitude(h, w, sigma))
+
+
 DISTRIBUTIONS: dict[str, Sampler] = {
     "gaussian": _gaussian,
     "uniform": _uniform,
+    "pink": _pink,
+    "blob": _blob,
 }
 PROTOCOLS = ("fixed", "fresh")
 
@@ -60,6 +158,8 @@ def sample(spec: dict, n: int, dim: int, n_classes: int, gen: torch.Generator):
 def make_noise_dataset(spec: dict, name: str, dim: int, n_classes: int) -> dict:
     """The content of a noise file: parameters, and samples for the fixed protocol."""
     validate_spec(spec)
+    # fail here, not at the first fresh batch, if the distribution cannot draw inputs of this dim
+    DISTRIBUTIONS[spec["distribution"]](1, int(dim), 0.0, 1.0, torch.Generator().manual_seed(0))
     payload = {"name": name, "spec": dict(spec), "dim": int(dim), "n_classes": int(n_classes)}
     if spec["protocol"] == "fixed":
         gen = generator("noise-set", name, spec["seed"], dim, n_classes)

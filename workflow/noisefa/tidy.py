@@ -38,6 +38,7 @@ METRICS = {
     "train_acc": "accuracy on that subset",
     "test_loss": "cross-entropy on the test set",
     "test_acc": "accuracy on the test set",
+    "test_ece": "expected calibration error on the test set (15 equal-width bins of the max softmax probability)",
     "batch_loss": "mean training-batch cross-entropy since the previous evaluation",
     "angle_deg": "mean over neurons of the angle between W's and B's column of each input neuron of the layer",
     "matrix_angle_deg": "angle between vec(W) and vec(B)",
@@ -60,6 +61,9 @@ DETAIL_METRICS = {
     "readout_max_prob": "largest softmax probability for probe `index` (chance: 1/classes)",
     "readout_top_unit_prob": "probability of the network's most favoured readout unit for probe `index`",
     "readout_unit_mean": "mean softmax probability of readout unit `index` over the probes",
+    "reliability_count": "test samples whose confidence (max softmax) falls in bin `index` (equal-width, right-closed)",
+    "reliability_confidence": "mean confidence of the test samples in bin `index` (NaN if empty)",
+    "reliability_accuracy": "accuracy of the test samples in bin `index` (NaN if empty)",
 }
 
 

@@ -309,7 +309,7 @@ def figure3_context():
 
 def figure5_context():
     return {"experiment": config["experiment"], "dataset": config["ood"]["dataset"], "tests": ood_tests(config),
-            "external": config["ood"]["external"],
+            "external": config["ood"]["external"], "classes": get_spec(config["ood"]["dataset"]).n_classes,
             "descriptions": {d: get_spec(d).description for d in config["ood"]["external"]}}
 
 

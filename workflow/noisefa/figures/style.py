@@ -19,7 +19,7 @@ from ..conditions import CONDITIONS  # noqa: E402
 from ..files import atomic_write  # noqa: E402
 from ..summary import exclude_diverged  # noqa: E402
 
-PALETTE = {"bp": "#444444", "fa_wo": "#1f77b4", "fa_w": "#d62728"}
+PALETTE = {name: c.color for name, c in CONDITIONS.items()}  # one colour per condition, set in conditions.py
 
 
 def setup():

@@ -4,8 +4,9 @@ FA w/ starts from the noise-pretrained checkpoint, BP and FA w/o from the same
 seeded initial W (and, for FA, the same B). Evaluates every ``1/evals_per_epoch``
 epoch: train/test loss and accuracy, per layer the alignment angle, W-B
 distance, effective rank and the angle between the rule's update and BP's, and
-per hidden layer the effective dimensionality of its features' Gram matrix.
-Also writes per-neuron angles before and after (detail table) and the last
+per hidden layer the effective dimensionality of its features' Gram matrix, and
+the test set's expected calibration error. Also writes per-neuron angles and the
+test set's reliability diagram before and after (detail table) and the last
 layer's trajectory.
 """
 
@@ -18,7 +19,7 @@ import torch
 from .. import metrics as M
 from ..conditions import get_condition
 from ..datasets import load_prepared
-from ..details import Recorded, Trajectory, hidden_features, neuron_rows
+from ..details import Recorded, Trajectory, hidden_features, neuron_rows, reliability_rows
 from ..engine import (
     Resume,
     TensorBatches,
@@ -36,6 +37,8 @@ from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
 from ..runtime import parser, resume_path, setup, user_errors
 from ..seeds import generator
 from ..tidy import detail_frame, frame, write_table
+
+ECE_BINS = 15  # equal-width confidence bins of the test-set ECE and reliability diagram
 
 
 def initial_model(spec: dict, arch: Architecture, pretrained: Path | None) -> StackedMLP:
@@ -89,10 +92,12 @@ def run(
         track.record(model, step)
         if step in (0, n_steps):
             detail.extend(neuron_rows(model, step, step / spe))
-        entries = []
-        for split, (x, y) in (("train", (x_eval, y_eval)), ("test", (data.x_test, data.y_test))):
-            loss, acc = evaluate_split(model, rule, x, y)
-            entries += [("", f"{split}_loss", loss), ("", f"{split}_acc", acc)]
+        loss, acc = evaluate_split(model, rule, x_eval, y_eval)
+        entries = [("", "train_loss", loss), ("", "train_acc", acc)]
+        loss, acc, calibration = evaluate_split(model, rule, data.x_test, data.y_test, n_bins=ECE_BINS)
+        entries += [("", "test_loss", loss), ("", "test_acc", acc), ("", "test_ece", M.ece_from_sums(calibration))]
+        if step in (0, n_steps):
+            detail.extend(reliability_rows(model, step, step / spe, *M.reliability_from_sums(calibration)))
         if batch_loss is not None:
             entries.append(("", "batch_loss", batch_loss))
         entries += weight_rows(model)
