@@ -189,3 +189,19 @@ def test_networks_that_diverged_in_training_leave_the_ood_claims():
     t.summary.loc[(t.summary.experiment == "main") & (t.summary.seed == 0), "diverged"] = True
     row = _by(claims_table(t))[("C15", "usps acc fa_w vs fa_wo (trained on d)")]
     assert row.n == 9
+
+
+def test_rules_comparison_rows_beyond_the_paper():
+    rng = np.random.default_rng(1)
+    summary, met = [], []
+    for seed in range(10):
+        for cond, auc, ece in (("fa_w", 0.9, 0.02), ("kp", 0.8, 0.05), ("wm", 0.9, 0.02)):
+            summary.append({"experiment": "rules", "dataset": "d", "depth": 2, "condition": cond, "seed": seed,
+                            "auc_test_acc": auc + 0.001 * rng.normal(), "converged_test_acc": 0.95 + 0.001 * rng.normal(),
+                            "diverged": False})  # fmt: skip
+            met.append(_row("rules", "d", cond, seed, "data", 10, "test_ece", ece + 0.001 * rng.normal()))
+    t = Tables(pd.DataFrame(met), pd.DataFrame(summary), context={"rules_experiment": "rules"})
+    by = _by(claims_table(t))
+    assert by[("B1", "AUC fa_w vs kp")].holds and not by[("B1", "AUC fa_w vs wm")].holds
+    assert by[("B3", "test ECE fa_w vs kp")].holds and by[("B3", "test ECE fa_w vs kp")].effect < 0
+    assert not by[("B2", "converged acc fa_w vs kp")].holds  # equal accuracy: no claim

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from pipeline_utils import TINY, snakemake
 
-FIGURES = ["learning_curves", "alignment", "figure1", "figure2", "figure3", "figure4", "figure5", "figure6"]
-REPORTS = ["main", "figure1", "figure2", "figure3", "figure4", "figure5", "figure6"]
+FIGURES = ["learning_curves", "alignment", "figure1", "figure2", "figure3", "figure4", "figure5", "figure6", "rules"]
+REPORTS = ["main", "figure1", "figure2", "figure3", "figure4", "figure5", "figure6", "rules"]
 
 
 def test_lint_is_clean():
@@ -35,7 +35,9 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
     ]:
         assert (res / f).stat().st_size > 0, f
     everything = pd.read_parquet(res / "tables/metrics.parquet")
-    assert set(everything.experiment) == {"main", "figure2", "size200", "size800"}
+    assert set(everything.experiment) == {"main", "figure2", "size200", "size800", "rules"}
+    rules = everything[everything.experiment == "rules"]
+    assert set(rules.condition) == {"bp", "fa_w", "ss", "dfa", "kp", "wm"}  # any rule by name
     assert set(everything.phase) == {"noise", "data", "noise_after"}
     df = everything[everything.experiment == "main"]
     assert set(df.condition) == {"bp", "fa_wo", "fa_w"} and set(df.depth) == {2, 3}
@@ -50,7 +52,8 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
     assert len(summary[summary.experiment == "size200"]) == 3 * 2
     claims = pd.read_csv(res / "tables/claims.csv")
     # every claim but C15 (no second 8x8 dataset to test on)
-    assert set(claims.claim) == {f"C{i}" for i in range(1, 17)} - {"C15"} and claims.holds.dtype == bool
+    expected = {f"C{i}" for i in range(1, 17)} - {"C15"} | {"B1", "B2", "B3"}
+    assert set(claims.claim) == expected and claims.holds.dtype == bool
     pretrain = pd.read_parquet(res / "tables/pretrain.parquet")  # Figure 1's sweep: every noise set once
     assert set(pretrain.noise) == {"tiny", "tiny_fresh", "tiny_uniform"} and set(pretrain.experiment) == {"pretrain"}
     details = pd.read_parquet(res / "tables/details.parquet")

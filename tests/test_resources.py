@@ -46,7 +46,7 @@ def test_paper_budget_lists_exactly_the_jobs_snakemake_plans(tmp_path):
             planned[parts[0]] = int(parts[1])
     for rule in ("pretrain", "train", "data_then_noise", "meta", "ood"):
         assert planned.get(rule) == jobs[rule], rule
-    assert jobs["train"] == 5 * 4 * 3 + 3 + 4 * 3  # main sweep, Figure 2, Figure 4e,f's four sizes
+    assert jobs["train"] == 5 * 4 * 3 + 3 + 4 * 3 + 7 * 2  # main sweep, Figure 2, Figure 4e,f's sizes, the rules
     assert jobs["ood"] == 4 * 3  # Figure 5: MNIST networks of every depth and condition
-    assert {f"figure{i}" for i in range(1, 7)} <= set(planned) and planned["table1"] == 1
+    assert {f"figure{i}" for i in range(1, 7)} | {"figure_rules"} <= set(planned) and planned["table1"] == 1
     assert "total CPU-hours" in R.budget(cfg)

@@ -396,6 +396,38 @@ def c16_meta_loss(t: Tables):
     return rows
 
 
+# ------------------------------------------------------------------ beyond the paper
+
+
+def b_rules(t: Tables):
+    """Noise-pretrained FA against every other rule of the `rules` experiment (two-sample t over
+    networks): B1 learning speed (AUC, higher is better), B2 converged accuracy (higher), B3 test
+    ECE at the end (lower). `holds` means FA w/ is better with p < 0.001."""
+    exp = t.context.get("rules_experiment")
+    if not exp:
+        return []
+    s = t.summary[t.summary.experiment == exp]
+    ece = t.metrics[(t.metrics.experiment == exp) & (t.metrics.metric == "test_ece")]
+    ece = _at(ece, "last").rename(columns={"value": "test_ece"})[["dataset", "depth", "condition", "seed", "test_ece"]]
+    s = s.merge(ece, on=["dataset", "depth", "condition", "seed"], how="left") if not s.empty else s
+    rows = []
+    for (ds, depth), g in s.groupby(["dataset", "depth"]):
+        w = g[g.condition == "fa_w"]
+        if w.empty:
+            continue
+        for other in [c for c in g.condition.unique() if c not in ("fa_w", "bp", "fa_wo")]:
+            o = g[g.condition == other]
+            for claim, col, sign, what in (
+                ("B1", "auc_test_acc", +1, "AUC"),
+                ("B2", "converged_test_acc", +1, "converged acc"),
+                ("B3", "test_ece", -1, "test ECE"),
+            ):
+                if col in g and w[col].notna().any() and o[col].notna().any():
+                    r = stats.two_sample_t(w[col], o[col])
+                    rows.append(_row(claim, "rules", ds, depth, f"{what} fa_w vs {other}", r, _significant(r, sign)))
+    return rows
+
+
 CLAIMS: dict[str, Callable] = {
     "C1": c1_untrained_at_90,
     "C2": c2_noise_aligns,
@@ -413,6 +445,7 @@ CLAIMS: dict[str, Callable] = {
     "C14": c14_transformed,
     "C15": c15_other_dataset,
     "C16": c16_meta_loss,
+    "B": b_rules,
 }
 
 

@@ -120,7 +120,16 @@ def _check_figures(cfg: dict, sch: dict) -> None:
                 f"config key generalisation.sizes: {too_big} exceed the {n_train} training images of {g['dataset']}"
             )
     _check_ood_meta(cfg)
-    taken = {"figure2"} | {f"size{n}" for n in g["sizes"]}
+    r = cfg["rules"]
+    for i, c in enumerate(r["conditions"]):
+        if c not in CONDITIONS:
+            raise _unknown(f"rules.conditions[{i}]", c, CONDITIONS)
+    for i, d in enumerate(r["datasets"]):
+        if d not in DATASETS:
+            raise _unknown(f"rules.datasets[{i}]", d, DATASETS)
+    merged = {**train_config(cfg, r["datasets"][0]), **r["train"]}
+    _schema_errors(merged, sch["properties"]["train"], prefix="rules.train -> train.")
+    taken = {"figure2", "rules"} | {f"size{n}" for n in g["sizes"]}
     if cfg["experiment"] in taken:
         raise ConfigError(f"config key experiment: {cfg['experiment']!r} is the name of a figure's experiment; choose another")
 

@@ -7,7 +7,9 @@ a training config; its name is the ``experiment`` column and a folder of results
 - ``figure2``: one dataset (an MNIST subset in the paper) at one depth, long learning curves,
   the order controls (Fig. 2);
 - ``size<N>``: the generalisation-gap sweep over training-set sizes N at the same number of
-  updates (Fig. 4e,f).
+  updates (Fig. 4e,f);
+- ``rules``: beyond the paper, noise-pretrained FA against sign-symmetry, DFA, Kolen-Pollack
+  and the weight mirror (the ``rules`` figure).
 
 Figure 1's noise sweep needs no training cells: it is pretraining jobs only (``noise_sweep``).
 Snakemake's common.smk and the tests both plan from here, so a config means one set of jobs.
@@ -22,6 +24,7 @@ from .datasets import get_spec
 
 FIGURE2 = "figure2"
 SIZE_PREFIX = "size"
+RULES = "rules"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ def experiments(cfg: dict) -> dict[str, Experiment]:
     f2 = cfg["figure2"]
     if f2["enabled"]:
         out[FIGURE2] = Experiment(FIGURE2, (f2["dataset"],), (f2["depth"],), conds, dict(f2["train"]))
+    r = cfg["rules"]
+    if r["enabled"]:
+        out[RULES] = Experiment(RULES, tuple(r["datasets"]), tuple(r["depths"]), tuple(r["conditions"]), dict(r["train"]))
     g = cfg["generalisation"]
     if g["enabled"]:
         for n in g["sizes"]:

@@ -8,6 +8,7 @@ from noisefa.config import validate
 from noisefa.datasets import DATASETS, get_spec, needs_fetch
 from noisefa.experiments import (
     FIGURE2,
+    RULES,
     experiments,
     meta_shape,
     noise_sweep,
@@ -49,7 +50,7 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9_-]+",
     noise=r"[A-Za-z0-9_.-]+",
     seeds=r"\d+-\d+",
-    report="main|figure[1-6]",
+    report="main|figure[1-6]|rules",
     figure=r"[A-Za-z0-9_]+",
 
 
@@ -247,6 +248,7 @@ def claims_context():
         "generalisation_size": g["size"] if g["enabled"] else None,
         "generalisation_sizes": g["sizes"] if g["enabled"] else [],
         "table1": config["table1"],
+        "rules_experiment": RULES if config["rules"]["enabled"] else "",
     }
 
 
@@ -317,6 +319,11 @@ def figure6_context():
     return {"noise": config["noise"]["use"], "meta": config["meta"], "pretrain_steps": config["pretrain"]["steps"]}
 
 
+def rules_context():
+    r = config["rules"]
+    return {"experiment": RULES, "conditions": r["conditions"], "datasets": r["datasets"], "depths": r["depths"]}
+
+
 def figures():
     """Figures this config draws (a figure whose experiment is disabled is left out)."""
     out = ["learning_curves", "alignment"]
@@ -325,6 +332,7 @@ def figures():
     out += ["figure3", "figure4"]
     out += ["figure5"] if config["ood"]["enabled"] else []
     out += ["figure6"] if config["meta"]["enabled"] else []
+    out += ["rules"] if config["rules"]["enabled"] else []
     return out
 
 
@@ -341,6 +349,7 @@ REPORTS = {
     "figure4": ["figure4"],
     "figure5": ["figure5"],
     "figure6": ["figure6"],
+    "rules": ["rules"],
 }
 
 

@@ -11,6 +11,7 @@ localrules:
     figure3,
     figure5,
     figure6,
+    figure_rules,
 
 
 rule figure_learning_curves:
@@ -195,3 +196,26 @@ rule figure6:
     shell:
         "python -m noisefa.figures.figure6 --meta {input.meta} --trajectories {params.trajectories:q} "
         "--context {params.context:q} --out {output} --title {params.title:q} > {log} 2>&1"
+
+
+rule figure_rules:
+    """Beyond the paper: noise-pretrained FA against SS, DFA, KP and WM (speed, accuracy, alignment, calibration)."""
+    input:
+        metrics=paths.METRICS,
+        summary=paths.SUMMARY,
+        details=paths.DETAILS,
+        code=lib("noisefa.figures.rules"),
+    output:
+        report(figure_file("rules"), caption="../report/rules.rst", category="Beyond the paper"),
+    params:
+        context=lambda wc: json.dumps(rules_context(), sort_keys=True),
+        title=lambda wc: f"Learning rules without weight transport vs noise-pretrained FA; {noise_title()}",
+    log:
+        paths.log("figure_rules"),
+    benchmark:
+        paths.benchmark("figure_rules")
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m noisefa.figures.rules --metrics {input.metrics} --summary {input.summary} "
+        "--details {input.details} --context {params.context:q} --out {output} --title {params.title:q} > {log} 2>&1"
