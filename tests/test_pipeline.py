@@ -35,13 +35,14 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
     ]:
         assert (res / f).stat().st_size > 0, f
     everything = pd.read_parquet(res / "tables/metrics.parquet")
-    assert set(everything.experiment) == {"main", "figure2", "size200", "size800", "rules"}
+    # Figure 2's cell is the main sweep's (same dataset, depth and training): no experiment of its own
+    assert set(everything.experiment) == {"main", "size200", "size800", "rules"}
     rules = everything[everything.experiment == "rules"]
     assert set(rules.condition) == {"bp", "fa_w", "ss", "dfa", "kp", "wm"}  # any rule by name
     assert set(everything.phase) == {"noise", "data", "noise_after"}
     df = everything[everything.experiment == "main"]
     assert set(df.condition) == {"bp", "fa_wo", "fa_w"} and set(df.depth) == {2, 3}
-    assert set(df.phase) == {"noise", "data"} and df.seed.nunique() == 2
+    assert set(df.phase) == {"noise", "data", "noise_after"} and df.seed.nunique() == 2
     noise = df[(df.phase == "noise")]
     assert set(noise.condition) == {"fa_w"} and set(noise.dataset) == {"synthetic"}
     last = noise[(noise.metric == "angle_deg") & (noise.layer == noise.depth.astype(str))]

@@ -185,14 +185,19 @@ def test_editing_a_library_file_reruns_only_jobs_that_import_it(wf):
 
 
 def test_enabling_figure2_adds_its_networks_and_reuses_the_pretraining(wf):
-    cfg = yaml.safe_load(yaml.safe_dump(wf["cfg"]))
-    cfg["figure2"] = {**cfg["figure2"], "enabled": True, "dataset": "synthetic", "depth": 2}
     already = planned(wf, wf["cfg"])  # what earlier tests' edits left to do (e.g. the library edit above)
+    cfg = yaml.safe_load(yaml.safe_dump(wf["cfg"]))
+    cfg["figure2"] = {**cfg["figure2"], "enabled": True, "dataset": "synthetic", "depth": 2, "train": {"lr": 0.02}}
     got = planned(wf, cfg)
     figure2 = {
         ("train", f"experiment=figure2, dataset=synthetic, depth=2, condition={c}, seeds=0-1") for c in ("bp", "fa_wo", "fa_w")
     }
     order = {("data_then_noise", "experiment=figure2, dataset=synthetic, depth=2, condition=fa_wo, seeds=0-1")}
     report = {("figure2", ""), ("notebook", "report=figure2"), ("notebook_html", "report=figure2")}
-    assert got - already == (figure2 | order | report | DOWNSTREAM) - already  # no pretraining: FA w/ reuses main
+    assert got - already == (figure2 | order | report | DOWNSTREAM) - already  # no pretraining: FA w/ reuses main's
     assert already <= got
+    # with the main sweep's own training, Figure 2 shows the main cell: only the order control and the report are new
+    cfg["figure2"]["train"] = {}
+    got = planned(wf, cfg)
+    order = {("data_then_noise", "experiment=main, dataset=synthetic, depth=2, condition=fa_wo, seeds=0-1")}
+    assert got - already == (order | report | DOWNSTREAM) - already

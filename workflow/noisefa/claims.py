@@ -146,7 +146,12 @@ def c4_conditions_align(t: Tables):
 
 
 def _learning_experiments(t: Tables) -> list[str]:
-    return [e for e in (t.context.get("experiment"), t.context.get("figure2_experiment")) if e]
+    return list(dict.fromkeys(e for e in (t.context.get("experiment"), t.context.get("figure2_experiment")) if e))
+
+
+def _is_figure2(t: Tables, experiment: str, dataset: str, depth: int) -> bool:
+    cell = t.context.get("figure2_cell")
+    return experiment == t.context.get("figure2_experiment") and (not cell or [dataset, int(depth)] == list(cell))
 
 
 def c5_faster_learning(t: Tables):
@@ -157,7 +162,7 @@ def c5_faster_learning(t: Tables):
         auc = {c: g[g.condition == c].auc_test_acc for c in ("bp", "fa_wo", "fa_w")}
         if any(len(v) == 0 for v in auc.values()):
             continue
-        fig = "2b" if exp == t.context.get("figure2_experiment") else "3"
+        fig = "2b" if _is_figure2(t, exp, ds, depth) else "3"
         r = stats.two_sample_t(auc["fa_w"], auc["fa_wo"])
         rows.append(_row("C5", fig, ds, depth, f"AUC fa_w vs fa_wo [{exp}]", r, _significant(r, +1)))
         r_bp = stats.two_sample_t(auc["fa_w"], auc["bp"])
@@ -207,6 +212,8 @@ def c8_order(t: Tables):
     d = _last_layer(d)
     rows = []
     for (ds, depth), g in d.groupby(["dataset", "depth"]):
+        if not _is_figure2(t, exp, ds, depth):
+            continue
         data_only = _at(g[(g.phase == "data") & (g.condition == "fa_wo")], "last").value
         data_noise = _at(g[g.phase == "noise_after"], "last").value
         noise_data = _at(g[(g.phase == "data") & (g.condition == "fa_w")], "last").value

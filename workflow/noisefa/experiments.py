@@ -48,13 +48,23 @@ def size_overrides(cfg: dict, dataset: str, size: int) -> dict:
     return {"train_subset": size, "epochs": epochs, "evals_per_epoch": g["evaluations"] / epochs}
 
 
+def figure2_experiment(cfg: dict) -> str:
+    """The experiment whose networks Figure 2 shows: the main sweep's own cell when Figure 2's
+    dataset and depth are in it and its training is the same (no duplicate jobs), else `figure2`."""
+    f2 = cfg["figure2"]
+    same = f2["dataset"] in cfg["datasets"] and f2["depth"] in cfg["depths"]
+    if same and {**base_train(cfg, f2["dataset"]), **f2["train"]} == base_train(cfg, f2["dataset"]):
+        return cfg["experiment"]
+    return FIGURE2
+
+
 def experiments(cfg: dict) -> dict[str, Experiment]:
     conds = tuple(cfg["conditions"])
     out = {
         cfg["experiment"]: Experiment(cfg["experiment"], tuple(cfg["datasets"]), tuple(cfg["depths"]), conds, {}),
     }
     f2 = cfg["figure2"]
-    if f2["enabled"]:
+    if f2["enabled"] and figure2_experiment(cfg) == FIGURE2:
         out[FIGURE2] = Experiment(FIGURE2, (f2["dataset"],), (f2["depth"],), conds, dict(f2["train"]))
     r = cfg["rules"]
     if r["enabled"]:

@@ -7,9 +7,9 @@ from noisefa.conditions import CONDITIONS, get_condition
 from noisefa.config import validate
 from noisefa.datasets import DATASETS, get_spec, needs_fetch
 from noisefa.experiments import (
-    FIGURE2,
     RULES,
     experiments,
+    figure2_experiment,
     meta_shape,
     noise_sweep,
     ood_cells,
@@ -127,7 +127,9 @@ def data_noise_files(pattern):
     if not f2["enabled"] or "fa_wo" not in config["conditions"]:
         return []
     return [
-        pattern.format(experiment=FIGURE2, dataset=f2["dataset"], depth=f2["depth"], condition="fa_wo", seeds=g)
+        pattern.format(
+            experiment=figure2_experiment(config), dataset=f2["dataset"], depth=f2["depth"], condition="fa_wo", seeds=g
+        )
         for g in SEED_GROUPS
     ]
 
@@ -244,7 +246,8 @@ def claims_context():
         "figure1_sets": [n for n, *_ in noise_sweep(config)],
         "figure1_depth": config["figure1"]["depth"],
         "figure1_shape": "noise:in{dim}_c{classes}".format(**shape(config["figure1"]["dataset"])),
-        "figure2_experiment": FIGURE2 if config["figure2"]["enabled"] else "",
+        "figure2_experiment": figure2_experiment(config) if config["figure2"]["enabled"] else "",
+        "figure2_cell": [config["figure2"]["dataset"], config["figure2"]["depth"]],
         "generalisation_size": g["size"] if g["enabled"] else None,
         "generalisation_sizes": g["sizes"] if g["enabled"] else [],
         "table1": config["table1"],
@@ -274,11 +277,11 @@ def figure1_context():
 def figure2_context():
     f2 = config["figure2"]
     return {
-        "experiment": FIGURE2,
+        "experiment": figure2_experiment(config),
         "dataset": f2["dataset"],
         "depth": f2["depth"],
         "noise": config["noise"]["use"],
-        "train": train_config(config, FIGURE2, f2["dataset"]),
+        "train": train_config(config, figure2_experiment(config), f2["dataset"]),
     }
 
 
@@ -287,7 +290,7 @@ def figure2_trajectories():
     f2, g = config["figure2"], SEED_GROUPS[0]
     out = {"noise": pretrain_paths(f2["dataset"], f2["depth"], g, paths.PRETRAIN_TRAJECTORY)}
     for c in config["conditions"]:
-        out[c] = train_file(paths.TRAIN_TRAJECTORY, FIGURE2, f2["dataset"], f2["depth"], c, g)
+        out[c] = train_file(paths.TRAIN_TRAJECTORY, figure2_experiment(config), f2["dataset"], f2["depth"], c, g)
     for f in data_noise_files(paths.DATA_NOISE_TRAJECTORY)[:1]:
         out["data_then_noise"] = f
     return out

@@ -153,11 +153,7 @@ def plot(metrics: pd.DataFrame, summary: pd.DataFrame, trajectories: dict, conte
         ax["d1"].legend(fontsize=7)
     _distance(ax["d2"], last[last.metric == "wb_distance"], conds, "‖W − B‖", "raw W–B distance")
     _orders(ax["e"], angle)
-    handles = [plt.Line2D([], [], color=style.PALETTE.get(c, "k"), lw=2, label=style.label(c)) for c in conds]
-    style.suptitle(fig, title)
-    fig.tight_layout()
-    if handles:  # below the panels, where it covers nothing (saved with bbox_inches="tight")
-        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False)
+    style.finish(fig, title, conds)
     return fig
 
 

@@ -176,11 +176,7 @@ def plot(metrics: pd.DataFrame, pretrain: pd.DataFrame, details: pd.DataFrame, c
     _gap_vs_size([ax["f1"], ax["f2"]], g)
     _gram(ax["g"], ax["h"], gram)
     conds = style.order(set(df.condition.unique()) - {""})
-    handles = [plt.Line2D([], [], color=style.PALETTE.get(c, "k"), lw=2, label=style.label(c)) for c in conds]
-    style.suptitle(fig, title)
-    fig.tight_layout()
-    if handles:  # below the panels, where it covers nothing (saved with bbox_inches="tight")
-        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False)
+    style.finish(fig, title, conds)
     return fig
 
 

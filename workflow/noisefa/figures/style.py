@@ -66,6 +66,16 @@ def condition_lines(ax, data, x: str, conditions, legend: bool) -> None:
     )
 
 
+def finish(fig, title: str, conditions=()) -> None:
+    """Title, tight layout, and one legend of the conditions below the panels (it covers nothing
+    there; saved with bbox_inches="tight")."""
+    suptitle(fig, title)
+    fig.tight_layout()
+    handles = [plt.Line2D([], [], color=PALETTE.get(c, "k"), lw=2, label=label(c)) for c in conditions]
+    if handles:
+        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False)
+
+
 def suptitle(fig, title: str) -> None:
     """A title wrapped to the figure's width (data descriptions can be long)."""
     if title:
