@@ -63,16 +63,19 @@ def _unknown(key: str, value, known) -> ConfigError:
     return ConfigError(f"config key {key}: unknown value {value!r}; allowed: {sorted(known)}")
 
 
+def _check_names(key: str, values, registry) -> None:
+    """Every entry of the list at ``key`` must name an entry of ``registry``."""
+    for i, v in enumerate(values):
+        if v not in registry:
+            raise _unknown(f"{key}[{i}]", v, registry)
+
+
 def validate(cfg: dict) -> dict:
     """Fill defaults into ``cfg`` (in place, as Snakemake's validate does), check it, return it."""
     sch = schema()
     _schema_errors(cfg, sch)
-    for i, d in enumerate(cfg["datasets"]):
-        if d not in DATASETS:
-            raise _unknown(f"datasets[{i}]", d, DATASETS)
-    for i, c in enumerate(cfg["conditions"]):
-        if c not in CONDITIONS:
-            raise _unknown(f"conditions[{i}]", c, CONDITIONS)
+    _check_names("datasets", cfg["datasets"], DATASETS)
+    _check_names("conditions", cfg["conditions"], CONDITIONS)
     for key in ("datasets", "depths", "conditions"):
         if len(set(cfg[key])) != len(cfg[key]):
             raise ConfigError(f"config key {key}: duplicate entries in {cfg[key]}")
@@ -100,9 +103,7 @@ def validate(cfg: dict) -> dict:
 
 def _check_figures(cfg: dict, sch: dict) -> None:
     sets = cfg["noise"]["sets"]
-    for i, name in enumerate(cfg["figure1"]["sets"]):
-        if name not in sets:
-            raise _unknown(f"figure1.sets[{i}]", name, sets)
+    _check_names("figure1.sets", cfg["figure1"]["sets"], sets)
     for key in ("figure1", "figure2", "generalisation"):
         if cfg[key]["dataset"] not in DATASETS:
             raise _unknown(f"{key}.dataset", cfg[key]["dataset"], DATASETS)
@@ -121,12 +122,8 @@ def _check_figures(cfg: dict, sch: dict) -> None:
             )
     _check_ood_meta(cfg)
     r = cfg["rules"]
-    for i, c in enumerate(r["conditions"]):
-        if c not in CONDITIONS:
-            raise _unknown(f"rules.conditions[{i}]", c, CONDITIONS)
-    for i, d in enumerate(r["datasets"]):
-        if d not in DATASETS:
-            raise _unknown(f"rules.datasets[{i}]", d, DATASETS)
+    _check_names("rules.conditions", r["conditions"], CONDITIONS)
+    _check_names("rules.datasets", r["datasets"], DATASETS)
     merged = {**train_config(cfg, r["datasets"][0]), **r["train"]}
     _schema_errors(merged, sch["properties"]["train"], prefix="rules.train -> train.")
     taken = {"figure2", "rules"} | {f"size{n}" for n in g["sizes"]}
@@ -135,10 +132,9 @@ def _check_figures(cfg: dict, sch: dict) -> None:
 
 
 def _same_shape(key: str, names: list[str], reference: str) -> None:
+    _check_names(key, names, DATASETS)
     ref = DATASETS[reference]
     for i, name in enumerate(names):
-        if name not in DATASETS:
-            raise _unknown(f"{key}[{i}]", name, DATASETS)
         spec = DATASETS[name]
         if (spec.in_dim, spec.n_classes) != (ref.in_dim, ref.n_classes):
             raise ConfigError(
