@@ -11,7 +11,7 @@ from noisefa.metrics import stacked_cross_entropy
 from noisefa.model import Architecture, StackedMLP
 
 
-def test_engine_equals_the_usual_loop_from_same_init_and_batch_order():
+def test_engine_equals_the_usual_loop_from_same_init_and_batch_order(tmp_path):
     images, labels = bench.workload_data(n=300)
     x = bench._standardise(images)
     arch = Architecture(784, 10, depth=3, hidden=100, batchnorm=True)
@@ -27,7 +27,7 @@ def test_engine_equals_the_usual_loop_from_same_init_and_batch_order():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    ds = bench.ImageDataset(images, labels)  # PIL + ToTensor + Normalize, as torchvision does
+    ds = bench.mnist_dataset(images, labels, tmp_path)  # torchvision's MNIST class: PIL + ToTensor + Normalize
     for m, net in enumerate(singles):
         loader = torch.utils.data.DataLoader(ds, batch_size=32, sampler=bench.OrderSampler(orders[m]))
         bench.usual_train(net, loader, source.steps_per_epoch)
@@ -38,10 +38,23 @@ def test_engine_equals_the_usual_loop_from_same_init_and_batch_order():
 
 
 def test_every_way_measures_and_the_table_has_ratios(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "_subprocess", lambda args: {"flops": 1e10} if args.get("peak") else bench.measure(**args))
-    cfg = [{"phase": "data", "depth": 2, "batch": 16, "models": 2, "steps": 3, "n": 64, "warmup": 1}]
-    report = bench.run(cfg, repeats=1, out=tmp_path / "b.json")
-    ways = {r["way"]: r for r in report["results"]}
-    assert set(ways) == set(bench.WAYS) and ways["usual"]["vs_usual"] == 1.0
-    assert all(r["model_samples_per_s"] > 0 and 0 < r["fraction_of_mm_peak"] for r in report["results"])
+    monkeypatch.setattr(bench, "_subprocess", lambda args: bench.measure(**args))
+    monkeypatch.setattr(bench, "matmul_peak", lambda: 1e10)
+    cfg = [{"phase": ph, "depth": 2, "batch": 16, "models": 2, "steps": 3, "n": 64, "warmup": 1} for ph in ("data", "noise")]
+    report = bench.run(cfg, repeats=2, out=tmp_path / "b.json")
+    assert len(report["results"]) == 2 * len(bench.WAYS)
+    ways = {r["way"]: r for r in report["results"] if r["phase"] == "data"}
+    assert set(ways) == set(bench.WAYS) and ways["usual"]["vs_usual"] == 1.0 and ways["gemm_only"]["fraction_of_gemm_only"] == 1.0
+    assert all(
+        r["model_samples_per_s"] > 0 and 0 < r["fraction_of_mm_peak"] and len(r["all_rates"]) == 2 for r in report["results"]
+    )
     assert json.loads((tmp_path / "b.json").read_text())["machine"]["matmul_peak_gflops"] == 10.0
+
+
+def test_the_usual_dataset_is_torchvisions_mnist_reading_the_workload(tmp_path):
+    images, labels = bench.workload_data(n=50)
+    ds = bench.mnist_dataset(images, labels, tmp_path)
+    assert type(ds).__module__.startswith("torchvision.datasets") and len(ds) == 50
+    x, y = ds[7]
+    assert x.shape == (1, 28, 28) and y == int(labels[7])
+    torch.testing.assert_close(x.flatten(), bench._standardise(images[7]))

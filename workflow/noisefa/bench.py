@@ -1,18 +1,24 @@
-"""Benchmark: the same training workload three ways, in one run.
+"""Benchmark: the same training workload, several ways, in one run.
 
 - ``engine``: this pipeline's engine: all networks of a cell stacked into one model
   (batched matmuls), in-memory tensors, one gather per step;
-- ``usual``: the loop people write: a torchvision-style dataset of PIL images with
-  ``ToTensor`` + ``Normalize``, a ``DataLoader``, one ``nn.Module`` per seed, seeds one
-  after another (for noise: a ``TensorDataset`` in a ``DataLoader``);
+- ``usual``: the loop people write: ``torchvision.datasets.MNIST`` (read from IDX files
+  written for the run) with ``ToTensor`` + ``Normalize``, a ``DataLoader``, one ``nn.Module``
+  per seed, seeds one after another, the loss logged every 10 steps (for noise: a
+  ``TensorDataset`` in a ``DataLoader``);
 - ``best_single``: the best one-network-at-a-time loop: in-memory tensors, index
-  slicing, one network after another.
+  slicing, one network after another;
+- ``gemm_only``: not a training loop but its floor: only the matrix products of each step
+  (forward, weight gradient, input gradient where needed) for the stacked shapes, no data
+  movement, no BatchNorm, no optimiser. No loop with these numerics can run faster on this
+  machine, so ``best_single``'s share of it bounds what stacking can gain.
 
 Same model (MLP, width 100, FA, BatchNorm after ReLU), batch size, optimiser (SGD +
 momentum) and number of updates. Every measurement runs in a fresh subprocess (its own
-peak memory, no warm caches shared), repeated; the table gives medians and the ratios to
-the usual loop and to the best single loop, plus the fraction of this machine's measured
-matmul peak (a large ``torch.mm`` timed in the same run) the training reaches.
+peak memory, no warm caches shared) that also times a large ``torch.mm`` right after its
+training, so "% of mm peak" compares with the matmul rate of that very moment (the machine is
+shared and its speed drifts); ways are interleaved within each repeat, and the table gives
+medians and the ratios to the usual loop and to the best single loop.
 
     python -m noisefa.bench                 # full table, JSON in results/benchmarks/
     python -m noisefa.bench --quick         # reduced size (CI)
@@ -27,6 +33,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +48,7 @@ from .model import Architecture, StackedMLP
 from .resources import train_flops_per_sample
 from .seeds import generator
 
-WAYS = ("engine", "usual", "best_single")
+WAYS = ("engine", "usual", "best_single", "gemm_only")
 OPT = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9}
 # The one-network-at-a-time loops train networks one after another, so their time is linear in
 # the number of networks: they time this many and scale (the engine always trains all of them).
@@ -71,8 +78,11 @@ class FALinear(nn.Module):
 
         @staticmethod
         def backward(ctx, g):
+            # As in PyTorch's "Extending autograd" example: skip the gradients nobody needs
+            # (the first layer's input gradient), so the baseline does no more work than the engine.
             x, B = ctx.saved_tensors
-            return g @ B, g.t() @ x, g.sum(0), None
+            grad_x = g @ B if ctx.needs_input_grad[0] else None
+            return grad_x, g.t() @ x, g.sum(0), None
 
     def __init__(self, w: torch.Tensor, b: torch.Tensor, B: torch.Tensor):
         super().__init__()
@@ -101,6 +111,7 @@ class SingleMLP(nn.Module):
                 self.bns.append(bn)
 
     def forward(self, x):
+        x = x.flatten(1)  # (N, 1, 28, 28) images from torchvision, (N, 784) tensors otherwise
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < len(self.layers) - 1:
@@ -110,23 +121,29 @@ class SingleMLP(nn.Module):
         return x
 
 
-class ImageDataset(torch.utils.data.Dataset):
-    """What torchvision.datasets.MNIST does per item: a PIL image through the transform."""
+def write_idx(path: Path, array: torch.Tensor) -> None:
+    """An uncompressed IDX file (the MNIST format): magic, big-endian sizes, uint8 data."""
+    head = bytes([0, 0, 8, array.dim()]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(head + array.to(torch.uint8).contiguous().numpy().tobytes())
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, side: int = 28):
-        from torchvision import transforms
 
-        self.images, self.labels, self.side = images, labels, side
-        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+def mnist_dataset(images: torch.Tensor, labels: torch.Tensor, root: Path, side: int = 28):
+    """``torchvision.datasets.MNIST`` over the workload, exactly as a training script builds it.
 
-    def __len__(self):
-        return len(self.labels)
+    The images are written as the four IDX files torchvision expects under ``root/MNIST/raw``
+    (the test split is a stub), so the dataset class, its per-item PIL conversion and the
+    transforms are torchvision's own, not a re-implementation.
+    """
+    from torchvision import datasets, transforms
 
-    def __getitem__(self, i):
-        from PIL import Image
-
-        img = Image.fromarray(self.images[i].view(self.side, self.side).numpy(), mode="L")
-        return self.transform(img).flatten(), int(self.labels[i])
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    write_idx(raw / "train-images-idx3-ubyte", images.view(-1, side, side))
+    write_idx(raw / "train-labels-idx1-ubyte", labels)
+    write_idx(raw / "t10k-images-idx3-ubyte", images[:1].view(-1, side, side))
+    write_idx(raw / "t10k-labels-idx1-ubyte", labels[:1])
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    return datasets.MNIST(str(root), train=True, download=False, transform=transform)
 
 
 class OrderSampler(torch.utils.data.Sampler):
@@ -142,18 +159,21 @@ class OrderSampler(torch.utils.data.Sampler):
         return len(self.order)
 
 
-def usual_train(net: SingleMLP, loader, steps: int) -> SingleMLP:
-    """The usual loop: iterate a DataLoader, one network, loss.backward(), opt.step()."""
+def usual_train(net: SingleMLP, loader, steps: int, log_every: int = 10) -> SingleMLP:
+    """The usual loop (as in pytorch/examples' MNIST): iterate a DataLoader, one network,
+    loss.backward(), opt.step(), the loss read with ``.item()`` every ``log_every`` steps."""
     opt = torch.optim.SGD(net.parameters(), lr=OPT["lr"], momentum=OPT["momentum"])
     net.train()
-    done = 0
+    done, logged = 0, []
     while done < steps:
         for x, y in loader:
-            loss = F.cross_entropy(net(x), y)
             opt.zero_grad()
+            loss = F.cross_entropy(net(x), y)
             loss.backward()
             opt.step()
             done += 1
+            if done % log_every == 0:
+                logged.append(loss.item())
             if done == steps:
                 break
     return net
@@ -167,7 +187,8 @@ def _standardise(images: torch.Tensor) -> torch.Tensor:
 
 
 def measure(way: str, phase: str, depth: int, batch: int, models: int, steps: int, n: int, warmup: int = 20) -> dict:
-    """Train ``models`` networks for ``steps`` updates each, the given way; return timings.
+    """Train ``models`` networks for ``steps`` updates each, the given way; return timings,
+    and the matmul peak timed right after (the same moment's physical limit).
 
     A short untimed run of the same way first pays one-off costs (lazy init, allocator, kernels).
     """
@@ -175,10 +196,15 @@ def measure(way: str, phase: str, depth: int, batch: int, models: int, steps: in
     images, labels = workload_data(n)
     x_all = torch.randn(n, 784, generator=generator("bench-noise")) if phase == "noise" else _standardise(images)
     arch = Architecture(784, 10, depth, 100, True)
-    _train(way, phase, arch, batch, models, warmup, images, x_all, labels)
-    t0 = time.perf_counter()
-    timed = _train(way, phase, arch, batch, models, steps, images, x_all, labels)
-    wall = (time.perf_counter() - t0) * models / timed  # one-at-a-time loops are linear in networks
+    with tempfile.TemporaryDirectory() as root:
+        if way == "usual":
+            ds = torch.utils.data.TensorDataset(x_all, labels) if phase == "noise" else mnist_dataset(images, labels, Path(root))
+        else:
+            ds = None
+        _train(way, arch, batch, models, warmup, x_all, labels, ds)
+        t0 = time.perf_counter()
+        timed = _train(way, arch, batch, models, steps, x_all, labels, ds)
+        wall = (time.perf_counter() - t0) * models / timed  # one-at-a-time loops are linear in networks
     return {
         "way": way,
         "phase": phase,
@@ -189,10 +215,11 @@ def measure(way: str, phase: str, depth: int, batch: int, models: int, steps: in
         "wall_s": wall,
         "model_samples_per_s": models * steps * batch / wall,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "mm_peak_flops": matmul_peak(),
     }
 
 
-def _train(way, phase, arch, batch, models, steps, images, x_all, labels) -> int:
+def _train(way, arch, batch, models, steps, x_all, labels, ds) -> int:
     """Run the workload; returns how many networks it trained."""
     n = len(labels)
     seeds = list(range(models))
@@ -209,11 +236,14 @@ def _train(way, phase, arch, batch, models, steps, images, x_all, labels) -> int
             loss.backward()
             opt.step()
         return models
+    if way == "gemm_only":
+        _gemm_only(arch, batch, models, steps)
+        return models
     sequential = min(models, SEQUENTIAL_SAMPLE)
     if way == "best_single":
         for m in range(sequential):
             net = SingleMLP(stacked, m)
-            opt = torch.optim.SGD(net.parameters(), lr=OPT["lr"], momentum=OPT["momentum"])
+            opt = make_optimizer(net, OPT)  # the engine's optimiser: no torch.optim wrappers per step
             g = torch.Generator().manual_seed(m)
             perm, pos = torch.randperm(n, generator=g), 0
             for _ in range(steps):
@@ -227,7 +257,6 @@ def _train(way, phase, arch, batch, models, steps, images, x_all, labels) -> int
                 opt.step()
         return sequential
     if way == "usual":
-        ds = torch.utils.data.TensorDataset(x_all, labels) if phase == "noise" else ImageDataset(images, labels)
         for m in range(sequential):
             torch.manual_seed(m)
             loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True)
@@ -236,20 +265,43 @@ def _train(way, phase, arch, batch, models, steps, images, x_all, labels) -> int
     raise ValueError(f"unknown way {way!r}; known: {WAYS}")
 
 
-def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of a large single-thread float32 torch.mm: the physical limit for this workload."""
+def _gemm_only(arch: Architecture, batch: int, models: int, steps: int) -> None:
+    """Only the matrix products of ``steps`` training steps of the stack, as the engine's
+    ``StackedLinearFn`` calls them: forward, weight gradient, and the input gradient of every
+    layer but the first."""
+    dims, M = arch.dims, models
+    xs = [torch.randn(M, batch, d) for d in dims[:-1]]
+    ws = [torch.randn(M, dims[i + 1], dims[i]) for i in range(arch.depth)]
+    bs = [torch.randn(M, 1, d) for d in dims[1:]]
+    gs = [torch.randn(M, batch, d) for d in dims[1:]]
+    for _ in range(steps):
+        for i in range(arch.depth):
+            torch.baddbmm(bs[i], xs[i], ws[i].transpose(1, 2))
+        for i in reversed(range(arch.depth)):
+            if i:
+                torch.bmm(gs[i], ws[i])
+            torch.bmm(gs[i].transpose(1, 2), xs[i])
+
+
+def matmul_peak(sizes=(1024, 2048), repeats: int = 3) -> float:
+    """FLOP/s of a large single-thread float32 torch.mm (best size, median of repeats)."""
     torch.set_num_threads(1)
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    rates = []
+    for size in sizes:
+        a, b = torch.randn(size, size), torch.randn(size, size)
         torch.mm(a, b)
-        times.append(time.perf_counter() - t0)
-    return 2 * size**3 / statistics.median(times)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            times.append(time.perf_counter() - t0)
+        rates.append(2 * size**3 / statistics.median(times))
+    return max(rates)
 
 
 # ------------------------------------------------------------------ driver
+
+CELL = ("phase", "depth", "batch", "models")
 
 
 def _subprocess(args: dict) -> dict:
@@ -259,35 +311,40 @@ def _subprocess(args: dict) -> dict:
 
 
 def run(configs: list[dict], repeats: int, out: Path | None) -> dict:
-    peak = _subprocess({"peak": True})["flops"]
+    """Every (config, way) ``repeats`` times, ways interleaved within a repeat so that a change
+    in the machine's speed hits all of them alike; medians per (config, way)."""
+    runs: dict[tuple, list[dict]] = {}
+    for _ in range(repeats):
+        for cfg in configs:
+            for way in WAYS:
+                runs.setdefault((json.dumps(cfg, sort_keys=True), way), []).append(_subprocess({**cfg, "way": way}))
     results = []
-    for cfg in configs:
-        for way in WAYS:
-            runs = [_subprocess({**cfg, "way": way}) for _ in range(repeats)]
-            rate = statistics.median(r["model_samples_per_s"] for r in runs)
-            results.append(
-                {
-                    **runs[0],
-                    "model_samples_per_s": rate,
-                    "wall_s": statistics.median(r["wall_s"] for r in runs),
-                    "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-                    "repeats": repeats,
-                    "all_rates": [r["model_samples_per_s"] for r in runs],
-                }
-            )
+    for (_, way), rs in runs.items():
+        flops = train_flops_per_sample(784, 100, 10, rs[0]["depth"])
+        results.append(
+            {
+                **rs[0],
+                "model_samples_per_s": statistics.median(r["model_samples_per_s"] for r in rs),
+                "wall_s": statistics.median(r["wall_s"] for r in rs),
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+                "mm_peak_flops": statistics.median(r["mm_peak_flops"] for r in rs),
+                "fraction_of_mm_peak": statistics.median(r["model_samples_per_s"] * flops / r["mm_peak_flops"] for r in rs),
+                "repeats": repeats,
+                "all_rates": [r["model_samples_per_s"] for r in rs],
+            }
+        )
     for r in results:
-        same = [o for o in results if all(o[k] == r[k] for k in ("phase", "depth", "batch", "models"))]
-        base = {o["way"]: o["model_samples_per_s"] for o in same}
+        base = {o["way"]: o["model_samples_per_s"] for o in results if all(o[k] == r[k] for k in CELL)}
         r["vs_usual"] = r["model_samples_per_s"] / base["usual"]
         r["vs_best_single"] = r["model_samples_per_s"] / base["best_single"]
-        r["fraction_of_mm_peak"] = r["model_samples_per_s"] * train_flops_per_sample(784, 100, 10, r["depth"]) / peak
+        r["fraction_of_gemm_only"] = r["model_samples_per_s"] / base["gemm_only"]
     report = {
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
             "torch": torch.__version__,
             "threads": 1,
-            "matmul_peak_gflops": peak / 1e9,
+            "matmul_peak_gflops": statistics.median(r["mm_peak_flops"] for r in results) / 1e9,
         },
         "results": results,
     }
@@ -301,17 +358,26 @@ def run(configs: list[dict], repeats: int, out: Path | None) -> dict:
 
 def table(report: dict) -> str:
     head = (
-        f"matmul peak (1 thread, 2048^3 torch.mm): {report['machine']['matmul_peak_gflops']:.1f} GFLOP/s\n"
+        f"matmul peak (1 thread, torch.mm, median over measurements): {report['machine']['matmul_peak_gflops']:.1f} GFLOP/s\n"
         f"{'phase':6} {'depth':>5} {'batch':>5} {'nets':>4} {'way':12} {'model·samples/s':>16} {'wall s':>7} "
-        f"{'peak MB':>8} {'vs usual':>9} {'vs best1':>9} {'% mm peak':>9}"
+        f"{'peak MB':>8} {'vs usual':>9} {'vs best1':>9} {'% mm peak':>9} {'% gemm':>7}"
     )
     lines = [head, "-" * len(head.splitlines()[-1])]
     for r in report["results"]:
         lines.append(
             f"{r['phase']:6} {r['depth']:5d} {r['batch']:5d} {r['models']:4d} {r['way']:12} "
             f"{r['model_samples_per_s']:16,.0f} {r['wall_s']:7.2f} {r['peak_rss_mb']:8.0f} "
-            f"{r['vs_usual']:8.1f}x {r['vs_best_single']:8.2f}x {100 * r['fraction_of_mm_peak']:8.1f}%"
+            f"{r['vs_usual']:8.1f}x {r['vs_best_single']:8.2f}x {100 * r['fraction_of_mm_peak']:8.1f}% "
+            f"{100 * r['fraction_of_gemm_only']:6.1f}%"
         )
+    lines.append("")
+    for r in report["results"]:
+        if r["way"] == "best_single":
+            cell = " ".join(f"{k}={r[k]}" for k in CELL)
+            lines.append(
+                f"{cell}: best_single runs at {100 * r['fraction_of_gemm_only']:.0f}% of its matrix products alone, "
+                f"so no loop with these numerics can beat it by more than {1 / r['fraction_of_gemm_only']:.2f}x"
+            )
     return "\n".join(lines)
 
 
@@ -328,8 +394,7 @@ def main(argv=None):
     p.add_argument("--one", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.one:
-        args = json.loads(a.one)
-        print(json.dumps({"flops": matmul_peak()} if args.get("peak") else measure(**args)))
+        print(json.dumps(measure(**json.loads(a.one))))
         return
     if a.quick:
         a.depths, a.batches, a.models, a.steps, a.repeats = [2], [128], [10], 100, 1

@@ -13,7 +13,7 @@ import yaml
 
 from .conditions import CONDITIONS
 from .datasets import DATASETS
-from .engine import OPTIMIZERS
+from .optimizers import OPTIMIZERS
 from .noise import DISTRIBUTIONS
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"

@@ -440,9 +440,11 @@ class Prepared:
 
 
 def standardise(x_uint8: torch.Tensor, shape, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    # In place on the one float copy: the same operations in the same order (bit-identical to
+    # ((x / 255 - mean) / std)) without three more dataset-sized allocations.
     c = shape[0]
-    x = x_uint8.float().view(len(x_uint8), c, -1) / 255.0
-    return ((x - mean.view(1, c, 1)) / std.view(1, c, 1)).flatten(1)
+    x = x_uint8.float().view(len(x_uint8), c, -1)
+    return x.div_(255.0).sub_(mean.view(1, c, 1)).div_(std.view(1, c, 1)).flatten(1)
 
 
 def load_prepared(path: str | Path, train_subset: int | None = None, device="cpu") -> Prepared:

@@ -17,26 +17,17 @@ from pathlib import Path
 import torch
 
 from . import metrics as M
+from . import optimizers
 from .errors import DivergenceError
 from .files import load_torch, save_torch
 from .learning_rules import LearningRule, get_rule
 from .model import StackedMLP
 from .seeds import derive_seed
 
-OPTIMIZERS: dict[str, Callable] = {
-    "sgd": lambda params, c: torch.optim.SGD(
-        params, lr=c["lr"], momentum=c.get("momentum", 0.0), weight_decay=c.get("weight_decay", 0.0)
-    ),
-    "adam": lambda params, c: torch.optim.Adam(params, lr=c["lr"], weight_decay=c.get("weight_decay", 0.0)),
-}
 
-
-def make_optimizer(model: StackedMLP, cfg: dict) -> torch.optim.Optimizer:
-    try:
-        build = OPTIMIZERS[cfg["optimizer"]]
-    except KeyError:
-        raise KeyError(f"unknown optimizer {cfg['optimizer']!r}; known: {sorted(OPTIMIZERS)}") from None
-    return build(model.parameters(), cfg)
+def make_optimizer(model: StackedMLP, cfg: dict):
+    """The optimiser ``cfg["optimizer"]`` names (``optimizers.OPTIMIZERS``) over the model's parameters."""
+    return optimizers.make_optimizer(model.parameters(), cfg)
 
 
 class TensorBatches:

@@ -128,13 +128,22 @@ class StackedMLP(nn.Module):
         return y.view(N, M, Fd).transpose(0, 1)
 
     def forward(self, x: torch.Tensor, rule: LearningRule, return_hidden: bool = False):
-        """x: (models, N, in) or (N, in) shared by all models; returns logits (models, N, C)."""
-        h = x.expand(self.n_models, *x.shape) if x.dim() == 2 else x
+        """x: (models, N, in) or (N, in) shared by all models; returns logits (models, N, C).
+
+        Without autograd (evaluation, probes) every rule's forward pass is the plain ``x Wᵀ + b``,
+        so the layers skip the rule's autograd Function, and an input shared by all models meets
+        all their first-layer weights in one matrix product (N, in) x (in, models*out).
+        """
+        inference = not torch.is_grad_enabled()
+        h = x.expand(self.n_models, *x.shape) if x.dim() == 2 and not inference else x
         hidden = []
         tape, direct = rule.tape(), [None] + self.direct_feedback  # D of the layer feeding layer i
         last = self.arch.depth - 1
         for i, (W, b, B) in enumerate(zip(self.weights, self.biases, self.feedback)):
-            h = rule.linear(h, W, b, B, direct=direct[i], tape=tape, output=i == last)
+            if inference:
+                h = _plain_linear(h, W, b)
+            else:
+                h = rule.linear(h, W, b, B, direct=direct[i], tape=tape, output=i == last)
             if i < self.arch.depth - 1:
                 h = torch.relu(h)
                 if self.arch.batchnorm:
@@ -148,6 +157,14 @@ class StackedMLP(nn.Module):
         idx = torch.as_tensor(index)
         sub.load_state_dict({k: v[idx].clone() for k, v in self.state_dict().items()})
         return sub
+
+
+def _plain_linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``h Wᵀ + b`` per model; ``h`` (N, in) is one input shared by every model."""
+    M, out, n_in = W.shape
+    if h.dim() == 2:
+        return torch.addmm(b.reshape(-1), h, W.reshape(M * out, n_in).t()).view(len(h), M, out).transpose(0, 1)
+    return torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
 
 
 def save_checkpoint(model: StackedMLP, path: str | Path, **meta) -> None:
