@@ -319,7 +319,7 @@ def run(configs: list[dict], repeats: int, out: Path | None) -> dict:
             for way in WAYS:
                 runs.setdefault((json.dumps(cfg, sort_keys=True), way), []).append(_subprocess({**cfg, "way": way}))
     results = []
-    for (_, way), rs in runs.items():
+    for rs in runs.values():
         flops = train_flops_per_sample(784, 100, 10, rs[0]["depth"])
         results.append(
             {

@@ -13,8 +13,8 @@ import yaml
 
 from .conditions import CONDITIONS
 from .datasets import DATASETS
-from .optimizers import OPTIMIZERS
 from .noise import DISTRIBUTIONS
+from .optimizers import OPTIMIZERS
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
