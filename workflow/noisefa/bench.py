@@ -334,10 +334,13 @@ def run(configs: list[dict], repeats: int, out: Path | None) -> dict:
             }
         )
     for r in results:
-        base = {o["way"]: o["model_samples_per_s"] for o in results if all(o[k] == r[k] for k in CELL)}
-        r["vs_usual"] = r["model_samples_per_s"] / base["usual"]
-        r["vs_best_single"] = r["model_samples_per_s"] / base["best_single"]
-        r["fraction_of_gemm_only"] = r["model_samples_per_s"] / base["gemm_only"]
+        same = {o["way"]: o for o in results if all(o[k] == r[k] for k in CELL)}
+        r["vs_usual"] = r["model_samples_per_s"] / same["usual"]["model_samples_per_s"]
+        r["vs_best_single"] = r["model_samples_per_s"] / same["best_single"]["model_samples_per_s"]
+        r["fraction_of_gemm_only"] = r["model_samples_per_s"] / same["gemm_only"]["model_samples_per_s"]
+        # Paired within each repeat (measured minutes apart, not hours): their spread is the
+        # machine's noise, which the medians above hide.
+        r["vs_best_single_per_repeat"] = [a / b for a, b in zip(r["all_rates"], same["best_single"]["all_rates"])]
     report = {
         "machine": {
             "platform": platform.platform(),
@@ -360,14 +363,16 @@ def table(report: dict) -> str:
     head = (
         f"matmul peak (1 thread, torch.mm, median over measurements): {report['machine']['matmul_peak_gflops']:.1f} GFLOP/s\n"
         f"{'phase':6} {'depth':>5} {'batch':>5} {'nets':>4} {'way':12} {'model·samples/s':>16} {'wall s':>7} "
-        f"{'peak MB':>8} {'vs usual':>9} {'vs best1':>9} {'% mm peak':>9} {'% gemm':>7}"
+        f"{'peak MB':>8} {'vs usual':>9} {'vs best1':>9} {'(range)':>13} {'% mm peak':>9} {'% gemm':>7}"
     )
     lines = [head, "-" * len(head.splitlines()[-1])]
     for r in report["results"]:
         lines.append(
             f"{r['phase']:6} {r['depth']:5d} {r['batch']:5d} {r['models']:4d} {r['way']:12} "
             f"{r['model_samples_per_s']:16,.0f} {r['wall_s']:7.2f} {r['peak_rss_mb']:8.0f} "
-            f"{r['vs_usual']:8.1f}x {r['vs_best_single']:8.2f}x {100 * r['fraction_of_mm_peak']:8.1f}% "
+            f"{r['vs_usual']:8.1f}x {r['vs_best_single']:8.2f}x "
+            f"{min(r['vs_best_single_per_repeat']):6.2f}-{max(r['vs_best_single_per_repeat']):.2f}x "
+            f"{100 * r['fraction_of_mm_peak']:8.1f}% "
             f"{100 * r['fraction_of_gemm_only']:6.1f}%"
         )
     lines.append("")

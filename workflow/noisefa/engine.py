@@ -154,9 +154,14 @@ class Resume:
             self.path.unlink(missing_ok=True)
 
 
+# Bumped when what a resume snapshot holds changes (2: optimizer state of noisefa.optimizers), so
+# a snapshot left by older code is ignored rather than misread.
+RESUME_FORMAT = 2
+
+
 def fingerprint(spec: dict, *inputs: str | Path | None) -> str:
-    """Identity of a job: its spec and the size and mtime of its input files."""
-    ident = [json.dumps(spec, sort_keys=True)]
+    """Identity of a job: its spec, the snapshot format and the size and mtime of its input files."""
+    ident = [f"resume-format {RESUME_FORMAT}", json.dumps(spec, sort_keys=True)]
     for p in inputs:
         if p is not None:
             st = Path(p).stat()
