@@ -123,3 +123,22 @@ def test_checkpoint_keeps_the_B_that_kp_and_wm_trained(rule, tmp_path):
     m2, _ = load_checkpoint(tmp_path / "c.pt")
     for b, b2 in zip(m.feedback, m2.feedback):
         assert torch.equal(b, b2)
+
+
+@pytest.mark.parametrize("rule", ["bp", "fa", "dfa"])
+@pytest.mark.parametrize("train_mode", [False, True])
+def test_inference_path_equals_the_autograd_path(rule, train_mode):
+    """Without autograd the layers skip the rule's Function and a shared input meets all
+    first layers in one product: the logits and BatchNorm statistics must not change."""
+    arch = Architecture(12, 4, depth=3, hidden=7, batchnorm=True)
+    models = [StackedMLP(arch, [0, 1, 2]) for _ in range(2)]
+    for m in models:
+        m.train(train_mode)
+    x = torch.randn(9, 12, generator=generator("inference-test"))
+    with_grad = models[0](x, get_rule(rule))
+    with torch.no_grad():
+        without = models[1](x, get_rule(rule))
+        stacked_input = models[1](x.expand(3, 9, 12), get_rule(rule)) if not train_mode else without
+    torch.testing.assert_close(without, with_grad.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(stacked_input, without, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(models[1].bn_mean0, models[0].bn_mean0)

@@ -160,7 +160,7 @@ class StackedMLP(nn.Module):
 
 
 def _plain_linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``h Wᵀ + b`` per model; ``h`` (N, in) is one input shared by every model."""
+    """``h Wᵀ + b`` per model; ``h`` is (models, N, in), or (N, in) shared by every model."""
     M, out, n_in = W.shape
     if h.dim() == 2:
         return torch.addmm(b.reshape(-1), h, W.reshape(M * out, n_in).t()).view(len(h), M, out).transpose(0, 1)
