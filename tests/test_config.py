@@ -70,6 +70,59 @@ def test_bad_config_names_the_key(bad, needle):
     assert needle in str(e.value)
 
 
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ({"train": {"lr": NAN}}, "train.lr: nan"),
+        ({"train": {"lr": INF}}, "train.lr: inf"),
+        ({"train": {"momentum": -INF}}, "train.momentum: -inf"),
+        ({"pretrain": {"lr": NAN}}, "pretrain.lr: nan"),
+        ({"train_overrides": {"synthetic": {"weight_decay": INF}}}, "train_overrides.synthetic.weight_decay: inf"),
+        ({"figure2": {"train": {"lr": NAN}}}, "figure2.train.lr: nan"),
+        ({"noise": {"use": "p", "sets": {"p": {"distribution": "gaussian", "std": INF}}}}, "noise.sets.p.std: inf"),
+        ({"convergence": {"min_delta": NAN}}, "convergence.min_delta: nan"),
+        ({"ood": {"rotate": [0, INF]}}, "ood.rotate.1: inf"),
+        ({"meta": {"lr": NAN}}, "meta.lr: nan"),
+    ],
+)
+def test_non_finite_numbers_are_refused_naming_the_key(bad, key):
+    """JSON-schema bounds let NaN through (it compares false with every bound)."""
+    with pytest.raises(ConfigError, match="is not a finite number") as e:
+        validate({"datasets": ["synthetic"], **bad})
+    assert f"config key {key} is not a finite number" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        ({"train": {"train_subset": 2001}}, "train.train_subset: 2001 is larger than the 2000 training images of synthetic"),
+        ({"train": {"batch_size": 2001}}, "train.batch_size: 2001 is larger than the 2000 training images of synthetic"),
+        ({"train_overrides": {"synthetic": {"batch_size": 4096}}}, "train_overrides.synthetic.batch_size: 4096"),
+        ({"train": {"train_subset": 100, "batch_size": 128}}, "train.batch_size: 128 is larger than the 100 training"),
+        ({"figure2": {"dataset": "synthetic", "train": {"train_subset": 100}}}, "train.batch_size: 128 is larger than the 100"),
+        ({"rules": {"enabled": True, "datasets": ["synthetic"], "train": {"batch_size": 3000}}}, "rules.train.batch_size: 3000"),
+        ({"pretrain": {"batch_size": 100_000}}, "pretrain.batch_size: 100000 is larger than the 60000 samples of noise set"),
+        (
+            {"meta": {"tasks": ["digits"], "batch_size": 2000, "train_samples": 5000}},
+            "meta.batch_size: 2000 is larger than the 1437 adaptation images of task digits",
+        ),
+    ],
+)
+def test_sizes_beyond_the_dataset_are_refused_at_plan_time(bad, needle):
+    with pytest.raises(ConfigError) as e:
+        validate({"datasets": ["synthetic"], **bad})
+    assert f"config key {needle}" in str(e.value)
+
+
+def test_caps_larger_than_the_data_are_allowed():
+    """eval_train_samples, gram_samples and the meta sample counts are documented as "at most"."""
+    validate({"datasets": ["synthetic"], "train": {"eval_train_samples": 10**6, "gram_samples": 10**6},
+              "meta": {"tasks": ["digits"], "train_samples": 10**6, "eval_samples": 10**6}})  # fmt: skip
+
+
 def test_schema_file_is_yaml():
     assert yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["type"] == "object"
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from numerics import F64, float64
 
 from noisefa.engine import evaluate_split
 from noisefa.learning_rules import get_rule
@@ -73,14 +74,15 @@ def _sgd_reference(W, b, task, lr, steps):
 
 
 def test_known_answer_full_batch_sgd_on_a_linear_model():
-    model = StackedMLP(LINEAR, [0, 1])
+    model = float64(StackedMLP(LINEAR, [0, 1]))  # both sides in float64: F64 holds on any CPU
     with torch.no_grad():
         model.biases[0].normal_(generator=torch.Generator().manual_seed(5))  # nonzero biases are part of the check
-    task = _task(1, n=30)
+    task = tuple(t.double() if t.is_floating_point() else t for t in _task(1, n=30))
     traj = adapt(model, "bp", *task, steps=2, lr=0.05, batch_size=30, seed_key=("known",))
     for m in range(2):
         ref = _sgd_reference(model.weights[0][m], model.biases[0][m], task, lr=0.05, steps=2)
-        assert [t[m].item() for t in traj] == pytest.approx(ref, rel=1e-5, abs=1e-6)
+        got = torch.tensor([t[m].item() for t in traj], dtype=torch.float64)
+        torch.testing.assert_close(got, torch.tensor(ref, dtype=torch.float64), **F64)
     assert abs(traj[2][0].item() - traj[0][0].item()) > 1e-3  # the steps really moved the loss
 
 

@@ -195,9 +195,11 @@ def test_calibrated_evaluation_keeps_loss_and_accuracy_and_matches_ece():
     from noisefa.learning_rules import get_rule
     from noisefa.model import Architecture, StackedMLP
 
-    model = StackedMLP(Architecture(20, 4, 3, hidden=8), [0, 1])
+    # float64: chunks of 64 rows against one product of 250 round differently, and a float32
+    # confidence that moved across a bin edge would change the ECE (tests/numerics.py)
+    model = StackedMLP(Architecture(20, 4, 3, hidden=8), [0, 1]).double()
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(250, 20, generator=g), torch.randint(0, 4, (250,), generator=g)
+    x, y = torch.randn(250, 20, generator=g, dtype=torch.float64), torch.randint(0, 4, (250,), generator=g)
     rule = get_rule("fa")
     loss, acc = evaluate_split(model, rule, x, y, chunk=64)
     loss2, acc2, sums = evaluate_split(model, rule, x, y, chunk=64, n_bins=5)

@@ -111,6 +111,24 @@ def test_nothing_changed_nothing_to_do(wf):
     assert planned(wf, wf["cfg"]) == set()
 
 
+def test_a_moved_results_tree_stays_valid_and_reruns_only_what_an_edit_changes(wf):
+    """Copy the finished run (checkout, results, .snakemake/) elsewhere, as a user renaming the
+    project folder or moving it to scratch storage would: nothing to do there, and one edit
+    there reruns exactly its jobs. Provenance (inputs, params, shell text) must hold no path
+    of the old place."""
+    moved = wf["root"].parent / (wf["root"].name + "-moved")
+    shutil.copytree(wf["root"], moved, symlinks=True)  # copy2: modification times are kept, as cp -a
+    there = {**wf, "root": moved, "repo": moved / "repo", "work": moved / "work"}
+    r = run(there, wf["cfg"], dry=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert planned(there, wf["cfg"]) == set(), (r.stdout + r.stderr)[-3000:]
+    assert "Nothing to be done" in r.stdout + r.stderr
+    # the same edit as test_training_hyperparameter_of_one_dataset_reruns_only_its_training
+    cfg = with_changes(wf["cfg"], train_overrides={"digits": {"lr": 0.02}})
+    assert planned(there, cfg) == {train("digits", c) for c in ("bp", "fa_wo", "fa_w")} | DOWNSTREAM
+    shutil.rmtree(moved)
+
+
 def test_noise_parameter_reruns_noise_pretraining_and_fa_w_only(wf):
     sets = wf["cfg"]["noise"]["sets"]
     noise = {**wf["cfg"]["noise"], "sets": {**sets, "tiny": {**sets["tiny"], "std": 2.0}}}

@@ -73,7 +73,7 @@ def workdir(tmp_path_factory):
     return d
 
 
-def train(d, condition, tag, pretrained=True):
+def train(d, condition, tag, pretrained=True, check=True, **train_changes):
     spec = {
         "experiment": "t",
         "seeds": [0, 1],
@@ -82,10 +82,10 @@ def train(d, condition, tag, pretrained=True):
         "dataset": "synthetic",
         "condition": condition,
         "noise": "n",
-        "train": TRAIN,
+        "train": {**TRAIN, **train_changes},
     }
     extra = ["--pretrained", d / "pre.pt"] if pretrained and condition == "fa_w" else []
-    stage(
+    r = stage(
         "train",
         "--spec",
         json.dumps(spec),
@@ -100,8 +100,37 @@ def train(d, condition, tag, pretrained=True):
         d / f"{tag}_details.parquet",
         "--trajectory",
         d / f"{tag}_traj.pt",
+        check=check,
     )
-    return pd.read_parquet(d / f"{tag}.parquet")
+    return pd.read_parquet(d / f"{tag}.parquet") if check else r
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"batch_size": 2001}, "config key train.batch_size: 2001 is larger than the 2000 training images of synthetic"),
+        ({"train_subset": 2500}, "config key train.train_subset: 2500 is larger than the 2000 training images of synthetic"),
+        ({"train_subset": 50}, "config key train.batch_size: 64 is larger than the 50 training images of synthetic"),
+    ],
+)
+def test_a_job_refuses_sizes_its_data_cannot_give_and_writes_nothing(workdir, tmp_path, change, needle):
+    """What only the data can check (a dataset prepared from other files than the registry's)."""
+    d = tmp_path
+    (d / "data.pt").symlink_to(workdir / "data.pt")
+    r = train(d, "fa_wo", "big", check=False, **change)
+    assert r.returncode == 1 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert sorted(p.name for p in d.iterdir()) == ["data.pt"]
+
+
+def test_noise_pretraining_refuses_a_batch_larger_than_its_fixed_set(workdir, tmp_path):
+    spec = {"experiment": "t", "seeds": [0], "model": MODEL, "depth": 2,
+            "pretrain": {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "batch_size": 512, "steps": 4, "log_every": 2,
+                         "readout_probes": 10}}  # fmt: skip
+    out = {k: tmp_path / f"p.{k}" for k in ("checkpoint", "metrics", "details", "trajectory")}
+    args = [x for k, v in out.items() for x in (f"--{k}", v)]
+    r = stage("pretrain", "--spec", json.dumps(spec), "--noise", workdir / "noise.pt", *args, check=False)
+    assert r.returncode == 1 and "config key pretrain.batch_size: 512 is larger than the 256 samples of noise set n" in r.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_training_cli_twice_gives_identical_metrics(workdir):

@@ -6,6 +6,7 @@ and what is allowed, and is raised before any job starts.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import jsonschema
@@ -13,6 +14,9 @@ import yaml
 
 from .conditions import CONDITIONS
 from .datasets import DATASETS
+from .errors import SizeError, refuse_larger
+from .experiments import FIGURE2, RULES, SIZE_PREFIX, experiments, noise_sweep
+from .experiments import train_config as experiment_train_config
 from .noise import DISTRIBUTIONS
 from .optimizers import OPTIMIZERS
 
@@ -73,6 +77,7 @@ def _check_names(key: str, values, registry) -> None:
 def validate(cfg: dict) -> dict:
     """Fill defaults into ``cfg`` (in place, as Snakemake's validate does), check it, return it."""
     sch = schema()
+    _check_finite(cfg)
     _schema_errors(cfg, sch)
     _check_names("datasets", cfg["datasets"], DATASETS)
     _check_names("conditions", cfg["conditions"], CONDITIONS)
@@ -98,7 +103,59 @@ def validate(cfg: dict) -> dict:
             raise _unknown(
                 "train.optimizer" if d not in cfg["train_overrides"] else f"train_overrides.{d}.optimizer", opt, OPTIMIZERS
             )
+    try:
+        _check_sizes(cfg)
+    except SizeError as exc:
+        raise ConfigError(str(exc).replace(" (nothing was written)", "")) from None
     return cfg
+
+
+def _check_finite(node, path=()) -> None:
+    """Every number-valued key is finite: YAML's .nan and .inf pass JSON-schema bounds
+    (NaN compares false with every bound), then fail mid-training."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_finite(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_finite(v, (*path, i))
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"config key {_key(path)}: {node} is not a finite number; give a finite value")
+
+
+def _train_key(cfg: dict, experiment: str, dataset: str, key: str) -> str:
+    """Which config key set ``key`` of an experiment's training config (for error messages)."""
+    if key in experiments(cfg)[experiment].train_overrides:
+        if experiment.startswith(SIZE_PREFIX):
+            return "generalisation.sizes" if key == "train_subset" else f"generalisation (its {key})"
+        return {FIGURE2: f"figure2.train.{key}", RULES: f"rules.train.{key}"}.get(experiment, f"train.{key}")
+    if key in cfg["train_overrides"].get(dataset, {}):
+        return f"train_overrides.{dataset}.{key}"
+    return f"train.{key}"
+
+
+def _check_sizes(cfg: dict) -> None:
+    """Sizes the dataset registry can check before any job: a subset or a batch larger than
+    the training set, a batch larger than a fixed noise set (else batches silently shrink).
+    Keys that are caps (eval_train_samples, gram_samples, meta.train_samples/eval_samples) are
+    documented as "at most" and not refused."""
+    for name, exp in experiments(cfg).items():
+        for d in exp.datasets:
+            tc, n_train = experiment_train_config(cfg, name, d), DATASETS[d].sizes[0]
+            if tc.get("train_subset"):
+                refuse_larger(_train_key(cfg, name, d, "train_subset"), tc["train_subset"], n_train, f"training images of {d}")
+            n = tc.get("train_subset") or n_train
+            refuse_larger(_train_key(cfg, name, d, "batch_size"), tc["batch_size"], n, f"training images of {d} ({name})")
+    sets = {cfg["noise"]["use"]} | {s for s, *_ in noise_sweep(cfg)}
+    for s in sorted(sets):
+        spec = cfg["noise"]["sets"][s]
+        if spec["protocol"] == "fixed":
+            refuse_larger("pretrain.batch_size", cfg["pretrain"]["batch_size"], spec["n_samples"], f"samples of noise set {s}")
+    meta = cfg["meta"]
+    if meta["enabled"]:
+        for t in meta["tasks"]:
+            n = min(meta["train_samples"], DATASETS[t].sizes[0])
+            refuse_larger("meta.batch_size", meta["batch_size"], n, f"adaptation images of task {t}")
 
 
 def _check_figures(cfg: dict, sch: dict) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .errors import DatasetUnavailable
+from .errors import DatasetUnavailable, refuse_larger
 from .files import atomic_write, load_torch, save_torch
 from .seeds import generator
 
@@ -452,8 +452,7 @@ def load_prepared(path: str | Path, train_subset: int | None = None, device="cpu
     shape, mean, std = tuple(p["shape"]), p["mean"], p["std"]
     xtr, ytr = p["x_train"], p["y_train"]
     if train_subset:
-        if train_subset > len(ytr):
-            raise ValueError(f"train_subset={train_subset} but {p['name']} has only {len(ytr)} training images")
+        refuse_larger("train.train_subset", train_subset, len(ytr), f"training images of {p['name']}")
         idx = torch.randperm(len(ytr), generator=generator("train-subset", p["name"], train_subset))[:train_subset]
         xtr, ytr = xtr[idx], ytr[idx]
     return Prepared(

@@ -15,3 +15,16 @@ class DivergenceError(UserError, RuntimeError):
 
 class CorruptFile(UserError, RuntimeError):
     """A file the pipeline wrote is unreadable (truncated, foreign or stale)."""
+
+
+class SizeError(UserError, ValueError):
+    """A size in the config asks for more than the data holds (checked before anything is written)."""
+
+
+def refuse_larger(key: str, value: int, available: int, what: str) -> None:
+    """Raise SizeError naming the config ``key`` when ``value`` exceeds the ``available`` ``what``."""
+    if value > available:
+        raise SizeError(
+            f"config key {key}: {value} is larger than the {available} {what}; "
+            f"set it to at most {available} (nothing was written)"
+        )

@@ -1,5 +1,6 @@
 # Shared definitions: validated config, paths, parameter blocks and target functions.
 import json
+import os
 import shlex
 
 from noisefa import paths
@@ -23,11 +24,19 @@ from noisefa.sources import closure
 # Schema (with defaults) and registry checks: a bad config stops here, before any job.
 validate(config)
 
+# Every path Snakemake records as provenance (inputs, params, shell text) is relative to the
+# working directory, so a finished results tree stays valid when the checkout is renamed or
+# moved with it (tests/test_reruns.py copies one). LIB is the library relative to it.
+LIB = Path(os.path.relpath(LIB_DIR, Path.cwd()))
 # Every job (local, SLURM or conda) runs the library from this checkout, whatever else is
-# installed; remote jobs re-read this Snakefile, so they get the same prefix.
-shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(str(LIB_DIR))}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
-ENV = str(Path(workflow.basedir) / "envs" / "noisefa.yaml")
-REPORT_ENV = str(Path(workflow.basedir) / "envs" / "report.yaml")
+# installed; remote jobs re-read this Snakefile in the same working directory, so they get the
+# same prefix. The shell makes the path absolute when the job starts.
+shell.prefix(
+    f'set -euo pipefail; export PYTHONPATH="$(cd {shlex.quote(str(LIB))} && pwd)"${{{{PYTHONPATH:+:$PYTHONPATH}}}}; '
+)
+# conda: paths are relative to the rule file (all rules live in workflow/rules/).
+ENV = "../../envs/noisefa.yaml"
+REPORT_ENV = "../../envs/report.yaml"
 # Seeds are trained in groups of `seeds_per_job` stacked networks: one job per (cell, group).
 # Adding seeds beyond a full group adds jobs and leaves the existing ones untouched.
 SEED_GROUPS = [
@@ -56,7 +65,7 @@ wildcard_constraints:
 
 def lib(module):
     """The library files ``module`` imports: editing one reruns exactly its jobs."""
-    return [str(LIB_DIR / f) for f in closure(module)]
+    return [str(LIB / f) for f in closure(module)]
 
 
 def shape(dataset):
@@ -358,6 +367,10 @@ REPORTS = {
 
 def reports():
     return [r for r, figs in REPORTS.items() if all(f in figures() for f in figs)]
+
+
+def notebook_file(report):
+    return str(LIB / "notebooks" / f"{report}.ipynb")
 
 
 def figure_file(name):

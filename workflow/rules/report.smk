@@ -8,7 +8,7 @@ localrules:
 
 rule notebook:
     input:
-        notebook=str(Path(workflow.basedir) / "workflow" / "notebooks" / "{report}.ipynb"),
+        notebook=lambda wc: notebook_file(wc.report),
         metrics=paths.METRICS,
         summary=paths.SUMMARY,
         claims=paths.CLAIMS,

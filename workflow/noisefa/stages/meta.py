@@ -19,6 +19,7 @@ import torch
 
 from ..datasets import load_prepared
 from ..engine import fit, make_optimizer
+from ..errors import refuse_larger
 from ..experiments import snapshot_steps
 from ..files import load_torch, save_torch
 from ..learning_rules import get_rule
@@ -48,6 +49,8 @@ def run(spec: dict, noise_path: Path, tasks: dict[str, Path], out: Path, traject
     for name, (x, *_rest) in data.items():
         if x.shape[1] != arch.in_dim:
             raise ValueError(f"task {name} has {x.shape[1]} inputs, the networks take {arch.in_dim}")
+    for name, (x, *_rest) in data.items():
+        refuse_larger("meta.batch_size", cfg["batch_size"], len(x), f"adaptation images of task {name}")
     rule = get_rule("fa")
     source, _ = noise_source(noise, model, pre["batch_size"], device)
     snaps = snapshot_steps(pre["steps"], cfg["snapshots"])

@@ -18,7 +18,7 @@ import torch
 
 from ..details import Recorded, Trajectory, neuron_rows, readout_rows, spectrum_rows
 from ..engine import Resume, TensorBatches, eval_schedule, fingerprint, fit, make_optimizer, rows_from, weight_rows
-from ..errors import CorruptFile
+from ..errors import CorruptFile, refuse_larger
 from ..files import load_torch
 from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
@@ -43,6 +43,7 @@ def noise_source(noise: dict, model: StackedMLP, batch_size: int, device):
     """The batches of noise training and the set size (None for fresh noise): one definition, so the
     meta-loss job retraces exactly the pretraining job's trajectory."""
     if noise["spec"]["protocol"] == "fixed":
+        refuse_larger("pretrain.batch_size", batch_size, len(noise["y"]), f"samples of noise set {noise['name']}")
         key = ("noise", noise["name"], model.arch.depth)
         return TensorBatches(noise["x"].to(device), noise["y"].to(device), model.seeds, batch_size, key), len(noise["y"])
     return FreshNoiseStream(noise, model.seeds, batch_size, device), None

@@ -31,7 +31,7 @@ from ..engine import (
     rows_from,
     weight_rows,
 )
-from ..errors import CorruptFile
+from ..errors import CorruptFile, refuse_larger
 from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
 from ..runtime import parser, resume_path, setup, user_errors
@@ -76,6 +76,7 @@ def run(
     model = initial_model(spec, arch, pretrained).to(device)
     rule = get_rule(cond.rule)
     bs = tcfg["batch_size"]
+    refuse_larger("train.batch_size", bs, len(data.y_train), f"training images of {data.name}")  # else batches shrink
     source = TensorBatches(data.x_train, data.y_train, model.seeds, bs, ("data", data.name, arch.depth))
     # A fixed subset for train-set metrics and probes (the whole set if small).
     sub = torch.randperm(len(data.y_train), generator=generator("eval-subset", data.name))
