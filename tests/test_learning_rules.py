@@ -6,6 +6,7 @@ trains through ``engine.fit`` (which calls the after-step hook), stacks, and res
 every condition is a valid config value.
 """
 
+import dataclasses
 import math
 
 import pytest
@@ -175,11 +176,14 @@ def test_dfa_at_depth_2_is_fa():
 # ---------------------------------------------------------------- KP
 
 
-def test_kp_one_sgd_step_gives_B_the_update_of_W_with_its_own_decay():
+@pytest.mark.parametrize("kp_decay", [0.0, 0.1, 0.3])
+def test_kp_one_sgd_step_gives_W_and_B_the_same_update_and_decay(kp_decay):
+    """Akrout's KP for plain SGD: dW = -lr (grad + lam W), dB = -lr (grad + lam B), lam = wd + KP's own."""
     model = StackedMLP(Architecture(12, 3, depth=3, hidden=8), [0, 1]).double()
-    lr, wd = 0.1, 0.05
-    opt = make_optimizer(model, {"optimizer": "sgd", "lr": lr, "weight_decay": wd})
-    rule = get_rule("kp")
+    lr, wd_opt = 0.1, 0.05
+    wd = wd_opt + kp_decay
+    opt = make_optimizer(model, {"optimizer": "sgd", "lr": lr, "weight_decay": wd_opt})
+    rule = dataclasses.replace(get_rule("kp"), update=KolenPollack(weight_decay=kp_decay))
     x, y = _xy()
     stacked_cross_entropy(model(x, rule), y).sum().backward()
     W_old = [w.detach().clone() for w in model.weights]
@@ -194,6 +198,17 @@ def test_kp_one_sgd_step_gives_B_the_update_of_W_with_its_own_decay():
         torch.testing.assert_close(W.detach() - B, (1 - lr * wd) * (W0 - B0), rtol=1e-10, atol=1e-14)
 
 
+def test_kp_has_its_own_decay_so_W_minus_B_shrinks_without_train_weight_decay():
+    """The shipped configs train with weight_decay 0: KP must still close W - B (it did not: 1.000)."""
+    assert get_rule("kp").update.weight_decay == 0.1
+    model = StackedMLP(Architecture(12, 3, depth=3, hidden=8), [0, 1]).double()
+    gap0 = [(W.detach() - B).flatten(1).norm(dim=1) for W, B in zip(model.weights, model.feedback)]
+    _fit(model, "kp", {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0}, steps=300)
+    for W, B, g0 in zip(model.weights, model.feedback, gap0):
+        ratio = (W.detach() - B).flatten(1).norm(dim=1) / g0
+        torch.testing.assert_close(ratio, torch.full_like(ratio, (1 - 0.05 * 0.1) ** 300), rtol=1e-8, atol=0)  # 0.22
+
+
 def test_kp_drives_W_and_B_together_with_momentum_and_weight_decay():
     model = StackedMLP(Architecture(12, 3, depth=3, hidden=8), [0, 1]).double()
     cfg = {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.2}
@@ -203,7 +218,7 @@ def test_kp_drives_W_and_B_together_with_momentum_and_weight_decay():
     for W, B, a0, g0 in zip(model.weights, model.feedback, start, gap0):
         assert (matrix_angle(W, B) < a0 - 60).all() and (matrix_angle(W, B) < 15).all(), matrix_angle(W, B)
         # W - B contracts by (1 - lr*wd) per step whatever the momentum does to W
-        torch.testing.assert_close(W.detach() - B, (1 - 0.1 * 0.2) ** 300 * g0, rtol=1e-7, atol=1e-12)
+        torch.testing.assert_close(W.detach() - B, (1 - 0.1 * (0.2 + 0.1)) ** 300 * g0, rtol=1e-7, atol=1e-12)
 
 
 # ---------------------------------------------------------------- WM

@@ -1,5 +1,7 @@
 """Meta-loss of Figure 6: adaptation trajectories against hand-computed SGD and invariants."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -25,12 +27,16 @@ def _task(seed, n=64, n_eval=40):
     return x, y, x_eval, y_eval
 
 
-def test_zero_steps_is_the_loss_of_the_unadapted_model():
+def test_zero_steps_is_the_loss_of_the_unadapted_model_with_the_tasks_batchnorm_statistics():
     model = StackedMLP(DEEP, [0, 1, 2])
     x, y, xe, ye = _task(0)
     traj = adapt(model, "fa", x, y, xe, ye, **{**KW, "steps": 0})
     assert len(traj) == 1 and traj[0].shape == (3,)
-    assert torch.equal(traj[0], evaluate_split(model, get_rule("fa"), xe, ye)[0])
+    assert torch.all(model.bn_mean0 == 0)  # the input model is untouched
+    ref = copy.deepcopy(model)
+    ref.estimate_batchnorm(x[: KW["batch_size"]])  # an adaptation starts from the task's statistics
+    assert torch.equal(traj[0], evaluate_split(ref, get_rule("fa"), xe, ye)[0])
+    assert not torch.equal(traj[0], evaluate_split(model, get_rule("fa"), xe, ye)[0])
 
 
 @pytest.mark.parametrize(

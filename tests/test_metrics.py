@@ -209,3 +209,14 @@ def test_calibrated_evaluation_keeps_loss_and_accuracy_and_matches_ece():
         logits = model(x, rule)
     torch.testing.assert_close(M.ece_from_sums(sums), M.expected_calibration_error(logits, y, 5))
     assert sums[..., 0].sum(1).tolist() == [250.0, 250.0]
+
+
+def test_centred_gram_erank_sees_independent_relu_features_that_the_uncentred_one_misses():
+    """The uncentred (paper's) measure mostly reflects the features' mean: 100 independent units."""
+    z = torch.randn(1, 5000, 100, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for shift, uncentred_at_most in ((0.0, 50), (1.0, 15), (2.0, 6)):
+        h = torch.relu(z + shift)
+        assert M.gram_erank(h).item() < uncentred_at_most
+        assert M.gram_erank(h, centred=True).item() > 90
+    shared = z[..., :1].expand(1, 5000, 100) + 1e-3 * z  # one shared feature: low either way
+    assert M.gram_erank(shared, centred=True).item() < 2

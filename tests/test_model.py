@@ -145,3 +145,41 @@ def test_inference_path_equals_the_autograd_path(rule, train_mode):
     torch.testing.assert_close(without, with_grad.detach(), **F64)
     torch.testing.assert_close(stacked_input, without, **F64)
     torch.testing.assert_close(models[1].bn_mean0, models[0].bn_mean0, **F64)
+
+
+def test_estimate_batchnorm_sets_running_statistics_to_the_batch_and_changes_nothing_else():
+    m = float64(StackedMLP(ARCH, [0, 1]))
+    x = torch.randn(40, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    m.eval()
+    m.estimate_batchnorm(x)
+    assert not m.training and m.bn_momentum == 0.1
+    h = torch.relu(torch.baddbmm(m.biases[0].unsqueeze(1), x.expand(2, 40, 20), m.weights[0].transpose(1, 2)))
+    torch.testing.assert_close(m.bn_mean0, h.mean(1), **F64)
+    torch.testing.assert_close(m.bn_var0, h.var(1, unbiased=True), **F64)
+    for k, v in m.state_dict().items():
+        if not k.startswith(("bn_mean", "bn_var")):
+            assert torch.equal(v, before[k]), k
+    plain = StackedMLP(Architecture(20, 4, 3, 16, batchnorm=False), [0])
+    plain.estimate_batchnorm(x.float())  # no BatchNorm: nothing to estimate
+
+
+def test_step_0_evaluation_sees_batchnorm_statistics_of_the_phase_inputs():
+    """Not the initial (0, 1): those make an untrained BN network evaluate as one without BN."""
+    from noisefa.engine import fit
+
+    model = StackedMLP(ARCH, [0, 1])
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(200, 20, generator=g) + 3.0, torch.randint(0, 4, (200,), generator=g)
+    src = TensorBatches(x, y, model.seeds, 32, ("test",))
+    seen = {}
+
+    def evaluate(step, loss):
+        seen.setdefault(step, (model.bn_mean0.clone(), model.bn_var0.clone()))
+        return []
+
+    fit(model, get_rule("fa"), src, make_optimizer(model, {"optimizer": "sgd", "lr": 0.01}), 2, [1, 2], evaluate, "t")
+    ref = StackedMLP(ARCH, [0, 1])
+    ref.estimate_batchnorm(x[:32])
+    assert torch.equal(seen[0][0], ref.bn_mean0) and torch.equal(seen[0][1], ref.bn_var0)
+    assert (seen[0][0] > 0.1).any()  # relu(x W + b) of shifted inputs: clearly not the initial zeros

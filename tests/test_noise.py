@@ -144,3 +144,13 @@ def test_every_distribution_matches_mean_and_std():
         assert x.shape == (4000, 784) and x.dtype == torch.float32, name
         assert x.mean().item() == pytest.approx(1.5, abs=0.01), name
         assert x.std().item() == pytest.approx(0.25, rel=0.02), name
+
+
+def test_fresh_noise_calibration_batch_is_seeded_per_network_and_leaves_the_stream():
+    noise = make_noise_dataset({"distribution": "gaussian", "mean": 0, "std": 1, "protocol": "fresh", "seed": 0}, "f", 8, 3)
+    a, b = FreshNoiseStream(noise, [0, 1], 4, "cpu"), FreshNoiseStream(noise, [1], 4, "cpu")
+    c = a.calibration_batch()
+    assert c.shape == (2, 4, 8) and torch.equal(c[1], b.calibration_batch()[0]) and torch.equal(c, a.calibration_batch())
+    x, _ = a.next()
+    x2, _ = FreshNoiseStream(noise, [0, 1], 4, "cpu").next()
+    assert torch.equal(x, x2) and not torch.equal(x, c)  # the training stream is not advanced

@@ -207,7 +207,11 @@ def test_details_and_trajectory_of_pretraining(workdir):
         "readout_max_prob",
         "readout_top_unit_prob",
         "readout_unit_mean",
+        "readout_pred_class",
+        "readout_cv_top_unit_prob",
     }
+    cv = det[(det.metric == "readout_cv_top_unit_prob") & (det.seed == 0) & (det.step == 0)]
+    assert len(cv) == 150 and set(cv["index"] % 2) == {1}  # the odd half of 300 probes
     neurons = det[(det.metric == "neuron_angle_deg") & (det.seed == 0)]
     assert set(neurons.layer) == {"2"} and set(neurons.step) == {0, 40}
     assert len(neurons[neurons.step == 0]) == MODEL["hidden"]  # one angle per hidden neuron
@@ -292,6 +296,7 @@ def test_meta_retraces_the_pretraining_and_adaptation_lowers_the_loss(workdir, t
     # the snapshot at the last step is the pretraining job's network: same loss before adaptation
     model, _ = load_checkpoint(workdir / "pre.pt")
     x, y, xe, ye = task_data(workdir / "data.pt", "synthetic", meta, "cpu")
+    model.estimate_batchnorm(x[: meta["batch_size"]])  # adaptation starts from the task's BN statistics
     expected = evaluate_split(model, get_rule("fa"), xe, ye)[0].numpy()
     got = loss[(loss.step == 40) & (loss.adapt_step == 0)].sort_values("seed").value.to_numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6)

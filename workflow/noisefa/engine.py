@@ -49,6 +49,11 @@ class TensorBatches:
         flat = idx.reshape(-1)  # index_select is ~5x faster than advanced indexing here
         return self.x.index_select(0, flat).view(M, b, -1), self.y.index_select(0, flat).view(M, b)
 
+    def calibration_batch(self) -> torch.Tensor:
+        """One batch of this phase's inputs for BatchNorm's starting statistics: the first
+        ``batch_size`` samples, shared by every network (no shuffling state is consumed)."""
+        return self.x[: self.batch_size]
+
     def state_dict(self) -> dict:
         return {"gens": [g.get_state() for g in self.gens], "pos": self.pos, "perms": self.perms}
 
@@ -200,6 +205,9 @@ def fit(
     eval_steps = set(eval_steps) | {n_steps}
     state = resume.load() if resume else None
     if state is None:
+        # Step 0 describes this phase's network: its BatchNorm statistics come from a batch of the
+        # phase's inputs, not from init (mean 0, var 1: no normalisation) or an earlier phase.
+        model.estimate_batchnorm(source.calibration_batch())
         rows, start, diverged = evaluate(0, None), 1, []
     else:
         model.load_state_dict(state["model"])

@@ -58,6 +58,7 @@ def adapt(
     net = copy.deepcopy(model)
     opt = make_optimizer(net, {"optimizer": "sgd", "lr": lr})  # momentum 0: plain SGD
     batches = TensorBatches(x, y, net.seeds, batch_size, ("meta-adapt", *seed_key))
+    net.estimate_batchnorm(batches.calibration_batch())  # the task's inputs, not the snapshot's phase (model.py)
     losses = [evaluate_split(net, rule, x_eval, y_eval)[0]]
     if record is not None:
         record(net, 0)

@@ -30,7 +30,7 @@ from torch import nn
 
 from .errors import CorruptFile
 from .files import load_torch, save_torch
-from .learning_rules import LearningRule
+from .learning_rules import LearningRule, get_rule
 from .seeds import generator
 
 
@@ -151,12 +151,36 @@ class StackedMLP(nn.Module):
                 hidden.append(h)
         return (h, hidden) if return_hidden else h
 
+    @torch.no_grad()
+    def estimate_batchnorm(self, x: torch.Tensor) -> None:
+        """Set every BatchNorm layer's running statistics to those of the batch ``x`` (one forward
+        pass in training mode with momentum 1, no weight update); a no-op without BatchNorm.
+
+        Every phase (noise training, data training, an adaptation) starts with this, so that its
+        step-0 evaluation describes a network that normalises its inputs: the initial statistics
+        (mean 0, variance 1) would make an untrained BatchNorm network behave as one without it,
+        and statistics left by an earlier phase describe that phase's inputs, not these.
+        """
+        if not self.arch.batchnorm:
+            return
+        was_training, momentum = self.training, self.bn_momentum
+        self.train()
+        self.bn_momentum = 1.0
+        try:
+            self(x, _PLAIN)
+        finally:
+            self.bn_momentum = momentum
+            self.train(was_training)
+
     def select(self, index: list[int]) -> StackedMLP:
         """A new stack holding the networks at ``index`` (for one-by-one comparisons)."""
         sub = StackedMLP(self.arch, [self.seeds[i] for i in index], self.bn_momentum, self.bn_eps)
         idx = torch.as_tensor(index)
         sub.load_state_dict({k: v[idx].clone() for k, v in self.state_dict().items()})
         return sub
+
+
+_PLAIN = get_rule("bp")  # without autograd every rule's forward pass is the same plain product
 
 
 def _plain_linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

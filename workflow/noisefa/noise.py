@@ -176,6 +176,13 @@ class FreshNoiseStream:
         self.gens = [
             torch.Generator().manual_seed(derive_seed("noise-stream", noise["name"], self.spec["seed"], s)) for s in network_seeds
         ]
+        self._calibration_keys = [("bn-estimate", noise["name"], self.spec["seed"], s) for s in network_seeds]
+
+    def calibration_batch(self) -> torch.Tensor:
+        """One batch of this phase's inputs for BatchNorm's starting statistics, from its own
+        seeded draw (the training stream is not advanced): (models, batch, dim)."""
+        xs = [sample(self.spec, self.batch_size, self.dim, self.n_classes, generator(*k))[0] for k in self._calibration_keys]
+        return torch.stack(xs).to(self.device)
 
     def next(self):
         xs, ys = zip(*(sample(self.spec, self.batch_size, self.dim, self.n_classes, g) for g in self.gens))

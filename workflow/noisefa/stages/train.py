@@ -107,6 +107,7 @@ def run(
                 entries.append((str(i + 1), "delta_angle_deg", a))
         for i, h in enumerate(hidden_features(model, x_gram)):
             entries.append((str(i + 1), "gram_erank", M.gram_erank(h).cpu()))
+            entries.append((str(i + 1), "gram_erank_centred", M.gram_erank(h, centred=True).cpu()))
         return rows_from(model, step, step / spe, entries)
 
     epe = tcfg["evals_per_epoch"]  # may be < 1: one evaluation every 1/epe epochs
