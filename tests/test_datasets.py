@@ -38,7 +38,7 @@ def test_train_subset_is_seeded(tmp_path):
     prepare("synthetic", Source(tmp_path), tmp_path / "s.pt")
     a, b = load_prepared(tmp_path / "s.pt", 300), load_prepared(tmp_path / "s.pt", 300)
     assert len(a.y_train) == 300 and torch.equal(a.x_train, b.x_train)
-    with pytest.raises(ValueError, match="only 2000"):
+    with pytest.raises(ValueError, match="train.train_subset: 5000 is larger than the 2000 training images"):
         load_prepared(tmp_path / "s.pt", 5000)
 
 
