@@ -3,8 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from noisefa.claims import COLUMNS, Tables, claims_table
+from noisefa.details import probability_rows
 
 SHAPE = "noise:in64_c10"
 CONTEXT = {
@@ -15,6 +17,11 @@ CONTEXT = {
     "generalisation_size": 100,
     "generalisation_sizes": [100],
 }
+
+
+EMPTY_SUMMARY = pd.DataFrame(
+    columns=["experiment", "dataset", "depth", "condition", "seed", "auc_test_acc", "converged_test_acc", "diverged"]
+)
 
 
 def _row(experiment, dataset, condition, seed, phase, step, metric, value, layer="", noise="", depth=2, index=None):
@@ -37,6 +44,19 @@ def _row(experiment, dataset, condition, seed, phase, step, metric, value, layer
     return r
 
 
+def _readout(untrained_bias: float, trained_bias: float, rng, seeds=range(10), probes=1000, noise="n") -> list[dict]:
+    """Detail rows of readouts on probes: logits N(0, 1) plus ``bias`` on each network's own favoured class."""
+    out = []
+    for step, bias in ((0, untrained_bias), (100, trained_bias)):
+        logits = torch.as_tensor(rng.normal(size=(len(seeds), probes, 10)))
+        for m, seed in enumerate(seeds):
+            logits[m, :, seed % 10] += bias
+        rows = probability_rows(list(seeds), torch.softmax(logits, -1), step, step / 10, "2")
+        out += [{**r, "experiment": "pretrain", "dataset": SHAPE, "noise": noise, "depth": 2, "condition": "fa_w",
+                 "phase": "noise"} for r in rows]  # fmt: skip
+    return out
+
+
 def _tables(aligned_angle: float = 30.0, chance_after: bool = True, order_moves: bool = False) -> Tables:
     """Noise pretraining that aligns to ``aligned_angle``; data training where FA w/ wins everywhere."""
     rng = np.random.default_rng(0)
@@ -53,15 +73,7 @@ def _tables(aligned_angle: float = 30.0, chance_after: bool = True, order_moves:
             for step, centre in ((0, 90.0), (100, target)):
                 for i, a in enumerate(centre + 5 * rng.normal(size=100)):
                     det.append(_row("pretrain", SHAPE, "fa_w", seed, "noise", step, "neuron_angle_deg", a, "2", noise, index=i))
-    for seed in range(2):  # readout of the used set: untrained far from chance, trained at chance
-        for step in (0, 100):
-            far = step == 0 or not chance_after
-            probs = 0.6 + 0.1 * rng.random(1000) if far else 0.1 + 0.01 * rng.normal(size=1000)
-            for metric in ("readout_max_prob", "readout_top_unit_prob"):
-                for i, p in enumerate(probs):
-                    det.append(_row("pretrain", SHAPE, "fa_w", seed, "noise", step, metric, p, "2", "n", index=i))
-            for u in range(10):
-                det.append(_row("pretrain", SHAPE, "fa_w", seed, "noise", step, "readout_unit_mean", 0.1, "2", "n", index=u))
+    det += _readout(untrained_bias=2.0, trained_bias=0.0 if chance_after else 2.0, rng=rng)
     for exp in ("main", "figure2", "size100"):
         for seed in range(10):
             for cond, final_angle, gram, gap in (("fa_w", 30.0, 20.0, 0.1), ("fa_wo", 70.0, 40.0, 0.5), ("bp", 90.0, 50.0, 0.3)):
@@ -130,21 +142,30 @@ def test_claims_hold_when_the_data_say_so():
     table = claims_table(_tables())
     assert list(table.columns) == COLUMNS
     by = _by(table)
-    c1 = by[("C1", "untrained neuron angles vs 90 (n)")]
-    assert c1.holds and c1.n == 100 and c1.dataset == SHAPE  # the first network's 100 neurons
-    assert by[("C2", "neuron angles trained vs untrained (n)")].holds
+    c1 = by[("C1", "untrained angle within 90 ± 5°, networks (n)")]
+    assert c1.holds and c1.primary and c1.n == 10 and c1.dataset == SHAPE
+    paper_c1 = by[("C1", "untrained neuron angles vs 90, first network (n)")]
+    assert paper_c1.n == 100 and not paper_c1.primary  # the paper's test over one network's neurons, shown
+    assert by[("C2", "angle trained vs untrained, networks (n)")].holds
+    assert by[("C2", "neuron angles trained vs untrained, first network (n)")].n == 100
     assert by[("C2", "pretrained angle vs 90, networks (n)")].n == 10
     assert by[("C3", "noise CE last vs first (n)")].holds
-    assert by[("C4", "neuron angles trained vs untrained (n)")].holds
-    assert not by[("C4", "neuron angles trained vs untrained (other)")].holds  # that set did not align
+    assert by[("C4", "angle trained vs untrained, networks (n)")].holds
+    assert not by[("C4", "angle trained vs untrained, networks (other)")].holds  # that set did not align
     c5 = by[("C5", "AUC fa_w vs fa_wo [main]")]
-    assert c5.holds and c5.effect > 0.07 and c5.figure == "3"
+    assert c5.holds and c5.effect > 0.07 and c5.figure == "3" and c5.ci_low > 0.07
+    close = by[("C5", "AUC gap to BP closed by fa_w (fraction > 0.5) [main]")]
+    assert close.holds and abs(close.effect - 0.8) < 0.01 and close.ci_low < 0.8 < close.ci_high
     assert by[("C5", "AUC fa_w vs fa_wo [figure2]")].figure == "2b"
-    assert all(table[table.claim.isin(["C6", "C7", "C11", "C13"])].holds)
-    assert by[("C8", "angle data->noise vs data only")].holds
+    primary = table[table.primary]
+    assert all(primary[primary.claim.isin(["C6", "C7", "C11", "C13"])].holds)
+    assert by[("C8", "angle data->noise within ± 5° of data only")].holds
     assert by[("C8", "angle noise->data vs data only")].holds
-    assert by[("C10", "untrained max prob vs chance (n)")].holds and by[("C10", "untrained max prob vs chance (n)")].n == 1000
-    assert by[("C10", "noise-trained max prob vs chance (n)")].holds
+    assert by[("C10", "untrained class counts vs uniform (n)")].holds
+    assert by[("C10", "noise-trained class counts vs uniform (n)")].holds
+    assert by[("C10", "untrained top-unit prob (chosen on other probes) vs 1/C (n)")].holds
+    assert by[("C10", "noise-trained top-unit prob within 1/C ± 0.02 (n)")].holds
+    assert by[("C10", "|top-unit prob - 1/C| trained vs untrained (n)")].holds
     assert by[("C12", "loss_gap fa_w vs fa_wo, 100 training images")].holds
     assert by[("C12", "loss_gap fa_w vs fa_wo, 100 training images")].figure == "4e"
     assert by[("C13", "Gram erank of last hidden layer fa_w vs fa_wo")].holds
@@ -156,14 +177,124 @@ def test_claims_hold_when_the_data_say_so():
     c16 = table[table.claim == "C16"]
     assert len(c16) == 3 and c16.holds.all() and set(c16.test) == {"paired t"}
     assert abs(by[("C16", "meta-loss (sum over tasks) after 5 steps, noise step 100 vs 0 (n)")].effect + 2.0) < 0.05
+    assert set(table.noise_set) == {"n", "other"} and (table.p_holm >= table.p_value).all()
 
 
 def test_claims_fail_when_the_data_say_so():
     by = _by(claims_table(_tables(aligned_angle=90.0, chance_after=False, order_moves=True)))
-    c2 = by[("C2", "neuron angles trained vs untrained (n)")]
+    c2 = by[("C2", "angle trained vs untrained, networks (n)")]
     assert not c2.holds and c2.p_value > 0.001
-    assert not by[("C10", "noise-trained max prob vs chance (n)")].holds
-    assert not by[("C8", "angle data->noise vs data only")].holds  # noise moved the data-trained weights
+    assert not by[("C10", "noise-trained class counts vs uniform (n)")].holds
+    assert not by[("C10", "noise-trained top-unit prob within 1/C ± 0.02 (n)")].holds
+    assert not by[("C8", "angle data->noise within ± 5° of data only")].holds  # noise moved the data-trained weights
+
+
+# ---- each defect of issue 14, on a table built so that the old computation got it wrong
+
+
+def _order_tables(data_only=70.0, noise_data=50.0, after_shift=0.0, after_sd=1.0, seeds=10):
+    rng = np.random.default_rng(5)
+    met = []
+    for seed in range(seeds):
+        a = data_only + rng.normal()
+        met.append(_row("figure2", "d", "fa_wo", seed, "data", 10, "angle_deg", a, "2"))
+        met.append(_row("figure2", "d", "fa_w", seed, "data", 10, "angle_deg", noise_data + rng.normal(), "2"))
+        after = a + after_shift + after_sd * rng.normal()
+        met.append(_row("figure2", "d", "fa_wo", seed, "noise_after", 100, "angle_deg", after, "2"))
+    return Tables(pd.DataFrame(met), EMPTY_SUMMARY, context={**CONTEXT, "experiment": "main"})
+
+
+def test_c8_noise_then_data_must_lower_the_angle_not_merely_change_it():
+    higher = _by(claims_table(_order_tables(noise_data=90.0)))[("C8", "angle noise->data vs data only")]
+    assert higher.p_value < 1e-6 and higher.effect > 15 and not higher.holds  # 20 deg higher: significant, wrong way
+    assert _by(claims_table(_order_tables(noise_data=50.0)))[("C8", "angle noise->data vs data only")].holds
+
+
+def test_c8_unchanged_needs_equivalence_not_a_non_significant_difference():
+    key = ("C8", "angle data->noise within ± 5° of data only")
+    noisy = _by(claims_table(_order_tables(after_sd=15.0)))  # no systematic change, but too noisy to say it stays
+    assert noisy[("C8", "angle data->noise vs data only (paper's t)")].p_value > 0.05  # the old "holds"
+    assert not noisy[key].holds and noisy[key].ci_high - noisy[key].ci_low > 10
+    assert _by(claims_table(_order_tables(after_sd=0.5)))[key].holds
+    assert not _by(claims_table(_order_tables(after_shift=8.0, after_sd=0.5)))[key].holds
+
+
+def _readout_tables(untrained_bias, trained_bias, seed=0):
+    det = _readout(untrained_bias, trained_bias, np.random.default_rng(seed))
+    return Tables(pd.DataFrame(), EMPTY_SUMMARY, details=pd.DataFrame(det),
+                  context={"noise": "n"})  # fmt: skip
+
+
+def test_c10_an_unbiased_untrained_network_is_not_called_different_from_chance():
+    """Logits N(0, 1) with no class bias: the old largest-probability reading said "≠ chance" at
+    p < 0.001 in 96 % of such cases (every max is >= 1/C)."""
+    wrongly = 0
+    for seed in range(20):
+        by = _by(claims_table(_readout_tables(0.0, 0.0, seed)))
+        wrongly += by[("C10", "untrained class counts vs uniform (n)")].holds
+        wrongly += by[("C10", "untrained top-unit prob (chosen on other probes) vs 1/C (n)")].holds
+        assert by[("C10", "noise-trained top-unit prob within 1/C ± 0.02 (n)")].holds  # "at chance" can hold
+    assert wrongly <= 1  # at alpha = 0.001, 40 tests: expected 0.04
+    biased = _by(claims_table(_readout_tables(1.0, 0.0)))
+    assert biased[("C10", "untrained class counts vs uniform (n)")].holds
+    assert biased[("C10", "untrained top-unit prob (chosen on other probes) vs 1/C (n)")].holds
+
+
+def test_c5_close_to_bp_is_a_test_not_a_comparison_of_means():
+    """fa_wo < fa_w <= bp made the old |fa_w - bp| < |bp - fa_wo| true whatever fa_w closed."""
+    rng = np.random.default_rng(2)
+    summary = pd.DataFrame(
+        [{"experiment": "main", "dataset": "d", "depth": 2, "condition": c, "seed": s, "auc_test_acc": a + 0.002 * rng.normal(),
+          "diverged": False} for s in range(10) for c, a in (("bp", 0.90), ("fa_wo", 0.80), ("fa_w", 0.81))]
+    )  # fmt: skip
+    row = _by(claims_table(Tables(pd.DataFrame(), summary, context={"experiment": "main"})))[
+        ("C5", "AUC gap to BP closed by fa_w (fraction > 0.5) [main]")
+    ]
+    assert not row.holds and abs(row.effect - 0.1) < 0.03 and row.ci_high < 0.5
+
+
+def test_c16_reports_the_minimum_and_holds_on_the_end_as_the_paper_states_it():
+    def tables(levels):
+        rng, meta = np.random.default_rng(4), []
+        for seed in range(10):
+            for step, level in zip((0, 400, 2000), levels):
+                meta.append({"noise": "n", "dataset": SHAPE, "depth": 2, "seed": seed, "step": step, "task": "meta",
+                             "adapt_step": 5, "metric": "loss", "value": level + 0.05 * rng.normal()})  # fmt: skip
+        return Tables(pd.DataFrame(), EMPTY_SUMMARY, meta=pd.DataFrame(meta), context={})
+
+    by = _by(claims_table(tables((7.19, 3.52, 4.60))))  # falls, then rises (the quick config)
+    end = by[("C16", "meta-loss (sum over tasks) after 5 steps, noise step 2000 vs 0 (n)")]
+    assert end.holds and end.primary
+    low = [r for k, r in by.items() if k[1].startswith("meta-loss at its minimum (noise step 400")]
+    rise = [r for k, r in by.items() if k[1].startswith("meta-loss at the end")]
+    assert len(low) == 1 and low[0].holds and not low[0].primary and rise[0].holds and rise[0].effect > 1
+    by = _by(claims_table(tables((4.0, 3.5, 4.6))))  # ends above its start: the claim fails
+    assert not by[("C16", "meta-loss (sum over tasks) after 5 steps, noise step 2000 vs 0 (n)")].holds
+
+
+def test_holm_within_a_claim_makes_many_barely_significant_rows_fail():
+    """Four datasets, each FA w/ faster with p = 0.0006 alone: Holm gives 0.0024, none holds."""
+    from scipy import stats as sps
+
+    v = np.linspace(-1, 1, 10) * 0.01
+    shift = sps.t.isf(0.0003, 18) * v.std(ddof=1) * np.sqrt(2 / 10)  # two-sided p = 0.0006 on 18 df
+    rows = [{"experiment": "main", "dataset": ds, "depth": 2, "condition": c, "seed": s, "auc_test_acc": 0.8 + d + v[s],
+             "diverged": False} for ds in "abcd" for s in range(10) for c, d in (("fa_wo", 0.0), ("fa_w", shift))]  # fmt: skip
+    c5 = claims_table(Tables(pd.DataFrame(), pd.DataFrame(rows), context={"experiment": "main"}))
+    c5 = c5[c5.claim == "C5"]
+    np.testing.assert_allclose(c5.p_value, 0.0006, rtol=1e-6)
+    np.testing.assert_allclose(c5.p_holm, 0.0024, rtol=1e-6)
+    assert not c5.holds.any()
+
+
+def test_dfa_at_depth_2_is_left_out_of_the_rules_comparison():
+    summary = pd.DataFrame(
+        [{"experiment": "rules", "dataset": "d", "depth": depth, "condition": c, "seed": s, "auc_test_acc": 0.9,
+          "converged_test_acc": 0.9, "diverged": False} for depth in (2, 3) for s in range(3) for c in ("fa_w", "dfa", "ss")]
+    )  # fmt: skip
+    table = claims_table(Tables(pd.DataFrame(), summary, context={"rules_experiment": "rules"}))
+    dfa = table[table.comparison.str.endswith("vs dfa")]
+    assert set(dfa.depth) == {3} and set(table[table.comparison.str.endswith("vs ss")].depth) == {2, 3}
 
 
 def test_diverged_pretraining_is_left_out():

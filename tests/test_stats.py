@@ -51,3 +51,49 @@ def test_wilcoxon_paired_known_values():
     assert r.effect == np.median(a - b)
     same = stats.wilcoxon_paired(a, a)
     assert same.p_value == 1.0 and same.effect == 0.0
+
+
+def test_confidence_intervals_of_the_t_tests():
+    r = stats.one_sample_t([1, 2, 3, 4, 5], 3)  # mean 3, se sqrt(2.5/5), t(4, 0.975) = 2.776445
+    assert r.ci_low == pytest.approx(-2.776445 * math.sqrt(0.5), abs=1e-5) and r.ci_high == pytest.approx(-r.ci_low)
+    r = stats.two_sample_t([1, 2, 3], [4, 5, 6])  # diff -3, pooled se sqrt(2/3), t(4, 0.975)
+    assert (r.ci_low, r.ci_high) == pytest.approx((-3 - 2.776445 * math.sqrt(2 / 3), -3 + 2.776445 * math.sqrt(2 / 3)), abs=1e-5)
+
+
+def test_tost_known_values():
+    # mean 0, sd sqrt(0.625), se 0.353553: t = (0 + 2) / se = 5.656854 on 4 df, p = 0.0024063
+    r = stats.tost_one_sample([-1, 0, 1, 0.5, -0.5], 0, margin=2)
+    assert r.p_value == pytest.approx(0.0024063, abs=1e-6) and abs(r.statistic) == pytest.approx(5.656854, abs=1e-5)
+    assert r.ci_high == pytest.approx(2.131847 * 0.353553, abs=1e-5)  # the 90 % interval (t(4, 0.95) = 2.131847)
+    assert stats.tost_one_sample([-1, 0, 1, 0.5, -0.5], 0, margin=0.5).p_value > 0.05  # too narrow a margin
+    # paired: d = [-0.1, 0.1, -0.2, 0.1], mean -0.025, se 0.075: t = 0.475 / 0.075 = 6.3333 on 3 df
+    r = stats.tost_paired([1, 2, 3, 4], [1.1, 1.9, 3.2, 3.9], margin=0.5)
+    assert r.effect == pytest.approx(-0.025) and r.p_value == pytest.approx(0.0039799, abs=1e-6)
+    far = stats.tost_paired([1, 2, 3, 4], [2.1, 2.9, 4.2, 4.9], margin=0.5)  # a shift of -1: not equivalent
+    assert far.p_value > 0.99
+    with pytest.raises(ValueError, match="margin"):
+        stats.tost_one_sample([1, 2], 0, margin=0)
+
+
+def test_gap_closed_known_values():
+    w, wo, bp = [0.95, 0.96, 0.94], [0.8, 0.81, 0.79], [1.0, 1.01, 0.99]
+    r = stats.gap_closed(w, wo, bp, 0.5)  # f = 0.15 / 0.2; L = 0.05, se sqrt(5e-5), Welch df = 4
+    assert r.effect == pytest.approx(0.75) and r.statistic == pytest.approx(0.05 / math.sqrt(5e-5))
+    assert r.p_value == pytest.approx(0.0010553, abs=1e-6) and r.ci_low < 0.75 < r.ci_high
+    half = stats.gap_closed([0.9, 0.91, 0.89], wo, bp, 0.5)  # exactly half: the contrast is 0, p = 0.5
+    assert half.effect == pytest.approx(0.5) and half.p_value == pytest.approx(0.5)
+    none = stats.gap_closed(w, wo, [0.7, 0.71, 0.69], 0.5)  # BP no better than w/o: no gap to close
+    assert math.isnan(none.effect) and none.p_value == 1.0
+
+
+def test_chi2_uniform_sums_independent_networks():
+    r = stats.chi2_uniform([[10, 10, 10], [20, 5, 5]])  # 0 + (100 + 25 + 25) / 10 = 15 on 2 * 2 df
+    assert r.statistic == 15.0 and r.n == 60 and r.p_value == pytest.approx(0.0047012, abs=1e-6)
+    assert r.effect == pytest.approx(0.5)
+    assert stats.chi2_uniform([[100, 100, 100, 100]]).p_value == 1.0
+
+
+def test_holm_step_down():
+    np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03, np.nan]), [0.03, 0.06, 0.06, np.nan])
+    np.testing.assert_allclose(stats.holm([0.5, 0.9]), [1.0, 1.0])
+    assert stats.holm([]).shape == (0,)

@@ -18,12 +18,12 @@ from .learning_rules import get_rule
 from .model import StackedMLP
 
 
-def _rows(model: StackedMLP, step: int, epoch: float, layer: str, metric: str, values: torch.Tensor) -> list[dict]:
+def _rows(seeds: list[int], step: int, epoch: float, layer: str, metric: str, values: torch.Tensor) -> list[dict]:
     """values: (models, k) -> one row per (network, index)."""
     values = values.detach().double().cpu()
     return [
         {"step": step, "epoch": epoch, "seed": seed, "layer": layer, "metric": metric, "index": i, "value": v}
-        for seed, vec in zip(model.seeds, values.tolist())
+        for seed, vec in zip(seeds, values.tolist())
         for i, v in enumerate(vec)
     ]
 
@@ -35,7 +35,7 @@ def neuron_rows(model: StackedMLP, step: int, epoch: float) -> list[dict]:
     out = []
     for i, (W, B) in enumerate(zip(model.weights, model.feedback)):
         if i > 0:
-            out += _rows(model, step, epoch, str(i + 1), "neuron_angle_deg", M.neuron_angles(W, B))
+            out += _rows(model.seeds, step, epoch, str(i + 1), "neuron_angle_deg", M.neuron_angles(W, B))
     return out
 
 
@@ -49,41 +49,46 @@ def spectrum_rows(model: StackedMLP, step: int, epoch: float) -> list[dict]:
         ok = torch.isfinite(Wd).flatten(1).all(1).cpu()
         if ok.any():
             s[ok] = torch.linalg.svdvals(Wd[ok.to(W.device)]).cpu()
-        out += _rows(model, step, epoch, str(i + 1), "singular_value", s)
+        out += _rows(model.seeds, step, epoch, str(i + 1), "singular_value", s)
     return out
 
 
 @torch.no_grad()
 def readout_rows(model: StackedMLP, probes: torch.Tensor, step: int, epoch: float) -> list[dict]:
-    """Softmax readout on probe inputs, the two readings of "readout at chance".
+    """Softmax readout on probe inputs (``probability_rows``), in eval mode (BatchNorm running
+    statistics), as a test input would be."""
+    was_training = model.training
+    model.eval()
+    p = M.readout_probabilities(model(probes, get_rule("bp")))  # the forward pass is rule-independent
+    model.train(was_training)
+    return probability_rows(model.seeds, p, step, epoch, str(model.arch.depth))
 
-    - per probe: the largest probability (chance = 1/classes);
+
+def probability_rows(seeds: list[int], p: torch.Tensor, step: int, epoch: float, layer: str) -> list[dict]:
+    """Rows of the readings of "readout at chance" from probabilities ``p`` (models, probes, classes):
+
+    - per probe: the largest probability (>= 1/classes by construction, so not tested against it);
     - per readout unit: its mean probability over the probes (an untrained He-init net
       favours a few classes), and, per probe, the probability of the most favoured unit;
     - per probe, the predicted class (for a test of the class counts against uniform);
     - cross-validated: the unit favoured on the even probes, its probability on each odd probe
       (choosing the unit on the probes it is tested on makes "above 1/C" true by construction).
-    Evaluated in eval mode (BatchNorm running statistics), as a test input would be.
     """
-    was_training = model.training
-    model.eval()
-    p = M.readout_probabilities(model(probes, get_rule("bp")))  # the forward pass is rule-independent
-    model.train(was_training)
-    layer = str(model.arch.depth)
+    who = list(seeds)
     unit_mean = p.mean(dim=1)  # (models, classes)
     top = unit_mean.argmax(dim=1)  # (models,)
     top_prob = p.gather(2, top.view(-1, 1, 1).expand(-1, p.shape[1], 1)).squeeze(2)
     cv_top = p[:, 0::2].mean(dim=1).argmax(dim=1)  # chosen on the even probes
     odd = p[:, 1::2]
     cv_prob = odd.gather(2, cv_top.view(-1, 1, 1).expand(-1, odd.shape[1], 1)).squeeze(2)
-    cv_rows = _rows(model, step, epoch, layer, "readout_cv_top_unit_prob", cv_prob)
+    cv_rows = _rows(who, step, epoch, layer, "readout_cv_top_unit_prob", cv_prob)
     for r in cv_rows:
         r["index"] = 2 * r["index"] + 1  # the probe's own index
     return (
-        _rows(model, step, epoch, layer, "readout_max_prob", p.max(dim=2).values)
-        + _rows(model, step, epoch, layer, "readout_top_unit_prob", top_prob)
-        + _rows(model, step, epoch, layer, "readout_unit_mean", unit_mean)
-        + _rows(model, step, epoch, layer, "readout_pred_class", p.argmax(dim=2).double())
+        _rows(who, step, epoch, layer, "readout_max_prob", p.max(dim=2).values)
+        + _rows(who, step, epoch, layer, "readout_top_unit_prob", top_prob)
+        + _rows(who, step, epoch, layer, "readout_unit_mean", unit_mean)
+        + _rows(who, step, epoch, layer, "readout_pred_class", p.argmax(dim=2).double())
         + cv_rows
     )
 
@@ -95,9 +100,9 @@ def reliability_rows(
     ``index``: the bin's sample count, mean confidence and accuracy (NaN in an empty bin).
     Network-level: layer ""."""
     return (
-        _rows(model, step, epoch, "", "reliability_count", count)
-        + _rows(model, step, epoch, "", "reliability_confidence", confidence)
-        + _rows(model, step, epoch, "", "reliability_accuracy", accuracy)
+        _rows(model.seeds, step, epoch, "", "reliability_count", count)
+        + _rows(model.seeds, step, epoch, "", "reliability_confidence", confidence)
+        + _rows(model.seeds, step, epoch, "", "reliability_accuracy", accuracy)
     )
 
 

@@ -38,6 +38,7 @@ OOD_TABLE = "results/tables/ood.parquet"
 META_TABLE = "results/tables/meta.parquet"
 TABLE1 = "results/tables/table1.{ext}"  # csv, md, tex
 CLAIMS = "results/tables/claims.csv"
+VERDICT = "results/tables/verdict.{ext}"  # csv, md: one verdict per claim
 FIGURE = "results/figures/{figure}.png"
 NOTEBOOK = "results/reports/{report}.ipynb"
 NOTEBOOK_HTML = "results/reports/{report}.html"

@@ -1,8 +1,10 @@
-"""The paper's statistical tests, returning one uniform record per comparison.
+"""The paper's statistical tests, and the ones its claims need, as one uniform record.
 
-Every test reports n, the statistic, the two-sided p-value and an effect (the mean
-difference, in the measured unit), so a claims table row is built the same way
-whatever the test. scipy does the arithmetic.
+Every test reports n, the statistic, the p-value, an effect (the mean difference, in the
+measured unit) and its 95 % confidence interval where one is defined, so a claims table row
+is built the same way whatever the test. Difference tests are two-sided; equivalence tests
+(TOST) report the larger of their two one-sided p-values; ``holm`` adjusts a family of
+p-values. scipy does the arithmetic.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ class TestResult:
     statistic: float
     p_value: float
     effect: float
+    ci_low: float = math.nan
+    ci_high: float = math.nan
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -31,11 +35,21 @@ def _clean(values) -> np.ndarray:
     return a[np.isfinite(a)]
 
 
+def _ci(r) -> tuple[float, float]:
+    try:
+        ci = r.confidence_interval(0.95)
+        return float(ci.low), float(ci.high)
+    except (ValueError, ZeroDivisionError, AttributeError):
+        return math.nan, math.nan
+
+
 def one_sample_t(values, popmean: float) -> TestResult:
     """Is the mean of ``values`` different from ``popmean``? (effect: mean - popmean)"""
     a = _clean(values)
     r = sps.ttest_1samp(a, popmean)
-    return TestResult("one-sample t", len(a), float(r.statistic), float(r.pvalue), float(a.mean() - popmean))
+    lo, hi = _ci(r)
+    effect = float(a.mean() - popmean) if len(a) else math.nan
+    return TestResult("one-sample t", len(a), float(r.statistic), float(r.pvalue), effect, lo - popmean, hi - popmean)
 
 
 def two_sample_t(a, b, equal_var: bool = True) -> TestResult:
@@ -43,15 +57,112 @@ def two_sample_t(a, b, equal_var: bool = True) -> TestResult:
     a, b = _clean(a), _clean(b)
     r = sps.ttest_ind(a, b, equal_var=equal_var)
     name = "two-sample t" if equal_var else "Welch t"
-    return TestResult(name, min(len(a), len(b)), float(r.statistic), float(r.pvalue), float(a.mean() - b.mean()))
+    effect = float(a.mean() - b.mean()) if len(a) and len(b) else math.nan
+    return TestResult(name, min(len(a), len(b)), float(r.statistic), float(r.pvalue), effect, *_ci(r))
+
+
+def _paired(a, b) -> np.ndarray:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    return a[ok] - b[ok]
 
 
 def paired_t(a, b) -> TestResult:
     """Paired t-test (the same networks measured twice; effect: mean(a - b))."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    r = sps.ttest_rel(a[ok], b[ok])
-    return TestResult("paired t", int(ok.sum()), float(r.statistic), float(r.pvalue), float((a[ok] - b[ok]).mean()))
+    d = _paired(a, b)
+    r = sps.ttest_1samp(d, 0.0)
+    effect = float(d.mean()) if len(d) else math.nan
+    return TestResult("paired t", len(d), float(r.statistic), float(r.pvalue), effect, *_ci(r))
+
+
+def _tost(d: np.ndarray, margin: float, name: str, n: int, se: float, df: float, effect: float) -> TestResult:
+    """Two one-sided t-tests of H0: |effect| >= margin; p is the larger one-sided p-value, and
+    the interval is the (1 - 2 * 0.05) = 90 % one whose inclusion in (-margin, margin) TOST tests."""
+    if not margin > 0:
+        raise ValueError(f"an equivalence margin must be > 0, got {margin}")
+    if n < 2 or not se > 0:
+        nan = math.nan
+        return TestResult(name, n, nan, 0.0 if n >= 2 and abs(effect) < margin else 1.0, effect, effect, effect)
+    t_lo, t_hi = (effect + margin) / se, (effect - margin) / se
+    p = max(float(sps.t.sf(t_lo, df)), float(sps.t.cdf(t_hi, df)))
+    half = float(sps.t.ppf(0.95, df)) * se
+    stat = t_lo if abs(t_lo) < abs(t_hi) else t_hi  # the binding one
+    return TestResult(name, n, float(stat), p, effect, effect - half, effect + half)
+
+
+def tost_one_sample(values, popmean: float, margin: float) -> TestResult:
+    """Equivalence of the mean of ``values`` to ``popmean`` within ±``margin`` (effect: mean - popmean)."""
+    a = _clean(values)
+    n = len(a)
+    se = float(a.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return _tost(a, margin, f"TOST one-sample (±{margin:g})", n, se, n - 1, float(a.mean() - popmean) if n else math.nan)
+
+
+def tost_paired(a, b, margin: float) -> TestResult:
+    """Equivalence of paired measurements within ±``margin`` (effect: mean(a - b))."""
+    d = _paired(a, b)
+    n = len(d)
+    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return _tost(d, margin, f"TOST paired (±{margin:g})", n, se, n - 1, float(d.mean()) if n else math.nan)
+
+
+def gap_closed(w, wo, bp, fraction: float) -> TestResult:
+    """Does ``w`` close more than ``fraction`` of the gap from ``wo`` to ``bp``? (three independent groups)
+
+    Effect: f = (mean(w) - mean(wo)) / (mean(bp) - mean(wo)), the fraction of the gap closed, with a
+    delta-method 95 % interval. Test: the contrast L = mean(w) - (1 - fraction) mean(wo) - fraction
+    mean(bp) > 0 (Welch-Satterthwaite t, one-sided), i.e. f > fraction when the gap is positive.
+    With no positive gap (BP not better than w/o) the fraction is undefined: NaN, p = 1.
+    """
+    groups = [_clean(x) for x in (w, wo, bp)]
+    n = min(len(g) for g in groups)
+    if n < 2:
+        return TestResult(f"gap closed > {fraction:g} (Welch contrast)", n, math.nan, math.nan, math.nan)
+    m = [g.mean() for g in groups]
+    v = [g.var(ddof=1) / len(g) for g in groups]
+    gap = m[2] - m[1]
+    name = f"gap closed > {fraction:g} (Welch contrast)"
+    if not gap > 0:
+        return TestResult(name, n, math.nan, 1.0, math.nan)
+    c = np.array([1.0, -(1 - fraction), -fraction])
+    L = float(c @ np.array(m))
+    var_L = float((c**2) @ np.array(v))
+    df = var_L**2 / sum((ci**2 * vi) ** 2 / (len(g) - 1) for ci, vi, g in zip(c, v, groups)) if var_L > 0 else math.inf
+    t = L / math.sqrt(var_L) if var_L > 0 else (math.inf if L > 0 else -math.inf)
+    p = float(sps.t.sf(t, df))
+    f = (m[0] - m[1]) / gap
+    var_f = (v[0] + v[1] + f**2 * (v[2] + v[1]) - 2 * f * v[1]) / gap**2  # cov(a, b) = var(mean wo)
+    half = float(sps.t.ppf(0.975, df)) * math.sqrt(max(var_f, 0.0)) if math.isfinite(df) else 0.0
+    return TestResult(name, n, float(t), p, float(f), float(f - half), float(f + half))
+
+
+def chi2_uniform(counts) -> TestResult:
+    """Class counts against the uniform distribution, summed over independent networks.
+
+    ``counts``: (networks, classes). Each network's Pearson χ² against n_m / C per class is
+    χ²(C - 1) under the null; independent networks add: χ²(M (C - 1)). Effect: Cohen's w of
+    the pooled deviation, sqrt(Σ χ² / Σ n) (0 = uniform; 0.1 small, 0.3 medium).
+    """
+    c = np.atleast_2d(np.asarray(counts, float))
+    n = c.sum(axis=1, keepdims=True)
+    expected = n / c.shape[1]
+    chi2 = float((((c - expected) ** 2) / expected).sum())
+    df = c.shape[0] * (c.shape[1] - 1)
+    return TestResult("chi-square vs uniform (networks summed)", int(n.sum()), chi2, float(sps.chi2.sf(chi2, df)),
+                      float(math.sqrt(chi2 / n.sum())))  # fmt: skip
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (NaN stays NaN, not counted)."""
+    p = np.asarray(p_values, float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m, running = len(order), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
 
 
 def wilcoxon_vs(values, constant: float) -> TestResult:

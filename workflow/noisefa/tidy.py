@@ -46,7 +46,7 @@ METRICS = {
     "wb_distance": "Frobenius norm ||W - B||",
     "wb_distance_norm": "||W/||W|| - B/||B|| ||: distance of directions (2 sin(matrix angle / 2))",
     "gram_erank": "effective rank of the Gram matrix (cosine similarity of neuron features) of a hidden layer's output",
-    "gram_erank_centred": "the same with each neuron's mean feature removed first (correlation matrix): how features vary, not their mean",
+    "gram_erank_centred": "gram_erank with each neuron's mean removed first (correlation matrix): how features vary",
     "erank": "effective rank of W (Roy & Vetterli 2007)",
     "diverged": "1.0 at the evaluation where a network's training loss became non-finite (on_divergence: record)",
 }
@@ -63,7 +63,7 @@ DETAIL_METRICS = {
     "readout_top_unit_prob": "probability of the network's most favoured readout unit for probe `index`",
     "readout_unit_mean": "mean softmax probability of readout unit `index` over the probes",
     "readout_pred_class": "the class the network predicts for probe `index` (argmax of the readout)",
-    "readout_cv_top_unit_prob": "probability, for odd probe `index`, of the unit with the largest mean probability on the even probes",
+    "readout_cv_top_unit_prob": "probability, for odd probe `index`, of the unit with the largest mean on the even probes",
     "reliability_count": "test samples whose confidence (max softmax) falls in bin `index` (equal-width, right-closed)",
     "reliability_confidence": "mean confidence of the test samples in bin `index` (NaN if empty)",
     "reliability_accuracy": "accuracy of the test samples in bin `index` (NaN if empty)",

@@ -55,7 +55,9 @@ rule claims:
         meta=paths.META_TABLE,
         code=lib("noisefa.stages.claims"),
     output:
-        report(paths.CLAIMS, caption="../report/claims.rst", category="Claims"),
+        claims=report(paths.CLAIMS, caption="../report/claims.rst", category="Claims"),
+        verdict=report(paths.VERDICT.format(ext="csv"), caption="../report/verdict.rst", category="Claims"),
+        verdict_md=paths.VERDICT.format(ext="md"),
     params:
         context=lambda wc: json.dumps(claims_context(), sort_keys=True),
     log:
@@ -68,7 +70,7 @@ rule claims:
         "python -m noisefa.stages.claims --metrics {input.metrics} --summary {input.summary} "
         "--pretrain {input.pretrain} --details {input.details} --ood {input.ood} --meta {input.meta} "
         "--context {params.context:q} "
-        "--out {output} > {log} 2>&1"
+        "--out {output.claims} --verdict-csv {output.verdict} --verdict-md {output.verdict_md} > {log} 2>&1"
 
 
 rule table1:

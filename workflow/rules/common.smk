@@ -261,6 +261,9 @@ def claims_context():
         "generalisation_sizes": g["sizes"] if g["enabled"] else [],
         "table1": config["table1"],
         "rules_experiment": RULES if config["rules"]["enabled"] else "",
+        "noise_specs": config["noise"]["sets"],
+        "batchnorm": config["model"]["batchnorm"],
+        "claims": config["claims"],
     }
 
 
@@ -382,6 +385,7 @@ def all_targets():
         paths.METRICS,
         paths.SUMMARY,
         paths.CLAIMS,
+        paths.VERDICT.format(ext="md"),
         *table_targets(),
         *[figure_file(f) for f in figures()],
         *[paths.NOTEBOOK_HTML.format(report=r) for r in reports()],

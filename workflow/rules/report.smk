@@ -12,6 +12,7 @@ rule notebook:
         metrics=paths.METRICS,
         summary=paths.SUMMARY,
         claims=paths.CLAIMS,
+        verdict=paths.VERDICT.format(ext="md"),
         pretrain=paths.PRETRAIN_TABLE,
         details=paths.DETAILS,
         ood=paths.OOD_TABLE,
@@ -33,6 +34,7 @@ rule notebook:
     shell:
         "papermill {input.notebook} {output} -k python3 --cwd . "
         "-p metrics_path {input.metrics} -p summary_path {input.summary} -p claims_path {input.claims} "
+        "-p verdict_md_path {input.verdict} "
         "-p pretrain_path {input.pretrain} -p details_path {input.details} "
         "-p ood_path {input.ood} -p meta_path {input.meta} -p table1_md_path {input.table1} "
         "-p figure_paths_json {params.figures:q} -p config_json {params.config:q} "
@@ -51,4 +53,5 @@ rule notebook_html:
     conda:
         REPORT_ENV
     shell:
-        "jupyter nbconvert --to html --output-dir $(dirname {output}) {input} > {log} 2>&1"
+        # Code cells hidden: a reader sees results first (the executed .ipynb keeps the code).
+        "jupyter nbconvert --to html --no-input --output-dir $(dirname {output}) {input} > {log} 2>&1"

@@ -1,4 +1,4 @@
-"""Write the claims table: every claim the tidy tables support, with the paper's test."""
+"""Write the claims table (every claim the tidy tables support, with its test) and the verdict table."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..claims import Tables, claims_table
+from ..files import atomic_write
 from ..runtime import user_errors
 from ..tidy import read_table, write_table
+from ..verdict import markdown, verdict_table
 
 
 def main(argv=None):
@@ -23,6 +25,8 @@ def main(argv=None):
     p.add_argument("--meta", type=Path, required=True)
     p.add_argument("--context", type=json.loads, default={}, help="JSON: which experiment, noise set and cells to test")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--verdict-csv", type=Path, required=True)
+    p.add_argument("--verdict-md", type=Path, required=True)
     a = p.parse_args(argv)
     with user_errors():
         tables = Tables(
@@ -35,9 +39,14 @@ def main(argv=None):
             a.context,
         )
         table = claims_table(tables)
+        verdicts = verdict_table(table, a.context)
         write_table(table, a.out)
+        write_table(verdicts, a.verdict_csv)
+        atomic_write(a.verdict_md, lambda tmp: Path(tmp).write_text(markdown(verdicts)))
     with pd.option_context("display.width", 250, "display.max_colwidth", 70, "display.max_rows", 500):
         print(table.round(5).to_string())
+        print()
+        print(verdicts[["claim", "verdict", "evidence"]].to_string())
 
 
 if __name__ == "__main__":
