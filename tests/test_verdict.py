@@ -10,7 +10,8 @@ def _claim_row(claim, holds, primary=True, comparison="x", p=0.0001, dataset="d"
     base = {c: None for c in COLUMNS}
     return {**base, "claim": claim, "figure": "f", "dataset": dataset, "depth": depth, "comparison": comparison,
             "test": "two-sample t", "n": 10, "statistic": 5.0, "p_value": p, "effect": 0.1, "ci_low": 0.05, "ci_high": 0.15,
-            "p_holm": p, "holds": holds, "primary": primary, "noise_set": "n", "protocol": "fixed 10k", "batchnorm": False}  # fmt: skip
+            "p_holm": p, "holds": holds, "primary": primary, "noise_set": "n", "protocol": "fixed 10k",
+            "batchnorm": False}  # fmt: skip
 
 
 def test_the_rule_holds_fails_mixed_not_computed():
