@@ -62,6 +62,10 @@ def test_defaults_are_filled():
         ({"generalisation": {"dataset": "digits", "sizes": [1600, 5000], "size": 1600}}, "exceed the 1437 training images"),
         ({"experiment": "figure2"}, "config key experiment"),
         ({"train": {"evals_per_epoch": 0}}, "train.evals_per_epoch"),
+        ({"pretrain_overrides": {"depth4": {"lr": 0}}}, "pretrain_overrides.depth4 -> pretrain.lr"),
+        ({"pretrain_overrides": {"four": {"lr": 0.1}}}, "pretrain_overrides: 'four' does not match"),
+        ({"pretrain_overrides": {"depth4": {"lrr": 0.1}}}, "pretrain_overrides.depth4: 'lrr' is not one of"),
+        ({"pretrain_overrides": {"depth4": {"optimizer": "lbfgs"}}}, "pretrain_overrides.depth4.optimizer: unknown value"),
     ],
 )
 def test_bad_config_names_the_key(bad, needle):
@@ -105,6 +109,7 @@ def test_non_finite_numbers_are_refused_naming_the_key(bad, key):
         ({"figure2": {"dataset": "synthetic", "train": {"train_subset": 100}}}, "train.batch_size: 128 is larger than the 100"),
         ({"rules": {"enabled": True, "datasets": ["synthetic"], "train": {"batch_size": 3000}}}, "rules.train.batch_size: 3000"),
         ({"pretrain": {"batch_size": 100_000}}, "pretrain.batch_size: 100000 is larger than the 60000 samples of noise set"),
+        ({"pretrain_overrides": {"depth2": {"batch_size": 70_000}}}, "pretrain_overrides.depth2.batch_size: 70000 is larger"),
         (
             {"meta": {"tasks": ["digits"], "batch_size": 2000, "train_samples": 5000}},
             "meta.batch_size: 2000 is larger than the 1437 adaptation images of task digits",
@@ -139,3 +144,11 @@ def test_readme_documents_every_config_key():
 
     missing = [k for k in keys(schema(), "") if f"| `{k}`" not in readme]
     assert not missing, f"README's config table lacks {missing}"
+
+
+def test_pretrain_overrides_apply_per_depth():
+    from noisefa.experiments import pretrain_config
+
+    cfg = validate({"datasets": ["synthetic"], "pretrain_overrides": {"depth4": {"lr": 0.003, "steps": 9000}}})
+    assert pretrain_config(cfg, 4)["lr"] == 0.003 and pretrain_config(cfg, 4)["steps"] == 9000
+    assert pretrain_config(cfg, 2) == cfg["pretrain"] and pretrain_config(cfg, 4)["momentum"] == cfg["pretrain"]["momentum"]

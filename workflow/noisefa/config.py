@@ -15,7 +15,7 @@ import yaml
 from .conditions import CONDITIONS
 from .datasets import DATASETS
 from .errors import SizeError, refuse_larger
-from .experiments import FIGURE2, RULES, SIZE_PREFIX, experiments, noise_sweep
+from .experiments import FIGURE2, RULES, SIZE_PREFIX, experiments, noise_sweep, pretrain_config
 from .experiments import train_config as experiment_train_config
 from .noise import DISTRIBUTIONS
 from .optimizers import OPTIMIZERS
@@ -92,6 +92,11 @@ def validate(cfg: dict) -> dict:
             raise _unknown(f"noise.sets.{name}.distribution", spec["distribution"], DISTRIBUTIONS)
     if cfg["pretrain"]["optimizer"] not in OPTIMIZERS:
         raise _unknown("pretrain.optimizer", cfg["pretrain"]["optimizer"], OPTIMIZERS)
+    for key in cfg["pretrain_overrides"]:
+        merged = pretrain_config(cfg, int(key.removeprefix("depth")))
+        _schema_errors(merged, sch["properties"]["pretrain"], prefix=f"pretrain_overrides.{key} -> pretrain.")
+        if merged["optimizer"] not in OPTIMIZERS:
+            raise _unknown(f"pretrain_overrides.{key}.optimizer", merged["optimizer"], OPTIMIZERS)
     for d in cfg["train_overrides"]:
         if d not in DATASETS:
             raise _unknown(f"train_overrides.{d}", d, DATASETS)
@@ -147,10 +152,14 @@ def _check_sizes(cfg: dict) -> None:
             n = tc.get("train_subset") or n_train
             refuse_larger(_train_key(cfg, name, d, "batch_size"), tc["batch_size"], n, f"training images of {d} ({name})")
     sets = {cfg["noise"]["use"]} | {s for s, *_ in noise_sweep(cfg)}
+    depths = {*cfg["depths"], *cfg["rules"]["depths"], *cfg["generalisation"]["depths"]}
+    depths |= {cfg["figure1"]["depth"], cfg["figure2"]["depth"], cfg["meta"]["depth"]}
+    batch, d = max((pretrain_config(cfg, d)["batch_size"], d) for d in depths)
+    key = f"pretrain_overrides.depth{d}" if "batch_size" in cfg["pretrain_overrides"].get(f"depth{d}", {}) else "pretrain"
     for s in sorted(sets):
         spec = cfg["noise"]["sets"][s]
         if spec["protocol"] == "fixed":
-            refuse_larger("pretrain.batch_size", cfg["pretrain"]["batch_size"], spec["n_samples"], f"samples of noise set {s}")
+            refuse_larger(f"{key}.batch_size", batch, spec["n_samples"], f"samples of noise set {s}")
     meta = cfg["meta"]
     if meta["enabled"]:
         for t in meta["tasks"]:

@@ -36,6 +36,11 @@ class Experiment:
     train_overrides: dict  # applied after `train` and `train_overrides[dataset]`
 
 
+def pretrain_config(cfg: dict, depth: int) -> dict:
+    """Noise pretraining of networks of ``depth``: `pretrain` with `pretrain_overrides.depth<N>`."""
+    return {**cfg["pretrain"], **cfg.get("pretrain_overrides", {}).get(f"depth{int(depth)}", {})}
+
+
 def base_train(cfg: dict, dataset: str) -> dict:
     return {**cfg["train"], **cfg["train_overrides"].get(dataset, {})}
 

@@ -96,7 +96,7 @@ def job_estimates(cfg: dict) -> list[tuple[str, str, Estimate]]:
     """(rule, job, estimate) for every compute job of a validated config (experiments.py plans them)."""
     from .conditions import get_condition
     from .datasets import get_spec
-    from .experiments import meta_shape, noise_sweep, ood_cells, ood_tests, train_cells, train_config
+    from .experiments import meta_shape, noise_sweep, ood_cells, ood_tests, pretrain_config, train_cells, train_config
 
     hidden, out = cfg["model"]["hidden"], []
     groups = [min(cfg["seeds_per_job"], cfg["n_seeds"] - lo) for lo in range(0, cfg["n_seeds"], cfg["seeds_per_job"])]
@@ -118,18 +118,26 @@ def job_estimates(cfg: dict) -> list[tuple[str, str, Estimate]]:
         pretrains[key] = None
     for noise, dim, classes, depth in pretrains:
         for g in groups:
-            est = pretrain_job(dim, classes, n_noise(noise), g, depth, hidden, cfg["pretrain"])
+            est = pretrain_job(dim, classes, n_noise(noise), g, depth, hidden, pretrain_config(cfg, depth))
             out.append(("pretrain", f"{noise} in{dim}_c{classes} depth{depth} ({g} nets)", est))
     if cfg["figure2"]["enabled"] and "fa_wo" in cfg["conditions"]:
         spec = get_spec(cfg["figure2"]["dataset"])
         for g in groups:
-            est = pretrain_job(spec.in_dim, spec.n_classes, n_noise(use), g, cfg["figure2"]["depth"], hidden, cfg["pretrain"])
+            f2_depth = cfg["figure2"]["depth"]
+            est = pretrain_job(spec.in_dim, spec.n_classes, n_noise(use), g, f2_depth, hidden, pretrain_config(cfg, f2_depth))
             out.append(("data_then_noise", f"figure2 {spec.name} ({g} nets)", est))
     shape = meta_shape(cfg)
     if shape:
         for g in groups:
             est = meta_job(
-                *shape, n_noise(use), g, cfg["meta"]["depth"], hidden, cfg["pretrain"], cfg["meta"], len(cfg["meta"]["tasks"])
+                *shape,
+                n_noise(use),
+                g,
+                cfg["meta"]["depth"],
+                hidden,
+                pretrain_config(cfg, cfg["meta"]["depth"]),
+                cfg["meta"],
+                len(cfg["meta"]["tasks"]),
             )
             out.append(("meta", f"in{shape[0]}_c{shape[1]} depth{cfg['meta']['depth']} ({g} nets)", est))
     n_tests = sum(len(m) for m in ood_tests(cfg).values())

@@ -15,6 +15,7 @@ from noisefa.experiments import (
     noise_sweep,
     ood_cells,
     ood_tests,
+    pretrain_config,
     train_cells,
     train_config,
 )
@@ -200,7 +201,8 @@ def train_spec(wc):
 
 def pretrain_spec(wc, extra=None):
     # No **kwargs here: Snakemake would fill them with the job's input, output and resources.
-    return job_spec(wc.seeds, **{"experiment": "pretrain", "depth": int(wc.depth), "pretrain": config["pretrain"], **(extra or {})})
+    pre = pretrain_config(config, int(wc.depth))
+    return job_spec(wc.seeds, **{"experiment": "pretrain", "depth": int(wc.depth), "pretrain": pre, **(extra or {})})
 
 
 def _train_estimate(wc):
@@ -213,7 +215,7 @@ def _pretrain_estimate(wc):
     noise = config["noise"]["sets"][wc.noise]
     n_noise = noise["n_samples"] if noise["protocol"] == "fixed" else 0
     return pretrain_job(int(wc.dim), int(wc.classes), n_noise, len(seeds_of(wc.seeds)), int(wc.depth),
-                        config["model"]["hidden"], config["pretrain"])
+                        config["model"]["hidden"], pretrain_config(config, int(wc.depth)))
 
 
 def _noise_wc(wc):
@@ -282,7 +284,7 @@ def figure1_context():
         "noise_sets": {n: config["noise"]["sets"][n] for n, *_ in noise_sweep(config)},
         "shape": "noise:in{dim}_c{classes}".format(**shape(f1["dataset"])),
         "depth": f1["depth"],
-        "pretrain": config["pretrain"],
+        "pretrain": pretrain_config(config, f1["depth"]),
     }
 
 
@@ -331,7 +333,8 @@ def figure5_context():
 
 
 def figure6_context():
-    return {"noise": config["noise"]["use"], "meta": config["meta"], "pretrain_steps": config["pretrain"]["steps"]}
+    steps = pretrain_config(config, config["meta"]["depth"])["steps"]
+    return {"noise": config["noise"]["use"], "meta": config["meta"], "pretrain_steps": steps}
 
 
 def rules_context():
