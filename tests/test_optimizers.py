@@ -84,3 +84,25 @@ def test_a_training_step_imports_no_dynamo():
     env = {**os.environ, "PYTHONPATH": str(Path(optimizers.__file__).parents[1])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "False"
+
+
+def test_clipping_is_per_network_and_matches_torch_on_each_network_alone():
+    g = torch.Generator().manual_seed(3)
+    params = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in [(3, 5, 4), (3, 5)]]
+    grads = [torch.randn(p.shape, generator=g, dtype=torch.float64) for p in params]
+    grads[0][1] *= 1e-3  # network 1's gradient is small in one tensor: only its own norm decides
+    for p, gr in zip(params, grads):
+        p.grad = gr.clone()
+    opt = optimizers.make_optimizer(params, {"optimizer": "sgd", "lr": 1.0, "clip_grad_norm": 1.0})
+    assert isinstance(opt, optimizers.ClippedPerNetwork) and opt.param_groups[0]["lr"] == 1.0
+    opt.step()
+    for m in range(3):
+        alone = [gr[m].clone().requires_grad_() for gr in grads]
+        for a, gr in zip(alone, grads):
+            a.grad = gr[m].clone()
+        torch.nn.utils.clip_grad_norm_(alone, 1.0)
+        for p, a in zip(params, alone):
+            torch.testing.assert_close(-p.detach()[m], a.grad, rtol=1e-12, atol=1e-15)  # lr 1 from 0: the step is -grad
+    assert not isinstance(optimizers.make_optimizer(params, {"optimizer": "sgd", "lr": 1.0}), optimizers.ClippedPerNetwork)
+    with pytest.raises(ValueError, match="clip_grad_norm"):
+        optimizers.ClippedPerNetwork(opt.inner, -1.0)

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from pipeline_utils import TINY, snakemake
 
-FIGURES = ["learning_curves", "alignment", "figure1", "figure2", "figure3", "figure4", "figure5", "figure6", "rules"]
-REPORTS = ["main", "figure1", "figure2", "figure3", "figure4", "figure5", "figure6", "rules"]
+FIGURES = ["learning_curves", "alignment", "figure1", "figure2", "figure3", "figure4", "figure5", "figure6", "rules", "protocols"]
+REPORTS = ["main", "figure1", "figure2", "figure3", "figure4", "figure5", "figure6", "rules", "protocols"]
 
 
 def test_lint_is_clean():
@@ -23,6 +23,9 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
         "tables/metrics.csv",
         "tables/summary.csv",
         "tables/claims.csv",
+        "tables/verdict.csv",
+        "tables/verdict.md",
+        "tables/protocols.csv",
         "tables/pretrain.parquet",
         "tables/details.parquet",
         "tables/ood.parquet",
@@ -59,6 +62,19 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
     assert set(pretrain.noise) == {"tiny", "tiny_fresh", "tiny_uniform"} and set(pretrain.experiment) == {"pretrain"}
     details = pd.read_parquet(res / "tables/details.parquet")
     assert {"neuron_angle_deg", "singular_value", "readout_max_prob"} <= set(details.metric)
+    verdict = pd.read_csv(res / "tables/verdict.csv")
+    assert len(verdict) == 19 and set(verdict.verdict) <= {"holds", "fails", "mixed", "not computed"}
+    assert verdict.set_index("claim").loc["C15", "verdict"] == "not computed"
+    # the protocol study: every set with and without BatchNorm; BP / FA w/o trained once per setting,
+    # and the main sweep's own cells (BatchNorm on, set tiny, synthetic depth 2) reused, not retrained
+    protocols = pd.read_csv(res / "tables/protocols.csv")
+    assert set(zip(protocols.noise_set, protocols.batchnorm)) == {(s, b) for s in ("tiny", "tiny_fresh") for b in (True, False)}
+    assert {"C2", "C5", "C10"} <= set(protocols.claim)
+    trained = {p.name for p in (res / "train").iterdir()}
+    assert {t for t in trained if t.startswith("protocols")} == {
+        "protocols-nobn", "protocols-nobn-tiny", "protocols-nobn-tiny_fresh", "protocols-bn-tiny_fresh"
+    }  # fmt: skip
+    assert {p.name for p in (res / "train/protocols-nobn/synthetic/depth2").iterdir()} == {"bp", "fa_wo"}
     # every rule left a log and a benchmark
     assert list((res / "logs" / "train").rglob("*.log")) and list((res / "benchmarks" / "train").rglob("*.tsv"))
 
@@ -68,7 +84,17 @@ def test_executed_notebooks_have_no_error_cells(tiny_run, report):
     nb = json.loads((tiny_run / f"results/reports/{report}.ipynb").read_text())
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert outputs and not [o for o in outputs if o.get("output_type") == "error"]
-    assert "claim rows hold" in json.dumps(nb) and "image/png" in json.dumps(nb)
+    assert ("verdict changes" if report == "protocols" else "claim rows hold") in json.dumps(nb)
+    assert "image/png" in json.dumps(nb)
+    if report == "main":  # the report opens with the verdict table
+        texts = [json.dumps(c) for c in nb["cells"]]
+        first = next(i for i, t in enumerate(texts) if "| C1 |" in t)
+        assert first < next(i for i, t in enumerate(texts) if "claim rows hold" in t)
+
+
+def test_html_reports_hide_the_code(tiny_run):
+    html = (tiny_run / "results/reports/main.html").read_text()
+    assert "| C1 |" not in html and "C1" in html and "import pandas" not in html
 
 
 def test_rerun_has_nothing_to_do(tiny_run):

@@ -33,9 +33,9 @@ def train(dataset, condition, depth=2, seeds="0-1"):
     return ("train", f"experiment=main, dataset={dataset}, depth={depth}, condition={condition}, seeds={seeds}")
 
 
-def pretrain(dataset, depth=2, seeds="0-1", noise="tiny"):
+def pretrain(dataset, depth=2, seeds="0-1", noise="tiny", arch="bn"):
     dim, classes = SHAPES[dataset]
-    return ("pretrain", f"noise={noise}, dim={dim}, classes={classes}, depth={depth}, seeds={seeds}")
+    return ("pretrain", f"noise={noise}, dim={dim}, classes={classes}, arch={arch}, depth={depth}, seeds={seeds}")
 
 
 def make_noise(dataset, noise="tiny"):
@@ -76,7 +76,7 @@ def wf(tmp_path_factory):
             shutil.copy2(src, repo / name)
     cfg = yaml.safe_load(TINY.read_text())
     cfg.update(datasets=["synthetic", "digits"], depths=[2], n_seeds=2, seeds_per_job=2)
-    for figure in ("figure1", "figure2", "generalisation", "ood", "meta", "rules"):  # their own experiments: one test below
+    for figure in ("figure1", "figure2", "generalisation", "ood", "meta", "rules", "protocols"):  # their own experiments
         cfg[figure]["enabled"] = False
     (root / "base.yaml").write_text(yaml.safe_dump(cfg))
     wf = {"root": root, "repo": repo, "cfg": cfg, "work": root / "work"}

@@ -46,7 +46,10 @@ def test_paper_budget_lists_exactly_the_jobs_snakemake_plans(tmp_path):
             planned[parts[0]] = int(parts[1])
     for rule in ("pretrain", "train", "data_then_noise", "meta", "ood"):
         assert planned.get(rule) == jobs[rule], rule
-    assert jobs["train"] == 5 * 4 * 3 + 3 + 4 * 3 + 7 * 2  # main sweep, Figure 2, Figure 4e,f's sizes, the rules
+    # main sweep, Figure 2, Figure 4e,f's sizes, the rules; the protocol study (Fashion-MNIST, depths 2-3):
+    # without BatchNorm the main sweep's BP / FA w/o and its FA w/ on the 60k set are reused, so FA w/
+    # on fresh, 1k, 10k (3 x 2 depths); with BatchNorm BP, FA w/o (2 x 2) and FA w/ on all four sets (4 x 2)
+    assert jobs["train"] == 5 * 4 * 3 + 3 + 4 * 3 + 7 * 2 + 3 * 2 + 2 * 2 + 4 * 2
     assert jobs["ood"] == 4 * 3  # Figure 5: MNIST networks of every depth and condition
     assert {f"figure{i}" for i in range(1, 7)} | {"figure_rules"} <= set(planned) and planned["table1"] == 1
     assert "total CPU-hours" in R.budget(cfg)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from pathlib import Path
 
 import jsonschema
@@ -187,6 +188,7 @@ def _check_figures(cfg: dict, sch: dict) -> None:
                 f"config key generalisation.sizes: {too_big} exceed the {n_train} training images of {g['dataset']}"
             )
     _check_ood_meta(cfg)
+    _check_protocols(cfg)
     r = cfg["rules"]
     _check_names("rules.conditions", r["conditions"], CONDITIONS)
     _check_names("rules.datasets", r["datasets"], DATASETS)
@@ -195,6 +197,20 @@ def _check_figures(cfg: dict, sch: dict) -> None:
     taken = {"figure2", "rules"} | {f"size{n}" for n in g["sizes"]}
     if cfg["experiment"] in taken:
         raise ConfigError(f"config key experiment: {cfg['experiment']!r} is the name of a figure's experiment; choose another")
+
+
+def _check_protocols(cfg: dict) -> None:
+    p = cfg["protocols"]
+    if not p["enabled"]:
+        return
+    _check_names("protocols.datasets", p["datasets"], DATASETS)
+    _check_names("protocols.sets", p["sets"], cfg["noise"]["sets"])
+    for i, s in enumerate(p["sets"]):
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", s):
+            raise ConfigError(f"config key protocols.sets[{i}]: {s!r} names an experiment; use letters, digits, _ and - only")
+    for key in ("sets", "batchnorm", "datasets", "depths"):
+        if len(set(p[key])) != len(p[key]):
+            raise ConfigError(f"config key protocols.{key}: duplicate entries in {p[key]}")
 
 
 def _same_shape(key: str, names: list[str], reference: str) -> None:

@@ -8,9 +8,12 @@ depth on the same fixed noise set, each from the same seeded initial networks:
 
 - ``sgd`` lr 0.01 (the data optimiser: SGD + momentum 0.9), lr 0.003 and lr 0.001;
 - ``sgd`` lr 0.01 with each network's gradient norm clipped at 1.0;
-- ``adam`` lr 1e-3.
+- ``adam`` lr 1e-3;
+- and, for reference (``--settings "BatchNorm, sgd lr 0.01"``), BatchNorm after every ReLU.
 
-It records, at every checkpoint step, whether a network diverged and every layer's mean angle.
+It records, at every checkpoint step, every network's batch loss and every layer's mean angle. A
+network has diverged (P3 fails) once its loss is not finite or has exceeded ``LOSS_LIMIT`` at any
+checkpoint so far: a loss of 10^4 is finite but no longer training.
 Run: ``python -m noisefa.deep_noise_study --out results/studies/deep_noise.json`` (about ten
 minutes on 2 cores with ``--jobs 2``); it prints a table and writes JSON. It is a study, not a
 test: the README quotes its table, and the configs' per-depth pretraining settings follow it.
@@ -34,51 +37,27 @@ from .model import Architecture, StackedMLP
 from .noise import make_noise_dataset
 
 ALIGNED_DEG = 60.0  # P2: the last layer's mean angle at most this (30 degrees below random)
+LOSS_LIMIT = 2 * math.log(10)  # P3: the batch loss never exceeds twice chance-level cross-entropy (2 ln C)
 NOISE = {"distribution": "gaussian", "mean": 0.0, "std": 1.0, "protocol": "fixed", "n_samples": 60000, "seed": 0}
-SETTINGS = {
-    "sgd lr 0.01": ({"optimizer": "sgd", "lr": 0.01, "momentum": 0.9}, None),
-    "sgd lr 0.003": ({"optimizer": "sgd", "lr": 0.003, "momentum": 0.9}, None),
-    "sgd lr 0.001": ({"optimizer": "sgd", "lr": 0.001, "momentum": 0.9}, None),
-    "sgd lr 0.01 clip 1": ({"optimizer": "sgd", "lr": 0.01, "momentum": 0.9}, 1.0),
-    "adam lr 0.001": ({"optimizer": "adam", "lr": 0.001}, None),
+SETTINGS = {  # name -> (optimiser, per-network gradient-norm clip, BatchNorm)
+    "sgd lr 0.01": ({"optimizer": "sgd", "lr": 0.01, "momentum": 0.9}, None, False),
+    "sgd lr 0.003": ({"optimizer": "sgd", "lr": 0.003, "momentum": 0.9}, None, False),
+    "sgd lr 0.001": ({"optimizer": "sgd", "lr": 0.001, "momentum": 0.9}, None, False),
+    "sgd lr 0.01 clip 1": ({"optimizer": "sgd", "lr": 0.01, "momentum": 0.9}, 1.0, False),
+    "adam lr 0.001": ({"optimizer": "adam", "lr": 0.001}, None, False),
+    # the last deviation of the rule, for reference: BatchNorm after every ReLU, the default optimiser
+    "BatchNorm, sgd lr 0.01": ({"optimizer": "sgd", "lr": 0.01, "momentum": 0.9}, None, True),
 }
-
-
-class ClippedPerNetwork:
-    """An optimiser whose step first scales each network's gradient to norm at most ``clip``."""
-
-    def __init__(self, inner, params: list[torch.Tensor], clip: float):
-        self.inner, self.params, self.clip = inner, params, clip
-        self.param_groups = inner.param_groups
-
-    @torch.no_grad()
-    def step(self):
-        grads = [p.grad for p in self.params if p.grad is not None]
-        norm = torch.sqrt(sum(g.flatten(1).pow(2).sum(1) for g in grads))  # (models,)
-        scale = (self.clip / norm.clamp_min(1e-12)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
-        self.inner.step()
-
-    def zero_grad(self, set_to_none: bool = True):
-        self.inner.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self):
-        return self.inner.state_dict()
-
-    def load_state_dict(self, state):
-        self.inner.load_state_dict(state)
+DEFAULT_SETTINGS = [s for s, (_, _, bn) in SETTINGS.items() if not bn]
 
 
 def run_one(depth: int, setting: str, steps: int, checkpoints: list[int], seeds: list[int], dim: int = 784) -> dict:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     noise = make_noise_dataset(NOISE, "gaussian_fixed60k", dim, 10)
-    model = StackedMLP(Architecture(dim, 10, depth, 100, batchnorm=False), seeds)
-    opt_cfg, clip = SETTINGS[setting]
-    opt = make_optimizer(model, opt_cfg)
-    if clip is not None:
-        opt = ClippedPerNetwork(opt, list(model.parameters()), clip)
+    opt_cfg, clip, batchnorm = SETTINGS[setting]
+    model = StackedMLP(Architecture(dim, 10, depth, 100, batchnorm=batchnorm), seeds)
+    opt = make_optimizer(model, {**opt_cfg, "clip_grad_norm": clip or 0})
     source = TensorBatches(noise["x"], noise["y"], model.seeds, 128, ("noise", "gaussian_fixed60k", depth))
     records = []
 
@@ -96,13 +75,13 @@ def run_one(depth: int, setting: str, steps: int, checkpoints: list[int], seeds:
 
 def summarise(result: dict) -> list[dict]:
     """One line per checkpoint: diverged networks, last layer's mean angle, whether P2 and P3 hold."""
-    out = []
+    out, ever = [], set()
     for rec in result["records"]:
         if rec["step"] == 0:
             continue
         last = [a for a in rec["angles"][-1] if math.isfinite(a)]
-        losses = rec["loss"] or []
-        bad = sum(1 for v in losses if not math.isfinite(v))
+        ever |= {m for m, v in enumerate(rec["loss"] or []) if not (math.isfinite(v) and v <= LOSS_LIMIT)}
+        bad = len(ever)
         mean = sum(last) / len(last) if last else math.nan
         out.append({"depth": result["depth"], "setting": result["setting"], "step": rec["step"], "diverged": bad,
                     "last_angle": mean, "angles": [sum(a) / len(a) for a in rec["angles"]],
@@ -123,13 +102,18 @@ def table(lines: list[dict]) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--depths", type=int, nargs="+", default=[2, 3, 4, 5])
-    p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    p.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, choices=list(SETTINGS))
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--checkpoints", type=int, nargs="+", default=[1000, 3000, 5000, 10000, 20000])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("results/studies/deep_noise.json"))
+    p.add_argument("--summarise", type=Path, nargs="+", help="only reprint the table of earlier runs' JSON files")
     a = p.parse_args(argv)
+    if a.summarise:
+        results = [r for f in a.summarise for r in json.loads(f.read_text())["results"]]
+        print(table([x for r in results for x in summarise(r)]))
+        return
     checkpoints = sorted(c for c in set(a.checkpoints) if c <= a.steps)
     jobs = [(d, s) for d in a.depths for s in a.settings]
     with ProcessPoolExecutor(a.jobs) as pool:
@@ -138,7 +122,8 @@ def main(argv=None):
     lines = [x for r in results for x in summarise(r)]
     print(table(lines))
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps({"aligned_deg": ALIGNED_DEG, "noise": NOISE, "results": results, "lines": lines}, indent=1))
+    meta = {"aligned_deg": ALIGNED_DEG, "loss_limit": LOSS_LIMIT, "noise": NOISE}
+    a.out.write_text(json.dumps({**meta, "results": results, "lines": lines}, indent=1))
     print(f"\nwritten {a.out}")
 
 

@@ -9,7 +9,11 @@ a training config; its name is the ``experiment`` column and a folder of results
 - ``size<N>``: the generalisation-gap sweep over training-set sizes N at the same number of
   updates (Fig. 4e,f);
 - ``rules``: beyond the paper, noise-pretrained FA against sign-symmetry, DFA, Kolen-Pollack
-  and the weight mirror (the ``rules`` figure).
+  and the weight mirror (the ``rules`` figure);
+- ``protocols-<bn|nobn>`` and ``protocols-<bn|nobn>-<noise set>``: the protocol study
+  (``protocols`` key): per BatchNorm setting one experiment of BP and FA w/o networks, shared by
+  every noise protocol, and per noise set one of FA w/ networks pretrained on it. A cell the main
+  sweep already trains the same way is the main sweep's, never trained twice (``protocol_grid``).
 
 Figure 1's noise sweep needs no training cells: it is pretraining jobs only (``noise_sweep``).
 Snakemake's common.smk and the tests both plan from here, so a config means one set of jobs.
@@ -25,6 +29,7 @@ from .datasets import get_spec
 FIGURE2 = "figure2"
 SIZE_PREFIX = "size"
 RULES = "rules"
+PROTOCOLS = "protocols"
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,26 @@ class Experiment:
     depths: tuple[int, ...]
     conditions: tuple[str, ...]
     train_overrides: dict  # applied after `train` and `train_overrides[dataset]`
+    batchnorm: bool | None = None  # None: model.batchnorm
+    noise: str | None = None  # the noise set FA w/ pretrains on; None: noise.use
+    study: str = ""  # "" for the figures' experiments (the main tables), PROTOCOLS for the protocol study
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One cell of the protocol study: a noise set and a BatchNorm setting, with the experiments
+    whose BP / FA w/o networks (shared by every set of this BatchNorm setting) and FA w/ networks
+    it compares."""
+
+    noise: str
+    batchnorm: bool
+    shared: str
+    pretrained: str
+
+
+def arch(batchnorm: bool) -> str:
+    """The path segment of a pretraining job's architecture variant."""
+    return "bn" if batchnorm else "nobn"
 
 
 def pretrain_config(cfg: dict, depth: int) -> dict:
@@ -63,6 +88,54 @@ def figure2_experiment(cfg: dict) -> str:
     return FIGURE2
 
 
+def _main_has(cfg: dict, datasets, depths, conditions) -> bool:
+    return (
+        set(datasets) <= set(cfg["datasets"]) and set(depths) <= set(cfg["depths"]) and set(conditions) <= set(cfg["conditions"])
+    )
+
+
+def protocol_grid(cfg: dict) -> list[Protocol]:
+    """Every (noise set, BatchNorm) of the protocol study, with the experiments it reads."""
+    p = cfg.get("protocols", {})
+    if not p.get("enabled"):
+        return []
+    out, main = [], cfg["experiment"]
+    for bn in p["batchnorm"]:
+        same_arch = all(batchnorm_at(cfg, d) == bool(bn) for d in p["depths"])
+        shared = main if same_arch and _main_has(cfg, p["datasets"], p["depths"], ("bp", "fa_wo")) else f"{PROTOCOLS}-{arch(bn)}"
+        for s in p["sets"]:
+            reuse = same_arch and s == cfg["noise"]["use"] and _main_has(cfg, p["datasets"], p["depths"], ("fa_w",))
+            out.append(Protocol(s, bool(bn), shared, main if reuse else f"{PROTOCOLS}-{arch(bn)}-{s}"))
+    return out
+
+
+def _protocol_experiments(cfg: dict) -> dict[str, Experiment]:
+    p, out = cfg.get("protocols", {}), {}
+    for proto in protocol_grid(cfg):
+        for name, conds, noise in ((proto.shared, ("bp", "fa_wo"), None), (proto.pretrained, ("fa_w",), proto.noise)):
+            if name != cfg["experiment"]:
+                out[name] = Experiment(
+                    name, tuple(p["datasets"]), tuple(p["depths"]), conds, {}, proto.batchnorm, noise, PROTOCOLS
+                )
+    return out
+
+
+def batchnorm_at(cfg: dict, depth: int) -> bool:
+    """Whether the figures' networks of ``depth`` have BatchNorm: `model.batchnorm`, unless
+    `model_overrides.depth<N>` says otherwise (the primary protocol's rule may need it at one depth)."""
+    return bool(cfg.get("model_overrides", {}).get(f"depth{int(depth)}", {}).get("batchnorm", cfg["model"]["batchnorm"]))
+
+
+def experiment_batchnorm(cfg: dict, name: str, depth: int) -> bool:
+    e = experiments(cfg)[name]
+    return batchnorm_at(cfg, depth) if e.batchnorm is None else bool(e.batchnorm)
+
+
+def experiment_noise(cfg: dict, name: str) -> str:
+    e = experiments(cfg)[name]
+    return e.noise or cfg["noise"]["use"]
+
+
 def experiments(cfg: dict) -> dict[str, Experiment]:
     conds = tuple(cfg["conditions"])
     out = {
@@ -79,6 +152,7 @@ def experiments(cfg: dict) -> dict[str, Experiment]:
         for n in g["sizes"]:
             name = f"{SIZE_PREFIX}{n}"
             out[name] = Experiment(name, (g["dataset"],), tuple(g["depths"]), conds, size_overrides(cfg, g["dataset"], n))
+    out.update(_protocol_experiments(cfg))
     return out
 
 
@@ -86,10 +160,16 @@ def train_config(cfg: dict, experiment: str, dataset: str) -> dict:
     return {**base_train(cfg, dataset), **experiments(cfg)[experiment].train_overrides}
 
 
-def train_cells(cfg: dict) -> list[tuple[str, str, int, str]]:
-    """(experiment, dataset, depth, condition) of every training cell."""
+def train_cells(cfg: dict, study: str | None = None) -> list[tuple[str, str, int, str]]:
+    """(experiment, dataset, depth, condition) of every training cell (of one ``study`` if given:
+    "" the figures' experiments, PROTOCOLS the protocol study's own)."""
     return [
-        (e.name, d, depth, c) for e in experiments(cfg).values() for d in e.datasets for depth in e.depths for c in e.conditions
+        (e.name, d, depth, c)
+        for e in experiments(cfg).values()
+        if study is None or e.study == study
+        for d in e.datasets
+        for depth in e.depths
+        for c in e.conditions
     ]
 
 

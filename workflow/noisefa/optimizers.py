@@ -152,9 +152,46 @@ OPTIMIZERS: dict[str, Callable[[Iterable[torch.Tensor], dict], _Optimizer]] = {
 }
 
 
-def make_optimizer(params: Iterable[torch.Tensor], cfg: dict) -> _Optimizer:
+class ClippedPerNetwork:
+    """An optimiser whose ``step`` first scales each network's gradient to norm at most ``clip``.
+
+    Every parameter of a stacked model has the networks along dimension 0, so network m's
+    gradient norm is taken over slice m of every parameter (as ``torch.nn.utils.clip_grad_norm_``
+    over that network alone): clipping one network never changes another's step.
+    """
+
+    def __init__(self, inner: _Optimizer, clip: float):
+        if not clip > 0:
+            raise ValueError(f"clip_grad_norm must be > 0, got {clip}")
+        self.inner, self.clip = inner, float(clip)
+        self.param_groups = inner.param_groups
+
+    @torch.no_grad()
+    def step(self):
+        grads = [p.grad for p in self.inner.params if p.grad is not None]
+        if grads:
+            norm = torch.sqrt(sum(g.flatten(1).pow(2).sum(1) for g in grads))  # (models,)
+            scale = (self.clip / (norm + 1e-6)).clamp(max=1.0)  # torch.nn.utils.clip_grad_norm_'s formula
+            for g in grads:
+                g.mul_(scale.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+        self.inner.step()
+
+    def zero_grad(self, set_to_none: bool = True):
+        self.inner.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.inner.load_state_dict(state)
+
+
+def make_optimizer(params: Iterable[torch.Tensor], cfg: dict):
+    """The optimiser ``cfg["optimizer"]`` names; with ``cfg["clip_grad_norm"] > 0`` each network's
+    gradient is clipped to that norm before every step (``ClippedPerNetwork``)."""
     try:
         build = OPTIMIZERS[cfg["optimizer"]]
     except KeyError:
         raise KeyError(f"unknown optimizer {cfg['optimizer']!r}; known: {sorted(OPTIMIZERS)}") from None
-    return build(params, cfg)
+    opt = build(params, cfg)
+    return ClippedPerNetwork(opt, cfg["clip_grad_norm"]) if cfg.get("clip_grad_norm") else opt

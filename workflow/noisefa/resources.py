@@ -96,7 +96,18 @@ def job_estimates(cfg: dict) -> list[tuple[str, str, Estimate]]:
     """(rule, job, estimate) for every compute job of a validated config (experiments.py plans them)."""
     from .conditions import get_condition
     from .datasets import get_spec
-    from .experiments import meta_shape, noise_sweep, ood_cells, ood_tests, pretrain_config, train_cells, train_config
+    from .experiments import (
+        batchnorm_at,
+        experiment_batchnorm,
+        experiment_noise,
+        meta_shape,
+        noise_sweep,
+        ood_cells,
+        ood_tests,
+        pretrain_config,
+        train_cells,
+        train_config,
+    )
 
     hidden, out = cfg["model"]["hidden"], []
     groups = [min(cfg["seeds_per_job"], cfg["n_seeds"] - lo) for lo in range(0, cfg["n_seeds"], cfg["seeds_per_job"])]
@@ -105,18 +116,18 @@ def job_estimates(cfg: dict) -> list[tuple[str, str, Estimate]]:
         spec = cfg["noise"]["sets"][name]
         return spec["n_samples"] if spec["protocol"] == "fixed" else 0
 
-    pretrains = {}  # (noise, in_dim, classes, depth) -> label
+    pretrains = {}  # (noise, in_dim, classes, depth, batchnorm) -> label
     use = cfg["noise"]["use"]
     for e, d, depth, c in train_cells(cfg):
         spec = get_spec(d)
         if get_condition(c).pretrained:
-            pretrains[(use, spec.in_dim, spec.n_classes, depth)] = None
+            pretrains[(experiment_noise(cfg, e), spec.in_dim, spec.n_classes, depth, experiment_batchnorm(cfg, e, depth))] = None
         for g in groups:
             est = train_job(spec.in_dim, spec.n_classes, *spec.sizes, g, depth, hidden, train_config(cfg, e, d))
             out.append(("train", f"{e} {d} depth{depth} {c} ({g} nets)", est))
-    for key in noise_sweep(cfg):
-        pretrains[key] = None
-    for noise, dim, classes, depth in pretrains:
+    for noise, dim, classes, depth in noise_sweep(cfg):
+        pretrains[(noise, dim, classes, depth, batchnorm_at(cfg, depth))] = None
+    for noise, dim, classes, depth, _ in pretrains:
         for g in groups:
             est = pretrain_job(dim, classes, n_noise(noise), g, depth, hidden, pretrain_config(cfg, depth))
             out.append(("pretrain", f"{noise} in{dim}_c{classes} depth{depth} ({g} nets)", est))

@@ -96,7 +96,7 @@ def verdict_table(claims: pd.DataFrame, context: dict | None = None) -> pd.DataF
                 "rows": len(rows),
                 "noise_set": ", ".join(s for s in sets if s),
                 "protocol": ", ".join(p for p in protocols if p),
-                "batchnorm": bool(bn[0]) if len(bn) == 1 else context.get("batchnorm", pd.NA),
+                "batchnorm": bool(bn[0]) if len(bn) == 1 else "by depth" if len(bn) else context.get("batchnorm", pd.NA),
             }
         )
     return pd.DataFrame(out, columns=COLUMNS)

@@ -4,6 +4,7 @@
 localrules:
     aggregate,
     claims,
+    protocols,
     table1,
 
 
@@ -93,3 +94,22 @@ rule table1:
     shell:
         "python -m noisefa.stages.table1 --spec {params.spec:q} --summary {input.summary} "
         "--csv {output.csv} --md {output.md} --tex {output.tex} > {log} 2>&1"
+
+
+rule protocols:
+    """The protocol study: the pretraining-dependent claims under every noise protocol and BatchNorm setting."""
+    input:
+        files=protocol_inputs(),
+        code=lib("noisefa.stages.protocols"),
+    output:
+        report(paths.PROTOCOLS_TABLE, caption="../report/protocols_table.rst", category="Claims"),
+    params:
+        spec=protocols_spec(),
+    log:
+        paths.log("protocols"),
+    benchmark:
+        paths.benchmark("protocols")
+    conda:
+        ENV
+    shell:
+        "python -m noisefa.stages.protocols --spec {params.spec:q} --out {output} > {log} 2>&1"

@@ -8,7 +8,12 @@ from noisefa.conditions import CONDITIONS, get_condition
 from noisefa.config import validate
 from noisefa.datasets import DATASETS, get_spec, needs_fetch
 from noisefa.experiments import (
+    PROTOCOLS,
     RULES,
+    arch,
+    batchnorm_at,
+    experiment_batchnorm,
+    experiment_noise,
     experiments,
     figure2_experiment,
     meta_shape,
@@ -16,6 +21,7 @@ from noisefa.experiments import (
     ood_cells,
     ood_tests,
     pretrain_config,
+    protocol_grid,
     train_cells,
     train_config,
 )
@@ -60,7 +66,8 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9_-]+",
     noise=r"[A-Za-z0-9_.-]+",
     seeds=r"\d+-\d+",
-    report="main|figure[1-6]|rules",
+    arch="bn|nobn",
+    report="main|figure[1-6]|rules|protocols",
     figure=r"[A-Za-z0-9_]+",
 
 
@@ -74,23 +81,36 @@ def shape(dataset):
     return {"dim": spec.in_dim, "classes": spec.n_classes}
 
 
-def pretrain_paths(dataset, depth, seeds, pattern):
-    return pattern.format(noise=config["noise"]["use"], depth=depth, seeds=seeds, **shape(dataset))
+def main_arch(depth):
+    return arch(batchnorm_at(config, depth))
 
 
-def job_spec(seeds, **extra):
+def pretrain_paths(dataset, depth, seeds, pattern, experiment=None):
+    """A pretraining job's file for ``dataset``'s shape: the noise set and architecture of
+    ``experiment``'s FA w/ networks (the main sweep's when None)."""
+    noise = experiment_noise(config, experiment) if experiment else config["noise"]["use"]
+    variant = arch(experiment_batchnorm(config, experiment, depth)) if experiment else main_arch(depth)
+    return pattern.format(noise=noise, arch=variant, depth=depth, seeds=seeds, **shape(dataset))
+
+
+def model_of(batchnorm):
+    return {**config["model"], "batchnorm": bool(batchnorm)}
+
+
+def job_spec(seeds, model=None, **extra):
     """JSON of a job's hyper-parameters: it is in params, so changing one reruns the job."""
     return json.dumps(
-        {"seeds": seeds_of(seeds), "model": config["model"],
+        {"seeds": seeds_of(seeds), "model": model or config["model"],
          "device": config["device"], "threads": config["threads"],
          "resume_every_s": config["resume_every_s"], "on_divergence": config["on_divergence"], **extra},
         sort_keys=True,
     )
 
 
-def train_jobs():
-    """(experiment, dataset, depth, condition, seed group) of every training job."""
-    return [(e, d, depth, c, g) for e, d, depth, c in train_cells(config) for g in SEED_GROUPS]
+def train_jobs(study=""):
+    """(experiment, dataset, depth, condition, seed group) of every training job of ``study`` ("" the
+    figures' experiments, which the main tables aggregate; PROTOCOLS the protocol study's own)."""
+    return [(e, d, depth, c, g) for e, d, depth, c in train_cells(config, study) for g in SEED_GROUPS]
 
 
 def train_file(pattern, experiment, dataset, depth, condition, seeds):
@@ -106,7 +126,7 @@ def pretrain_metrics_map():
     out = {}
     for e, d, depth, c, g in train_jobs():
         if get_condition(c).pretrained:
-            users = out.setdefault(pretrain_paths(d, depth, g, paths.PRETRAIN_METRICS), [])
+            users = out.setdefault(pretrain_paths(d, depth, g, paths.PRETRAIN_METRICS, e), [])
             if [e, d] not in users:
                 users.append([e, d])
     return out
@@ -115,16 +135,17 @@ def pretrain_metrics_map():
 def sweep_files(pattern):
     """Files of Figure 1's pretraining jobs (noise set x seed group at one shape and depth)."""
     return [
-        pattern.format(noise=n, dim=dim, classes=classes, depth=depth, seeds=g)
+        pattern.format(noise=n, arch=main_arch(depth), dim=dim, classes=classes, depth=depth, seeds=g)
         for n, dim, classes, depth in noise_sweep(config)
         for g in SEED_GROUPS
     ]
 
 
 def pretrain_files(pattern):
-    """Every pretraining job's file: those FA w/ networks start from and Figure 1's sweep."""
+    """The pretraining jobs the main tables hold: those the figures' FA w/ networks start from
+    and Figure 1's sweep (the protocol study's own are ``protocol_spec``'s)."""
     used = [
-        pretrain_paths(d, depth, g, pattern)
+        pretrain_paths(d, depth, g, pattern, e)
         for e, d, depth, c, g in train_jobs()
         if get_condition(c).pretrained
     ]
@@ -174,7 +195,8 @@ def meta_files(pattern):
         return []
     dim, classes = shape
     return [
-        pattern.format(noise=config["noise"]["use"], dim=dim, classes=classes, depth=config["meta"]["depth"], seeds=g)
+        pattern.format(noise=config["noise"]["use"], arch=main_arch(config["meta"]["depth"]), dim=dim, classes=classes,
+                       depth=config["meta"]["depth"], seeds=g)
         for g in SEED_GROUPS
     ]
 
@@ -182,7 +204,7 @@ def meta_files(pattern):
 def train_inputs(wc):
     inputs = {"data": paths.DATA.format(dataset=wc.dataset), "code": lib("noisefa.stages.train")}
     if get_condition(wc.condition).pretrained:
-        inputs["pretrained"] = pretrain_paths(wc.dataset, wc.depth, wc.seeds, paths.PRETRAIN_CHECKPOINT)
+        inputs["pretrained"] = pretrain_paths(wc.dataset, wc.depth, wc.seeds, paths.PRETRAIN_CHECKPOINT, wc.experiment)
     return inputs
 
 
@@ -190,19 +212,23 @@ def train_spec(wc):
     pretrained = get_condition(wc.condition).pretrained
     return job_spec(
         wc.seeds,
+        model=model_of(experiment_batchnorm(config, wc.experiment, int(wc.depth))),
         experiment=wc.experiment,
         dataset=wc.dataset,
         depth=int(wc.depth),
         condition=wc.condition,
-        noise=config["noise"]["use"] if pretrained else "",
+        noise=experiment_noise(config, wc.experiment) if pretrained else "",
         train=train_config(config, wc.experiment, wc.dataset),
     )
 
 
-def pretrain_spec(wc, extra=None):
+def pretrain_spec(wc, extra=None, batchnorm=None):
     # No **kwargs here: Snakemake would fill them with the job's input, output and resources.
     pre = pretrain_config(config, int(wc.depth))
-    return job_spec(wc.seeds, **{"experiment": "pretrain", "depth": int(wc.depth), "pretrain": pre, **(extra or {})})
+    bn = (wc.arch == "bn") if batchnorm is None else batchnorm
+    return job_spec(
+        wc.seeds, model_of(bn), **{"experiment": "pretrain", "depth": int(wc.depth), "pretrain": pre, **(extra or {})}
+    )
 
 
 def _train_estimate(wc):
@@ -222,7 +248,10 @@ def _noise_wc(wc):
     """The pretraining wildcards (noise set, shape) of a data->noise job, for its resources."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(noise=config["noise"]["use"], depth=wc.depth, seeds=wc.seeds, **shape(wc.dataset))
+    return SimpleNamespace(
+        noise=experiment_noise(config, wc.experiment), arch=arch(experiment_batchnorm(config, wc.experiment, int(wc.depth))),
+        depth=wc.depth, seeds=wc.seeds, **shape(wc.dataset),
+    )
 
 
 # Scheduler requests derived from the work (noisefa/resources.py explains the model); a retry
@@ -265,6 +294,7 @@ def claims_context():
         "rules_experiment": RULES if config["rules"]["enabled"] else "",
         "noise_specs": config["noise"]["sets"],
         "batchnorm": config["model"]["batchnorm"],
+        "batchnorm_by_depth": {str(d): batchnorm_at(config, d) for d in range(2, 1 + max(config["depths"] + [5]))},
         "claims": config["claims"],
     }
 
@@ -302,7 +332,7 @@ def figure2_context():
 def figure2_trajectories():
     """{label: trajectory file} of the first seed group of Figure 2's cell."""
     f2, g = config["figure2"], SEED_GROUPS[0]
-    out = {"noise": pretrain_paths(f2["dataset"], f2["depth"], g, paths.PRETRAIN_TRAJECTORY)}
+    out = {"noise": pretrain_paths(f2["dataset"], f2["depth"], g, paths.PRETRAIN_TRAJECTORY, figure2_experiment(config))}
     for c in config["conditions"]:
         out[c] = train_file(paths.TRAIN_TRAJECTORY, figure2_experiment(config), f2["dataset"], f2["depth"], c, g)
     for f in data_noise_files(paths.DATA_NOISE_TRAJECTORY)[:1]:
@@ -337,6 +367,50 @@ def figure6_context():
     return {"noise": config["noise"]["use"], "meta": config["meta"], "pretrain_steps": steps}
 
 
+def protocol_entries():
+    """Per protocol of the study, its jobs' files (what noisefa.protocols.tables_for reads)."""
+    p, out = config["protocols"], []
+    for proto in protocol_grid(config):
+        cells = [(d, depth, g) for d in p["datasets"] for depth in p["depths"] for g in SEED_GROUPS]
+        jobs = [(proto.shared, d, depth, c, g) for d, depth, g in cells for c in ("bp", "fa_wo")]
+        jobs += [(proto.pretrained, d, depth, "fa_w", g) for d, depth, g in cells]
+        pre, pre_details = {}, []
+        for d, depth, g in cells:
+            users = pre.setdefault(pretrain_paths(d, depth, g, paths.PRETRAIN_METRICS, proto.pretrained), [])
+            users += [d] if d not in users else []
+            pre_details.append(pretrain_paths(d, depth, g, paths.PRETRAIN_DETAILS, proto.pretrained))
+        out.append({
+            "noise": proto.noise, "batchnorm": proto.batchnorm,
+            "train": [train_file(paths.TRAIN_METRICS, *j) for j in jobs],
+            "train_details": [train_file(paths.TRAIN_DETAILS, *j) for j in jobs],
+            "pretrain": pre, "pretrain_details": list(dict.fromkeys(pre_details)),
+        })  # fmt: skip
+    return out
+
+
+def protocol_inputs():
+    files = []
+    for e in protocol_entries():
+        files += e["train"] + e["train_details"] + list(e["pretrain"]) + e["pretrain_details"]
+    return list(dict.fromkeys(files))
+
+
+def protocols_spec():
+    context = {"noise_specs": config["noise"]["sets"], "claims": config["claims"]}
+    return json.dumps({"protocols": protocol_entries(), "convergence": config["convergence"], "context": context},
+                      sort_keys=True)  # fmt: skip
+
+
+def protocols_context():
+    from noisefa.claims import protocol_label
+    from noisefa.protocols import protocol_column
+
+    used = config["noise"]["use"]
+    label = protocol_label(config["noise"]["sets"][used])
+    bn = batchnorm_at(config, config["protocols"]["depths"][0])
+    return {"alpha": config["claims"]["alpha"], "primary_column": protocol_column(used, label, bn)}
+
+
 def rules_context():
     r = config["rules"]
     return {"experiment": RULES, "conditions": r["conditions"], "datasets": r["datasets"], "depths": r["depths"]}
@@ -351,6 +425,7 @@ def figures():
     out += ["figure5"] if config["ood"]["enabled"] else []
     out += ["figure6"] if config["meta"]["enabled"] else []
     out += ["rules"] if config["rules"]["enabled"] else []
+    out += ["protocols"] if config["protocols"]["enabled"] else []
     return out
 
 
@@ -368,6 +443,7 @@ REPORTS = {
     "figure5": ["figure5"],
     "figure6": ["figure6"],
     "rules": ["rules"],
+    "protocols": ["protocols"],
 }
 
 
@@ -389,6 +465,7 @@ def all_targets():
         paths.SUMMARY,
         paths.CLAIMS,
         paths.VERDICT.format(ext="md"),
+        *([paths.PROTOCOLS_TABLE] if config["protocols"]["enabled"] else []),
         *table_targets(),
         *[figure_file(f) for f in figures()],
         *[paths.NOTEBOOK_HTML.format(report=r) for r in reports()],

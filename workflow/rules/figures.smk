@@ -12,6 +12,7 @@ localrules:
     figure5,
     figure6,
     figure_rules,
+    figure_protocols,
 
 
 rule figure_learning_curves:
@@ -219,3 +220,24 @@ rule figure_rules:
     shell:
         "python -m noisefa.figures.rules --metrics {input.metrics} --summary {input.summary} "
         "--details {input.details} --context {params.context:q} --out {output} --title {params.title:q} > {log} 2>&1"
+
+
+rule figure_protocols:
+    """The protocol study: sign and significance of every primary test under every protocol."""
+    input:
+        protocols=paths.PROTOCOLS_TABLE,
+        code=lib("noisefa.figures.protocols"),
+    output:
+        report(figure_file("protocols"), caption="../report/protocols.rst", category="Beyond the paper"),
+    params:
+        context=lambda wc: json.dumps(protocols_context(), sort_keys=True),
+        title=lambda wc: f"Claims under every noise protocol, with and without BatchNorm; {data_note()}",
+    log:
+        paths.log("figure_protocols"),
+    benchmark:
+        paths.benchmark("figure_protocols")
+    conda:
+        REPORT_ENV
+    shell:
+        "python -m noisefa.figures.protocols --protocols {input.protocols} --context {params.context:q} "
+        "--out {output} --title {params.title:q} > {log} 2>&1"

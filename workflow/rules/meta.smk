@@ -17,9 +17,9 @@ rule meta:
         mem_mb=pretrain_mem_mb,
         runtime=lambda wc, attempt: 2 * pretrain_runtime(wc, attempt),
     log:
-        paths.log("meta", "{noise}/in{dim}_c{classes}/depth{depth}/seeds{seeds}"),
+        paths.log("meta", "{noise}/in{dim}_c{classes}/{arch}/depth{depth}/seeds{seeds}"),
     benchmark:
-        paths.benchmark("meta", "{noise}/in{dim}_c{classes}/depth{depth}/seeds{seeds}")
+        paths.benchmark("meta", "{noise}/in{dim}_c{classes}/{arch}/depth{depth}/seeds{seeds}")
     conda:
         ENV
     shell:

@@ -17,9 +17,9 @@ rule pretrain:
         mem_mb=pretrain_mem_mb,
         runtime=pretrain_runtime,
     log:
-        paths.log("pretrain", "{noise}/in{dim}_c{classes}/depth{depth}/seeds{seeds}"),
+        paths.log("pretrain", "{noise}/in{dim}_c{classes}/{arch}/depth{depth}/seeds{seeds}"),
     benchmark:
-        paths.benchmark("pretrain", "{noise}/in{dim}_c{classes}/depth{depth}/seeds{seeds}")
+        paths.benchmark("pretrain", "{noise}/in{dim}_c{classes}/{arch}/depth{depth}/seeds{seeds}")
     conda:
         ENV
     shell:
@@ -32,7 +32,7 @@ rule data_then_noise:
     """Order control (Fig. 2f,g): noise training of networks already trained on data (FA w/o)."""
     input:
         init=paths.TRAIN_CHECKPOINT,
-        noise=lambda wc: pretrain_paths(wc.dataset, wc.depth, wc.seeds, paths.NOISE),
+        noise=lambda wc: pretrain_paths(wc.dataset, wc.depth, wc.seeds, paths.NOISE, wc.experiment),
         code=lib("noisefa.stages.pretrain"),
     output:
         checkpoint=paths.DATA_NOISE_CHECKPOINT,
@@ -41,7 +41,9 @@ rule data_then_noise:
         trajectory=paths.DATA_NOISE_TRAJECTORY,
     params:
         spec=lambda wc: pretrain_spec(
-            wc, {"experiment": wc.experiment, "dataset": wc.dataset, "condition": wc.condition, "phase": "noise_after"}
+            wc,
+            {"experiment": wc.experiment, "dataset": wc.dataset, "condition": wc.condition, "phase": "noise_after"},
+            experiment_batchnorm(config, wc.experiment, int(wc.depth)),
         ),
     threads: config["threads"]
     resources:

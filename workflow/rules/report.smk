@@ -19,12 +19,14 @@ rule notebook:
         meta=paths.META_TABLE,
         table1=paths.TABLE1.format(ext="md"),
         figures=lambda wc: [figure_file(f) for f in REPORTS[wc.report]],
+        protocols=lambda wc: [paths.PROTOCOLS_TABLE] if wc.report == "protocols" else [],
         code=lib("noisefa.summary"),
     output:
         paths.NOTEBOOK,
     params:
         config=lambda wc: json.dumps(config, sort_keys=True),
         figures=lambda wc: json.dumps([figure_file(f) for f in REPORTS[wc.report]]),
+        protocols=lambda wc, input: input.protocols[0] if input.protocols else "none",  # :q drops an empty string
     log:
         paths.log("notebook", "{report}"),
     benchmark:
@@ -38,6 +40,7 @@ rule notebook:
         "-p pretrain_path {input.pretrain} -p details_path {input.details} "
         "-p ood_path {input.ood} -p meta_path {input.meta} -p table1_md_path {input.table1} "
         "-p figure_paths_json {params.figures:q} -p config_json {params.config:q} "
+        "-p protocols_path {params.protocols:q} "
         "> {log} 2>&1"
 
 

@@ -96,6 +96,7 @@ def cli(description: str, argv=None) -> argparse.Namespace:
     p.add_argument("--details", type=Path, help="results/tables/details.parquet")
     p.add_argument("--ood", type=Path, help="results/tables/ood.parquet")
     p.add_argument("--meta", type=Path, help="results/tables/meta.parquet")
+    p.add_argument("--protocols", type=Path, help="results/tables/protocols.csv")
     p.add_argument("--trajectories", type=json.loads, default={}, help="JSON {label: trajectory.pt path}")
     p.add_argument("--context", type=json.loads, default={}, help="JSON of the config values the figure shows")
     p.add_argument("--out", type=Path, required=True)

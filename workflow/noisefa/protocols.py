@@ -1,0 +1,77 @@
+"""The protocol study: the pretraining-dependent claims under every noise protocol and BatchNorm setting.
+
+A *protocol* is a noise set (fresh noise every batch, or a fixed set of some size) with a
+BatchNorm setting (``experiments.Protocol``). For each, this module builds the claims' tables
+from that protocol's own jobs — the BP and FA w/o networks shared by every set of its BatchNorm
+setting, the FA w/ networks pretrained on its set, and that pretraining — relabels their
+experiment to one name (``LABEL``), and runs the same claim functions as the main table
+(``claims.claims_table``): a claim reads the same here as in ``claims.csv``. Each protocol's
+verdict per claim follows ``verdict.verdict_of``.
+
+The claims a protocol's cells can compute: C1-C3 and C10-C11 from its pretraining, C5-C7, C9 and
+C13 from its data training. C4 (Figure 1's sweep), C8 (the order control), C12 (the size sweep),
+C14-C16 (OOD and meta-loss jobs) need experiments of their own and are not repeated here.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .claims import COLUMNS as CLAIM_COLUMNS
+from .claims import Tables, claims_table, protocol_label
+from .stages.aggregate import aggregate, concat_tables
+from .summary import summarise
+from .tidy import DETAIL_COLUMNS, DETAIL_DTYPES
+from .verdict import verdict_of
+
+LABEL = "protocol"  # the experiment name every protocol's cells get in its own tables
+CLAIMS = ("C1", "C2", "C3", "C5", "C6", "C7", "C9", "C10", "C11", "C13")
+COLUMNS = ["noise_set", "protocol", "batchnorm", "claim", "verdict", *[c for c in CLAIM_COLUMNS if c not in
+           ("claim", "noise_set", "protocol", "batchnorm")]]  # fmt: skip
+
+
+def tables_for(entry: dict, convergence: dict, context: dict) -> Tables:
+    """One protocol's tables from its jobs' files (``entry``: see ``stages/protocols.py``)."""
+    pretrain_map = {path: [[LABEL, d] for d in datasets] for path, datasets in entry["pretrain"].items()}
+    metrics = aggregate(entry["train"], pretrain_map).assign(experiment=LABEL)
+    details = concat_tables([*entry["train_details"], *entry["pretrain_details"]], DETAIL_COLUMNS, DETAIL_DTYPES)
+    details["experiment"] = details.experiment.where(details.experiment == "pretrain", LABEL)
+    pretrain = concat_tables(list(entry["pretrain"]))
+    ctx = {**context, "experiment": LABEL, "noise": entry["noise"], "batchnorm": entry["batchnorm"]}
+    return Tables(metrics, summarise(metrics, **convergence), pretrain, details, context=ctx)
+
+
+def protocol_claims(entries: list[dict], convergence: dict, context: dict) -> pd.DataFrame:
+    """Every protocol's claim rows (``COLUMNS``), with the protocol's verdict per claim."""
+    out = []
+    for entry in entries:
+        rows = claims_table(tables_for(entry, convergence, context))
+        rows = rows[rows.claim.isin(CLAIMS)].copy()
+        # the same comparison under every protocol: the set's name leaves the label (it is a column)
+        rows["comparison"] = rows.comparison.str.replace(f" ({entry['noise']})", "", regex=False)
+        verdicts = {c: verdict_of(g[g.primary.astype(bool)]) for c, g in rows.groupby("claim")}
+        rows["verdict"] = rows.claim.map(verdicts)
+        rows["protocol"] = protocol_label(context.get("noise_specs", {}).get(entry["noise"]))
+        rows["batchnorm"] = bool(entry["batchnorm"])
+        out.append(rows)
+    table = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=COLUMNS)
+    return table[COLUMNS]
+
+
+def verdict_grid(table: pd.DataFrame) -> pd.DataFrame:
+    """Claim x protocol verdicts (columns "<set> (<protocol>), BN on/off"), for the report."""
+    if table.empty:
+        return pd.DataFrame()
+    t = table.assign(column=[protocol_column(r.noise_set, r.protocol, r.batchnorm) for r in table.itertuples()])
+    grid = t.drop_duplicates(["claim", "column"]).pivot(index="claim", columns="column", values="verdict")
+    return grid.reindex([c for c in CLAIMS if c in grid.index])
+
+
+def protocol_column(noise_set: str, protocol: str, batchnorm: bool) -> str:
+    return f"{protocol}, BN {'on' if batchnorm else 'off'}"
+
+
+def changed_claims(table: pd.DataFrame) -> list[str]:
+    """Claims whose verdict is not the same under every protocol of the grid."""
+    grid = verdict_grid(table)
+    return [c for c, row in grid.iterrows() if row.dropna().nunique() > 1]
