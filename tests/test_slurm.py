@@ -37,7 +37,7 @@ SNAKEFILE = REPO / "Snakefile"
 def _tiny_without_figure_experiments() -> Path:
     """The tiny config minus Figures 1, 2 and 4e,f's own jobs: the main sweep's DAG is what is scheduled here."""
     cfg = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
-    for key in ("figure1", "figure2", "generalisation", "ood", "meta", "rules"):
+    for key in ("figure1", "figure2", "generalisation", "ood", "meta", "rules", "protocols"):
         cfg[key]["enabled"] = False
     path = Path(tempfile.mkdtemp(prefix="noisefa_slurm_")) / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -302,11 +302,11 @@ def test_cpu_profile_differs_from_the_slurm_profile_only_in_gpus_and_walltime():
 def _derived(rule, record):
     """The request noisefa.resources derives for the job an scontrol record describes."""
     cfg = load_config(TINY)
-    wc = record["Comment"].split("_wildcards_")[1].split("_")  # e.g. tiny_64_10_3_0-1
+    wc = record["Comment"].split("_wildcards_")[1].split("_")  # e.g. tiny_64_10_bn_3_0-1
     lo, hi = map(int, wc[-1].split("-"))
     if rule == "pretrain":
         n = cfg["noise"]["sets"][wc[0]]["n_samples"]
-        return pretrain_job(int(wc[1]), int(wc[2]), n, hi - lo + 1, int(wc[3]), cfg["model"]["hidden"], cfg["pretrain"])
+        return pretrain_job(int(wc[1]), int(wc[2]), n, hi - lo + 1, int(wc[4]), cfg["model"]["hidden"], cfg["pretrain"])
     spec = get_spec(wc[1])  # main_synthetic_2_fa_wo_0-1
     return train_job(
         spec.in_dim, spec.n_classes, *spec.sizes, hi - lo + 1, int(wc[2]), cfg["model"]["hidden"], train_config(cfg, wc[1])
