@@ -272,6 +272,11 @@ def pretrain_runtime(wc, attempt):
     return _pretrain_estimate(wc).runtime_min * attempt
 
 
+def protocols_note():
+    p = config["protocols"]
+    return f"data: {', '.join(p['datasets'])}, depths {', '.join(map(str, p['depths']))}"
+
+
 def data_note():
     described = ", ".join(f"{d} ({get_spec(d).description})" for d in config["datasets"])
     return f"data: {described}"

@@ -231,7 +231,7 @@ rule figure_protocols:
         report(figure_file("protocols"), caption="../report/protocols.rst", category="Beyond the paper"),
     params:
         context=lambda wc: json.dumps(protocols_context(), sort_keys=True),
-        title=lambda wc: f"Claims under every noise protocol, with and without BatchNorm; {data_note()}",
+        title=lambda wc: f"Claims under every noise protocol, with and without BatchNorm; {protocols_note()}",
     log:
         paths.log("figure_protocols"),
     benchmark:
