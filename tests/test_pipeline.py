@@ -69,7 +69,7 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
     # and the main sweep's own cells (BatchNorm on, set tiny, synthetic depth 2) reused, not retrained
     protocols = pd.read_csv(res / "tables/protocols.csv")
     assert set(zip(protocols.noise_set, protocols.batchnorm)) == {(s, b) for s in ("tiny", "tiny_fresh") for b in (True, False)}
-    assert {"C2", "C5", "C10"} <= set(protocols.claim)
+    assert {"C2", "C5", "C10", "C14", "C16"} <= set(protocols.claim)
     trained = {p.name for p in (res / "train").iterdir()}
     assert {t for t in trained if t.startswith("protocols")} == {
         "protocols-nobn", "protocols-nobn-tiny", "protocols-nobn-tiny_fresh", "protocols-bn-tiny_fresh"

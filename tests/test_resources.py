@@ -50,6 +50,8 @@ def test_paper_budget_lists_exactly_the_jobs_snakemake_plans(tmp_path):
     # without BatchNorm the main sweep's BP / FA w/o and its FA w/ on the 60k set are reused, so FA w/
     # on fresh, 1k, 10k (3 x 2 depths); with BatchNorm BP, FA w/o (2 x 2) and FA w/ on all four sets (4 x 2)
     assert jobs["train"] == 5 * 4 * 3 + 3 + 4 * 3 + 7 * 2 + 3 * 2 + 2 * 2 + 4 * 2
-    assert jobs["ood"] == 4 * 3  # Figure 5: MNIST networks of every depth and condition
+    # Figure 5: MNIST networks of every depth and condition; the protocol study's 24 cells (C14)
+    assert jobs["ood"] == 4 * 3 + (2 * 2 + 4 * 2) * 2
+    assert jobs["meta"] == 1 + 7  # Figure 6's, and one per other (noise set, BatchNorm) of the study (C16)
     assert {f"figure{i}" for i in range(1, 7)} | {"figure_rules"} <= set(planned) and planned["table1"] == 1
     assert "total CPU-hours" in R.budget(cfg)

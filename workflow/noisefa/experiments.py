@@ -213,3 +213,26 @@ def meta_shape(cfg: dict) -> tuple[int, int] | None:
 def snapshot_steps(steps: int, n: int) -> list[int]:
     """``n`` evenly spaced noise steps from 0 to ``steps`` (both included)."""
     return sorted({round(k * steps / (n - 1)) for k in range(n)})
+
+
+def protocol_cells(cfg: dict, proto: Protocol) -> list[tuple[str, str, int, str]]:
+    """(experiment, dataset, depth, condition) of one protocol's BP, FA w/o and FA w/ cells."""
+    p = cfg["protocols"]
+    out = [(proto.shared, d, depth, c) for d in p["datasets"] for depth in p["depths"] for c in ("bp", "fa_wo")]
+    return out + [(proto.pretrained, d, depth, "fa_w") for d in p["datasets"] for depth in p["depths"]]
+
+
+def protocol_ood_cells(cfg: dict) -> list[tuple[str, str, int, str]]:
+    """The protocol study's cells tested on transformed inputs (C14) that Figure 5 does not test already."""
+    if not cfg["ood"]["enabled"]:
+        return []
+    cells = [c for proto in protocol_grid(cfg) for c in protocol_cells(cfg, proto)]
+    return [c for c in dict.fromkeys(cells) if c not in set(ood_cells(cfg))]
+
+
+def protocol_meta(cfg: dict) -> list[tuple[str, bool]]:
+    """(noise set, BatchNorm) of the protocol study's meta-loss jobs (C16) beyond Figure 6's own."""
+    if not cfg["meta"]["enabled"]:
+        return []
+    main = (cfg["noise"]["use"], batchnorm_at(cfg, cfg["meta"]["depth"]))
+    return [k for k in dict.fromkeys((p.noise, p.batchnorm) for p in protocol_grid(cfg)) if k != main]

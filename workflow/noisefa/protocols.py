@@ -9,8 +9,10 @@ experiment to one name (``LABEL``), and runs the same claim functions as the mai
 verdict per claim follows ``verdict.verdict_of``.
 
 The claims a protocol's cells can compute: C1-C3 and C10-C11 from its pretraining, C5-C7, C9 and
-C13 from its data training. C4 (Figure 1's sweep), C8 (the order control), C12 (the size sweep),
-C14-C16 (OOD and meta-loss jobs) need experiments of their own and are not repeated here.
+C13 from its data training, C14 from OOD jobs on its networks (transformed test images of the
+study's dataset) and C16 from a meta-loss job of its noise set and architecture. C4 (Figure 1's
+sweep), C8 (the order control), C12 (the size sweep) and C15 (a second dataset of the study's
+shape) need experiments of their own and are not repeated here.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from .claims import COLUMNS as CLAIM_COLUMNS
 from .claims import Tables, claims_table, protocol_label
 from .stages.aggregate import aggregate, concat_tables
 from .summary import summarise
-from .tidy import DETAIL_COLUMNS, DETAIL_DTYPES
+from .tidy import DETAIL_COLUMNS, DETAIL_DTYPES, META_COLUMNS, META_DTYPES, OOD_COLUMNS, OOD_DTYPES
 from .verdict import verdict_of
 
 LABEL = "protocol"  # the experiment name every protocol's cells get in its own tables
-CLAIMS = ("C1", "C2", "C3", "C5", "C6", "C7", "C9", "C10", "C11", "C13")
+CLAIMS = ("C1", "C2", "C3", "C5", "C6", "C7", "C9", "C10", "C11", "C13", "C14", "C16")
 COLUMNS = ["noise_set", "protocol", "batchnorm", "claim", "verdict", *[c for c in CLAIM_COLUMNS if c not in
            ("claim", "noise_set", "protocol", "batchnorm")]]  # fmt: skip
 
@@ -37,8 +39,10 @@ def tables_for(entry: dict, convergence: dict, context: dict) -> Tables:
     details = concat_tables([*entry["train_details"], *entry["pretrain_details"]], DETAIL_COLUMNS, DETAIL_DTYPES)
     details["experiment"] = details.experiment.where(details.experiment == "pretrain", LABEL)
     pretrain = concat_tables(list(entry["pretrain"]))
+    ood = concat_tables(entry.get("ood", []), OOD_COLUMNS, OOD_DTYPES).assign(experiment=LABEL)
+    meta = concat_tables(entry.get("meta", []), META_COLUMNS, META_DTYPES)
     ctx = {**context, "experiment": LABEL, "noise": entry["noise"], "batchnorm": entry["batchnorm"]}
-    return Tables(metrics, summarise(metrics, **convergence), pretrain, details, context=ctx)
+    return Tables(metrics, summarise(metrics, **convergence), pretrain, details, ood, meta, context=ctx)
 
 
 def protocol_claims(entries: list[dict], convergence: dict, context: dict) -> pd.DataFrame:

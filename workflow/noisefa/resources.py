@@ -105,6 +105,8 @@ def job_estimates(cfg: dict) -> list[tuple[str, str, Estimate]]:
         ood_cells,
         ood_tests,
         pretrain_config,
+        protocol_meta,
+        protocol_ood_cells,
         train_cells,
         train_config,
     )
@@ -139,20 +141,22 @@ def job_estimates(cfg: dict) -> list[tuple[str, str, Estimate]]:
             out.append(("data_then_noise", f"figure2 {spec.name} ({g} nets)", est))
     shape = meta_shape(cfg)
     if shape:
-        for g in groups:
-            est = meta_job(
-                *shape,
-                n_noise(use),
-                g,
-                cfg["meta"]["depth"],
-                hidden,
-                pretrain_config(cfg, cfg["meta"]["depth"]),
-                cfg["meta"],
-                len(cfg["meta"]["tasks"]),
-            )
-            out.append(("meta", f"in{shape[0]}_c{shape[1]} depth{cfg['meta']['depth']} ({g} nets)", est))
+        metas = [use] + [noise for noise, _ in protocol_meta(cfg)]  # Figure 6's, then the protocol study's
+        for noise in metas:
+            for g in groups:
+                est = meta_job(
+                    *shape,
+                    n_noise(noise),
+                    g,
+                    cfg["meta"]["depth"],
+                    hidden,
+                    pretrain_config(cfg, cfg["meta"]["depth"]),
+                    cfg["meta"],
+                    len(cfg["meta"]["tasks"]),
+                )
+                out.append(("meta", f"{noise} in{shape[0]}_c{shape[1]} depth{cfg['meta']['depth']} ({g} nets)", est))
     n_tests = sum(len(m) for m in ood_tests(cfg).values())
-    for _, d, depth, c in ood_cells(cfg):
+    for _, d, depth, c in ood_cells(cfg) + protocol_ood_cells(cfg):
         spec = get_spec(d)
         ext = sum(sum(get_spec(x).sizes) for x in cfg["ood"]["external"])
         for g in groups:

@@ -21,7 +21,10 @@ from noisefa.experiments import (
     ood_cells,
     ood_tests,
     pretrain_config,
+    protocol_cells,
     protocol_grid,
+    protocol_meta,
+    protocol_ood_cells,
     train_cells,
     train_config,
 )
@@ -189,14 +192,17 @@ def ood_spec(wc):
     )
 
 
-def meta_files(pattern):
+def meta_files(pattern, noise=None, batchnorm=None):
+    """Figure 6's meta-loss jobs (the main sweep's noise set and architecture), or those of ``noise``
+    and ``batchnorm`` (the protocol study)."""
     shape = meta_shape(config)
     if shape is None:
         return []
     dim, classes = shape
+    depth = config["meta"]["depth"]
+    variant = main_arch(depth) if batchnorm is None else arch(batchnorm)
     return [
-        pattern.format(noise=config["noise"]["use"], arch=main_arch(config["meta"]["depth"]), dim=dim, classes=classes,
-                       depth=config["meta"]["depth"], seeds=g)
+        pattern.format(noise=noise or config["noise"]["use"], arch=variant, dim=dim, classes=classes, depth=depth, seeds=g)
         for g in SEED_GROUPS
     ]
 
@@ -377,8 +383,7 @@ def protocol_entries():
     p, out = config["protocols"], []
     for proto in protocol_grid(config):
         cells = [(d, depth, g) for d in p["datasets"] for depth in p["depths"] for g in SEED_GROUPS]
-        jobs = [(proto.shared, d, depth, c, g) for d, depth, g in cells for c in ("bp", "fa_wo")]
-        jobs += [(proto.pretrained, d, depth, "fa_w", g) for d, depth, g in cells]
+        jobs = [(*cell, g) for cell in protocol_cells(config, proto) for g in SEED_GROUPS]
         pre, pre_details = {}, []
         for d, depth, g in cells:
             users = pre.setdefault(pretrain_paths(d, depth, g, paths.PRETRAIN_METRICS, proto.pretrained), [])
@@ -389,6 +394,9 @@ def protocol_entries():
             "train": [train_file(paths.TRAIN_METRICS, *j) for j in jobs],
             "train_details": [train_file(paths.TRAIN_DETAILS, *j) for j in jobs],
             "pretrain": pre, "pretrain_details": list(dict.fromkeys(pre_details)),
+            "ood": [paths.OOD.format(experiment=e, dataset=d, depth=depth, condition=c, seeds=g)
+                    for e, d, depth, c, g in jobs] if config["ood"]["enabled"] else [],
+            "meta": meta_files(paths.META, proto.noise, proto.batchnorm),
         })  # fmt: skip
     return out
 
@@ -396,7 +404,7 @@ def protocol_entries():
 def protocol_inputs():
     files = []
     for e in protocol_entries():
-        files += e["train"] + e["train_details"] + list(e["pretrain"]) + e["pretrain_details"]
+        files += e["train"] + e["train_details"] + list(e["pretrain"]) + e["pretrain_details"] + e["ood"] + e["meta"]
     return list(dict.fromkeys(files))
 
 
