@@ -187,8 +187,9 @@ def ood_inputs(wc):
 def ood_spec(wc):
     # Passed as a dict: Snakemake's parser takes a line that begins with that keyword for a new rule.
     extra = {"rule": get_condition(wc.condition).rule, "tests": ood_tests(config)}
+    model = model_of(experiment_batchnorm(config, wc.experiment, int(wc.depth)))
     return job_spec(
-        wc.seeds, experiment=wc.experiment, dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition, **extra
+        wc.seeds, model, experiment=wc.experiment, dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition, **extra
     )
 
 
