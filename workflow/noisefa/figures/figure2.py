@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
+from ..files import load_torch
 from ..tidy import read_table
 from . import style
 from .panels import at_last, lines, no_data, pca_project, points_and_mean
@@ -35,7 +36,7 @@ def load_trajectories(files: dict) -> tuple[dict, torch.Tensor | None]:
     """{label: (T, out, in) W of the first network (lowest seed)} and that network's B."""
     out, B = {}, None
     for label in [k for k in TRAJECTORIES if k in files] + [k for k in files if k not in TRAJECTORIES]:
-        t = torch.load(files[label], map_location="cpu", weights_only=False)
+        t = load_torch(files[label], "trajectory", "train")
         i = min(range(len(t["seeds"])), key=lambda k: t["seeds"][k])
         out[label] = t["W"][:, i].double()
         B = t["B"][i].double() if B is None else B

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..files import load_torch
 from ..tidy import read_table
 from . import style
 from .panels import ci_lines, classes_of, no_data, pca_project
@@ -189,7 +190,7 @@ def plot(meta: pd.DataFrame, trajectory: dict | None = None, context: dict | Non
 def main(argv=None):
     a = style.cli(__doc__, argv)
     path = (a.trajectories or {}).get("meta")
-    trajectory = torch.load(path, map_location="cpu", weights_only=False) if path else None
+    trajectory = load_torch(path, "meta-loss trajectory", "meta") if path else None
     style.save(plot(read_table(a.meta), trajectory, a.context, a.title), a.out)
 
 
