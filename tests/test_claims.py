@@ -162,7 +162,7 @@ def test_claims_hold_when_the_data_say_so():
     assert by[("C8", "angle data->noise within ± 5° of data only")].holds
     assert by[("C8", "angle noise->data vs data only")].holds
     assert by[("C10", "untrained class counts vs uniform (n)")].holds
-    assert by[("C10", "noise-trained class counts vs uniform (n)")].holds
+    assert by[("C10", "noise-trained class counts uniform within w < 0.1 (n)")].holds
     assert by[("C10", "untrained top-unit prob (chosen on other probes) vs 1/C (n)")].holds
     assert by[("C10", "noise-trained top-unit prob within 1/C ± 0.02 (n)")].holds
     assert by[("C10", "|top-unit prob - 1/C| trained vs untrained (n)")].holds
@@ -184,7 +184,7 @@ def test_claims_fail_when_the_data_say_so():
     by = _by(claims_table(_tables(aligned_angle=90.0, chance_after=False, order_moves=True)))
     c2 = by[("C2", "angle trained vs untrained, networks (n)")]
     assert not c2.holds and c2.p_value > 0.001
-    assert not by[("C10", "noise-trained class counts vs uniform (n)")].holds
+    assert not by[("C10", "noise-trained class counts uniform within w < 0.1 (n)")].holds
     assert not by[("C10", "noise-trained top-unit prob within 1/C ± 0.02 (n)")].holds
     assert not by[("C8", "angle data->noise within ± 5° of data only")].holds  # noise moved the data-trained weights
 
@@ -336,3 +336,24 @@ def test_rules_comparison_rows_beyond_the_paper():
     assert by[("B1", "AUC fa_w vs kp")].holds and not by[("B1", "AUC fa_w vs wm")].holds
     assert by[("B3", "test ECE fa_w vs kp")].holds and by[("B3", "test ECE fa_w vs kp")].effect < 0
     assert not by[("B2", "converged acc fa_w vs kp")].holds  # equal accuracy: no claim
+
+
+def test_rows_only_shown_never_change_a_primary_rows_holm_adjustment():
+    """Table 1's 3-trial rows sit beside C9's primary rows: adding them must not move the primary p_holm."""
+    t = _tables()
+    with_t1 = claims_table(t)
+    t.context = {**t.context, "table1": {}}
+    without = claims_table(t)
+    key = ["claim", "comparison", "dataset", "depth"]
+    a = with_t1[with_t1.primary].set_index(key).p_holm
+    b = without[without.primary].set_index(key).p_holm
+    pd.testing.assert_series_equal(a.sort_index(), b.sort_index())
+
+
+def test_an_unknown_rule_is_refused():
+    from noisefa import claims
+
+    rows = pd.DataFrame([{**{c: None for c in claims.COLUMNS[:12]}, "claim": "C1", "p_value": 0.5, "effect": 0.1,
+                          "_kind": "lesser", "primary": True, "noise_set": None}])  # fmt: skip
+    with pytest.raises(ValueError, match="unknown rule"):
+        claims._decide(rows, Tables(pd.DataFrame(), EMPTY_SUMMARY))

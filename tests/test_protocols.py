@@ -60,7 +60,7 @@ def _table():
 
 def test_verdict_grid_and_changed_claims():
     grid = verdict_grid(_table())
-    assert grid.loc["C2", "fixed 1k, BN on"] == "holds" and grid.loc["C2", "fresh, BN off"] == "fails"
+    assert grid.loc["C2", "f1k (fixed 1k), BN on"] == "holds" and grid.loc["C2", "fresh (fresh), BN off"] == "fails"
     assert changed_claims(_table()) == ["C2"]  # C3 holds everywhere
 
 
@@ -68,10 +68,10 @@ def test_the_figure_draws_the_tables_outcomes():
     table = _table()
     codes, labels, columns = fig.grid(table, alpha=0.001)
     assert labels == ["C2: angle [d d2]", "C3: loss [d d2]"]
-    assert columns == ["fixed 1k, BN on", "fresh, BN on", "fixed 1k, BN off", "fresh, BN off"]
+    assert columns == ["f1k (fixed 1k), BN on", "fresh (fresh), BN on", "f1k (fixed 1k), BN off", "fresh (fresh), BN off"]
     np.testing.assert_array_equal(codes[0], [0, 1, 0, 3])  # holds / right sign n.s. / holds / wrong sign, significant
     np.testing.assert_array_equal(codes[1], [0, 0, 0, 0])
-    f = fig.plot(table, {"alpha": 0.001, "primary_column": "fixed 1k, BN off"})
+    f = fig.plot(table, {"alpha": 0.001, "primary_column": "f1k (fixed 1k), BN off"})
     drawn = np.asarray(f.axes[0].images[0].get_array())
     np.testing.assert_array_equal(drawn, codes)
     assert [t.get_text() for t in f.axes[0].get_xticklabels()] == columns

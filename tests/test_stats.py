@@ -97,3 +97,22 @@ def test_holm_step_down():
     np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03, np.nan]), [0.03, 0.06, 0.06, np.nan])
     np.testing.assert_allclose(stats.holm([0.5, 0.9]), [1.0, 1.0])
     assert stats.holm([]).shape == (0,)
+
+
+def test_chi2_equivalence_needs_small_chi2_against_the_noncentral_margin():
+    rng = np.random.default_rng(0)
+    uniform = np.stack([np.bincount(rng.integers(0, 10, 1000), minlength=10) for _ in range(5)])
+    r = stats.chi2_uniform_equivalence(uniform, 0.1)  # lambda = 5000 * 0.01 = 50 on 45 df
+    assert r.p_value < 0.05 and r.statistic == stats.chi2_uniform(uniform).statistic
+    biased = uniform.copy()
+    biased[:, 0] += 300  # w ~ 0.26 per network
+    assert stats.chi2_uniform_equivalence(biased, 0.1).p_value > 0.5
+    from scipy import stats as sps
+
+    assert r.p_value == pytest.approx(sps.ncx2.cdf(r.statistic, 45, 50.0))
+
+
+def test_gap_closed_interval_is_not_zero_when_the_contrast_has_no_variance():
+    # fraction 1: L = mean(w) - mean(bp) has no variance (both constant), f = 0.3 / 0.4 does (through wo)
+    r = stats.gap_closed([0.9, 0.9, 0.9], [0.5, 0.6, 0.7], [1.0, 1.0, 1.0], 1.0)
+    assert r.effect == pytest.approx(0.75) and r.ci_low < 0.75 < r.ci_high

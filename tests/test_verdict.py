@@ -10,7 +10,7 @@ def _claim_row(claim, holds, primary=True, comparison="x", p=0.0001, dataset="d"
     base = {c: None for c in COLUMNS}
     return {**base, "claim": claim, "figure": "f", "dataset": dataset, "depth": depth, "comparison": comparison,
             "test": "two-sample t", "n": 10, "statistic": 5.0, "p_value": p, "effect": 0.1, "ci_low": 0.05, "ci_high": 0.15,
-            "p_holm": p, "holds": holds, "primary": primary, "noise_set": "n", "protocol": "fixed 10k",
+            "p_holm": p, "holds": holds, "rule": "greater", "primary": primary, "noise_set": "n", "protocol": "fixed 10k",
             "batchnorm": False}  # fmt: skip
 
 
@@ -40,3 +40,19 @@ def test_markdown_has_one_line_per_claim_and_escapes_bars():
     lines = [line for line in md.splitlines() if line.startswith("| C") or line.startswith("| B")]
     assert len(lines) == 19 and all(line.count(" | ") == 4 for line in lines)
     assert "\\|\\|W-B\\|\\|" in md
+
+
+def test_rows_without_a_test_decide_nothing_and_the_interval_is_labelled_by_test():
+    nan = float("nan")
+    claims = pd.DataFrame(
+        [
+            {**_claim_row("C5", False, p=nan), "effect": nan},  # too few networks: no test
+            _claim_row("C5", True),
+            {**_claim_row("C1", True), "rule": "equivalent", "test": "TOST one-sample (±5)"},
+            {**_claim_row("C2", False, p=nan), "effect": nan},
+        ]
+    )
+    v = verdict_table(claims).set_index("claim")
+    assert v.loc["C5", "verdict"] == "holds" and "(1 without a test)" in v.loc["C5", "evidence"]
+    assert v.loc["C2", "verdict"] == "not computed"
+    assert "90% CI" in v.loc["C1", "evidence"] and "95% CI" in v.loc["C5", "evidence"]

@@ -41,6 +41,7 @@ COLUMNS = [
     "ci_low", "ci_high", "p_holm", "holds", "rule", "primary", "noise_set", "protocol", "batchnorm",
 ]  # fmt: skip
 LESS, GREATER, ONE_SIDED, DIFFERS, EQUIVALENT, UNDETECTED = "less", "greater", "one_sided", "differs", "equivalent", "undetected"
+KINDS = {LESS, GREATER, ONE_SIDED, DIFFERS, EQUIVALENT, UNDETECTED}
 # The decision rules' settings (config key `claims`; these are its defaults, and the schema's).
 DEFAULTS = {
     "alpha": 0.001,  # the paper reports its comparisons at p < 0.001
@@ -48,6 +49,7 @@ DEFAULTS = {
     "not_significant": 0.05,
     "angle_margin_deg": 5.0,  # "stays where it was" / "at 90 deg": within +-5 deg
     "readout_margin": 0.02,  # "at chance": a readout unit's mean probability within 1/C +- 0.02
+    "class_bias_margin": 0.1,  # "at chance": the predicted classes' bias below Cohen's w 0.1 ("small")
     "gap_fraction": 0.5,  # "close to BP": pretraining closes more than half of BP's lead over FA w/o
 }
 
@@ -169,8 +171,7 @@ def c3_noise_loss_falls(t: Tables):
     """Cross-entropy falls during noise training: paired t of last vs first logged batch loss."""
     rows = []
     for (ds, noise, depth), g in _noise_jobs(t, "batch_loss").groupby(["dataset", "noise", "depth"]):
-        first, last = _at(g, "first").sort_values("seed"), _at(g, "last").sort_values("seed")
-        r = stats.paired_t(last.value.to_numpy(), first.value.to_numpy())
+        r = _paired(_at(g, "last").set_index("seed").value, _at(g, "first").set_index("seed").value)
         rows.append(_row("C3", "1d", ds, depth, f"noise CE last vs first ({noise})", r, LESS, noise=noise))
     return rows
 
@@ -307,8 +308,8 @@ def c10_readout_chance(t: Tables):
 
     Over the networks of the pretraining cell (fresh probes of the noise distribution):
     - the predicted-class counts against uniform (χ² summed over networks): untrained ``differs``;
-      noise-trained ``undetected`` (with 1000 probes per network a class bias of a few points
-      is detected; the effect column gives Cohen's w);
+      noise-trained ``equivalent``: the bias is below Cohen's w ``class_bias_margin`` (a noncentral
+      χ² test; the effect column gives w);
     - the mean probability of the readout unit chosen as most favoured on the *other* probes
       (cross-validated: choosing and testing on the same probes is above 1/C by construction):
       untrained above 1/C (one-sample t over networks); noise-trained within 1/C ± readout_margin (TOST);
@@ -335,7 +336,9 @@ def c10_readout_chance(t: Tables):
 
         if (g.metric == "readout_pred_class").any():
             add("untrained class counts vs uniform", stats.chi2_uniform(_class_counts(g, 0, classes)), DIFFERS)
-            add("noise-trained class counts vs uniform", stats.chi2_uniform(_class_counts(g, last, classes)), UNDETECTED)
+            w = t.setting("class_bias_margin")
+            r = stats.chi2_uniform_equivalence(_class_counts(g, last, classes), w)
+            add(f"noise-trained class counts uniform within w < {w:g}", r, EQUIVALENT)
         if (g.metric == "readout_cv_top_unit_prob").any():
             before = _per_network(g[g.metric == "readout_cv_top_unit_prob"], 0)
             after = _per_network(g[g.metric == "readout_cv_top_unit_prob"], last)
@@ -353,8 +356,7 @@ def c11_erank_falls(t: Tables):
     """The effective rank of W (every layer) falls during noise training: paired t, last vs first."""
     rows = []
     for (ds, noise, depth, layer), g in _noise_jobs(t, "erank").groupby(["dataset", "noise", "depth", "layer"]):
-        first, last = _at(g, "first").sort_values("seed"), _at(g, "last").sort_values("seed")
-        r = stats.paired_t(last.value.to_numpy(), first.value.to_numpy())
+        r = _paired(_at(g, "last").set_index("seed").value, _at(g, "first").set_index("seed").value)
         rows.append(_row("C11", "4d", ds, depth, f"erank W{layer} last vs first noise step ({noise})", r, LESS, noise=noise))
     return rows
 
@@ -571,8 +573,13 @@ def _decide(rows: pd.DataFrame, t: Tables) -> pd.DataFrame:
     alpha, eq_alpha, ns = t.setting("alpha"), t.setting("equivalence_alpha"), t.setting("not_significant")
     rows = rows.copy()
     rows["p_holm"] = rows.p_value.astype(float)
+    unknown = set(rows._kind) - KINDS
+    if unknown:
+        raise ValueError(f"claims rows with unknown rule {sorted(unknown)}; known: {sorted(KINDS)}")
+    # Families: within a claim, its primary rows apart from the rows only shown beside them (what is
+    # displayed must not change a verdict), and difference tests apart from equivalence tests.
     family = np.where(rows._kind == EQUIVALENT, "equivalence", np.where(rows._kind == UNDETECTED, "none", "difference"))
-    for (_claim, fam), idx in rows.groupby([rows.claim, family]).groups.items():
+    for (_claim, _primary, fam), idx in rows.groupby([rows.claim, rows.primary, family]).groups.items():
         if fam != "none":
             rows.loc[idx, "p_holm"] = stats.holm(rows.loc[idx, "p_value"].to_numpy())
     p, e = rows.p_holm.to_numpy(float), rows.effect.to_numpy(float)
@@ -580,7 +587,7 @@ def _decide(rows: pd.DataFrame, t: Tables) -> pd.DataFrame:
         holds = np.select(
             [rows._kind == LESS, rows._kind == GREATER, rows._kind.isin([ONE_SIDED, DIFFERS]), rows._kind == EQUIVALENT],
             [(e < 0) & (p < alpha), (e > 0) & (p < alpha), p < alpha, p < eq_alpha],
-            default=rows.p_value.to_numpy(float) >= ns,
+            default=rows.p_value.to_numpy(float) >= ns,  # UNDETECTED (the only kind left)
         )
     rows["holds"] = holds.astype(bool)
     rows["rule"] = rows._kind

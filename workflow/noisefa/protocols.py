@@ -72,7 +72,8 @@ def verdict_grid(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def protocol_column(noise_set: str, protocol: str, batchnorm: bool) -> str:
-    return f"{protocol}, BN {'on' if batchnorm else 'off'}"
+    """A protocol's column label; the set's name is in it, so two sets of one protocol stay apart."""
+    return f"{noise_set} ({protocol}), BN {'on' if batchnorm else 'off'}"
 
 
 def changed_claims(table: pd.DataFrame) -> list[str]:

@@ -1,10 +1,11 @@
 """The paper's statistical tests, and the ones its claims need, as one uniform record.
 
 Every test reports n, the statistic, the p-value, an effect (the mean difference, in the
-measured unit) and its 95 % confidence interval where one is defined, so a claims table row
+measured unit) and its confidence interval where one is defined (95 %; 90 % for the TOST
+equivalence tests, the interval whose inclusion in the margin they test), so a claims table row
 is built the same way whatever the test. Difference tests are two-sided; equivalence tests
-(TOST) report the larger of their two one-sided p-values; ``holm`` adjusts a family of
-p-values. scipy does the arithmetic.
+report the larger of their two one-sided p-values; ``holm`` adjusts a family of p-values.
+scipy does the arithmetic.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def gap_closed(w, wo, bp, fraction: float) -> TestResult:
     p = float(sps.t.sf(t, df))
     f = (m[0] - m[1]) / gap
     var_f = (v[0] + v[1] + f**2 * (v[2] + v[1]) - 2 * f * v[1]) / gap**2  # cov(a, b) = var(mean wo)
-    half = float(sps.t.ppf(0.975, df)) * math.sqrt(max(var_f, 0.0)) if math.isfinite(df) else 0.0
+    half = float(sps.t.ppf(0.975, df)) * math.sqrt(max(var_f, 0.0))  # df = inf: the normal quantile
     return TestResult(name, n, float(t), p, float(f), float(f - half), float(f + half))
 
 
@@ -140,8 +141,8 @@ def chi2_uniform(counts) -> TestResult:
     """Class counts against the uniform distribution, summed over independent networks.
 
     ``counts``: (networks, classes). Each network's Pearson χ² against n_m / C per class is
-    χ²(C - 1) under the null; independent networks add: χ²(M (C - 1)). Effect: Cohen's w of
-    the pooled deviation, sqrt(Σ χ² / Σ n) (0 = uniform; 0.1 small, 0.3 medium).
+    χ²(C - 1) under the null; independent networks add: χ²(M (C - 1)). Effect: the n-weighted
+    root-mean-square of the networks' Cohen's w, sqrt(Σ χ² / Σ n) (0 = uniform; 0.1 small, 0.3 medium).
     """
     c = np.atleast_2d(np.asarray(counts, float))
     n = c.sum(axis=1, keepdims=True)
@@ -150,6 +151,23 @@ def chi2_uniform(counts) -> TestResult:
     df = c.shape[0] * (c.shape[1] - 1)
     return TestResult("chi-square vs uniform (networks summed)", int(n.sum()), chi2, float(sps.chi2.sf(chi2, df)),
                       float(math.sqrt(chi2 / n.sum())))  # fmt: skip
+
+
+def chi2_uniform_equivalence(counts, w_margin: float) -> TestResult:
+    """Are the class counts uniform within Cohen's w < ``w_margin``? (summed over networks)
+
+    H0: the networks' class bias is at least ``w_margin`` (w² = Σ (p_c - 1/C)² C). Under it the
+    summed Pearson χ² is at least noncentral χ²(M (C - 1), λ = Σ n_m w_margin²); a χ² smaller
+    than that distribution's lower tail rejects H0: p = its CDF at the observed χ². Effect and
+    statistic as ``chi2_uniform``.
+    """
+    if not w_margin > 0:
+        raise ValueError(f"an equivalence margin must be > 0, got {w_margin}")
+    r = chi2_uniform(counts)
+    c = np.atleast_2d(np.asarray(counts, float))
+    df, lam = c.shape[0] * (c.shape[1] - 1), float(c.sum()) * w_margin**2
+    p = float(sps.ncx2.cdf(r.statistic, df, lam)) if r.n else 1.0
+    return TestResult(f"chi-square equivalence (w < {w_margin:g})", r.n, r.statistic, p, r.effect)
 
 
 def holm(p_values) -> np.ndarray:

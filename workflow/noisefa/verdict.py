@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 COLUMNS = ["claim", "figure", "statement", "verdict", "evidence", "rows", "noise_set", "protocol", "batchnorm"]
@@ -53,17 +54,31 @@ def _fmt(x: float) -> str:
 
 def _evidence(row) -> str:
     where = f"{row.dataset} d{row.depth}"
+    level = "90%" if getattr(row, "rule", "") == "equivalent" else "95%"  # TOST's interval is the 90 % one
     return (
-        f"{row.comparison} [{where}]: effect {_fmt(row.effect)} (95% CI {_fmt(row.ci_low)}..{_fmt(row.ci_high)}), "
+        f"{row.comparison} [{where}]: effect {_fmt(row.effect)} ({level} CI {_fmt(row.ci_low)}..{_fmt(row.ci_high)}), "
         f"{row.test}, n={int(row.n)}, p={_fmt(row.p_value)}, Holm p={_fmt(row.p_holm)}"
     )
 
 
+def computable(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a finite p-value: a test without one (too few networks, no gap to close) decides nothing."""
+    return rows[np.isfinite(rows.p_value.astype(float))] if len(rows) else rows
+
+
 def verdict_of(primary: pd.DataFrame) -> str:
+    primary = computable(primary)
     if primary.empty:
         return "not computed"
     held = primary.holds.astype(bool)
     return "holds" if held.all() else "fails" if not held.any() else "mixed"
+
+
+def _weakness(rows: pd.DataFrame) -> pd.Series:
+    """How close each row is to the other verdict: its adjusted p, or for a no-detectable-difference
+    row (which holds on a large p) one minus it."""
+    p = rows.p_holm.astype(float)
+    return p.where(rows.get("rule", pd.Series("", index=rows.index)) != "undetected", 1 - rows.p_value.astype(float))
 
 
 def verdict_table(claims: pd.DataFrame, context: dict | None = None) -> pd.DataFrame:
@@ -74,14 +89,16 @@ def verdict_table(claims: pd.DataFrame, context: dict | None = None) -> pd.DataF
     for claim, (figure, statement) in STATEMENTS.items():
         rows = primary[primary.claim == claim] if not primary.empty else primary
         v = verdict_of(rows)
+        usable = computable(rows)
         if v == "not computed":
-            evidence = "no primary row (experiment disabled or data missing)"
+            evidence = "no primary row with a test (experiment disabled, data missing or too few networks)"
         else:
-            held = rows.holds.astype(bool)
-            shown = rows[~held] if v == "mixed" else rows
-            # the weakest row speaks for the claim: the largest adjusted p-value
-            worst = shown.sort_values("p_holm", na_position="first").iloc[-1]
-            lead = f"{int(held.sum())}/{len(rows)} primary rows hold"
+            held = usable.holds.astype(bool)
+            shown = usable[~held] if v == "mixed" else usable
+            worst = shown.loc[_weakness(shown).idxmax()]  # the row closest to the other verdict speaks
+            lead = f"{int(held.sum())}/{len(usable)} primary rows hold"
+            if len(usable) < len(rows):
+                lead += f" ({len(rows) - len(usable)} without a test)"
             evidence = f"{lead}; {'not holding' if v == 'mixed' else 'weakest'}: {_evidence(worst)}"
         sets = sorted(set(rows.noise_set.dropna())) if len(rows) else [context.get("noise", "")]
         protocols = sorted(set(rows.protocol.dropna())) if len(rows) else []
