@@ -32,7 +32,7 @@ DTYPES = {
     "value": "float64",
 }
 
-# metric name -> what it is (README documents the same list)
+# metric name -> what it is (docs/outputs.md documents the same list)
 METRICS = {
     "train_loss": "cross-entropy on a fixed subset of the training set (eval mode)",
     "train_acc": "accuracy on that subset",
