@@ -62,6 +62,14 @@ def _rules():
             conda = re.search(r"^\s+conda:\s*\n\s+(\w+)", block, flags=re.M)
             shell = re.search(r"^\s+shell:\s*\n(.*)", block, flags=re.M | re.S)
             rules[name] = (conda.group(1) if conda else None, shell.group(1) if shell else "")
+    # figure rules are generated from the figure registry by one loop in figures.smk: its one conda:
+    # line is theirs, and each runs its registered module
+    from noisefa.figures.registry import FIGURES
+
+    loop = (RULES / "figures.smk").read_text()
+    env = re.search(r"^\s+conda:\s*\n\s+(\w+)", loop, flags=re.M)
+    for fig in FIGURES.values():
+        rules[fig.rule] = (env.group(1) if env else None, f"python -m noisefa.figures.{fig.module} --out x")
     return rules
 
 

@@ -6,8 +6,12 @@ import pandas as pd
 import pytest
 from pipeline_utils import TINY, snakemake
 
-FIGURES = ["learning_curves", "alignment", "figure1", "figure2", "figure3", "figure4", "figure5", "figure6", "rules", "protocols"]
-REPORTS = ["main", "figure1", "figure2", "figure3", "figure4", "figure5", "figure6", "rules", "protocols"]
+from noisefa.config import load
+from noisefa.figures import registry
+
+FIGURES = registry.figures(load(TINY))  # the tiny config turns every figure on
+REPORTS = list(registry.reports(load(TINY)))
+assert len(FIGURES) == len(registry.FIGURES) and len(REPORTS) == len(registry.REPORT_NAMES)
 
 
 def test_lint_is_clean():

@@ -28,6 +28,9 @@ from noisefa.experiments import (
     train_cells,
     train_config,
 )
+from noisefa.figures.registry import FIGURES, REPORT_NAMES, TABLES
+from noisefa.figures.registry import figures as registry_figures
+from noisefa.figures.registry import reports as registry_reports
 from noisefa.resources import pretrain_job, train_job
 from noisefa.sources import closure
 
@@ -70,7 +73,7 @@ wildcard_constraints:
     noise=r"[A-Za-z0-9_.-]+",
     seeds=r"\d+-\d+",
     arch="bn|nobn",
-    report="main|figure[1-6]|rules|protocols",
+    report="|".join(REPORT_NAMES),
     figure=r"[A-Za-z0-9_]+",
 
 
@@ -279,16 +282,6 @@ def pretrain_runtime(wc, attempt):
     return _pretrain_estimate(wc).runtime_min * attempt
 
 
-def protocols_note():
-    p = config["protocols"]
-    return f"data: {', '.join(p['datasets'])}, depths {', '.join(map(str, p['depths']))}"
-
-
-def data_note():
-    described = ", ".join(f"{d} ({get_spec(d).description})" for d in config["datasets"])
-    return f"data: {described}"
-
-
 def claims_context():
     """What the claims test: the main experiment, the noise set used, the figures' cells."""
     g = config["generalisation"]
@@ -311,34 +304,7 @@ def claims_context():
     }
 
 
-# ---- what each figure passes to its module
-
-
-def noise_title():
-    spec = config["noise"]["sets"][config["noise"]["use"]]
-    return f"noise set {config['noise']['use']} ({spec['protocol']} protocol)"
-
-
-def figure1_context():
-    f1 = config["figure1"]
-    return {
-        "noise": config["noise"]["use"],
-        "noise_sets": {n: config["noise"]["sets"][n] for n, *_ in noise_sweep(config)},
-        "shape": "noise:in{dim}_c{classes}".format(**shape(f1["dataset"])),
-        "depth": f1["depth"],
-        "pretrain": pretrain_config(config, f1["depth"]),
-    }
-
-
-def figure2_context():
-    f2 = config["figure2"]
-    return {
-        "experiment": figure2_experiment(config),
-        "dataset": f2["dataset"],
-        "depth": f2["depth"],
-        "noise": config["noise"]["use"],
-        "train": train_config(config, figure2_experiment(config), f2["dataset"]),
-    }
+# ---- trajectory files the figures read (paths: the planner's part of a figure's inputs)
 
 
 def figure2_trajectories():
@@ -352,31 +318,15 @@ def figure2_trajectories():
     return out
 
 
-def figure4_context():
-    g = config["generalisation"]
-    return {
-        "experiment": config["experiment"],
-        "noise": config["noise"]["use"],
-        "shape": figure1_context()["shape"],
-        "depth": config["figure1"]["depth"],
-        "generalisation": {**g, "experiments": [f"size{n}" for n in g["sizes"]] if g["enabled"] else []},
-    }
+def figure6_trajectories():
+    return {"meta": f for f in meta_files(paths.META_TRAJECTORY)[:1]}
 
 
-def figure3_context():
-    return {"experiment": config["experiment"], "datasets": config["datasets"], "depths": config["depths"],
-            "table1": config["table1"], "convergence": config["convergence"]}
+TRAJECTORY_FILES = {"figure2": figure2_trajectories, "figure6": figure6_trajectories}
 
 
-def figure5_context():
-    return {"experiment": config["experiment"], "dataset": config["ood"]["dataset"], "tests": ood_tests(config),
-            "external": config["ood"]["external"], "classes": get_spec(config["ood"]["dataset"]).n_classes,
-            "descriptions": {d: get_spec(d).description for d in config["ood"]["external"]}}
-
-
-def figure6_context():
-    steps = pretrain_config(config, config["meta"]["depth"])["steps"]
-    return {"noise": config["noise"]["use"], "meta": config["meta"], "pretrain_steps": steps}
+def trajectory_files(fig):
+    return TRAJECTORY_FILES[fig.trajectories]() if fig.trajectories else {}
 
 
 def protocol_entries():
@@ -415,54 +365,20 @@ def protocols_spec():
                       sort_keys=True)  # fmt: skip
 
 
-def protocols_context():
-    from noisefa.claims import protocol_label
-    from noisefa.protocols import protocol_column
-
-    used = config["noise"]["use"]
-    label = protocol_label(config["noise"]["sets"][used])
-    bn = batchnorm_at(config, config["protocols"]["depths"][0])
-    return {"alpha": config["claims"]["alpha"], "primary_column": protocol_column(used, label, bn)}
-
-
-def rules_context():
-    r = config["rules"]
-    return {"experiment": RULES, "conditions": r["conditions"], "datasets": r["datasets"], "depths": r["depths"]}
-
-
 def figures():
-    """Figures this config draws (a figure whose experiment is disabled is left out)."""
-    out = ["learning_curves", "alignment"]
-    out += ["figure1"] if config["figure1"]["enabled"] else []
-    out += ["figure2"] if config["figure2"]["enabled"] else []
-    out += ["figure3", "figure4"]
-    out += ["figure5"] if config["ood"]["enabled"] else []
-    out += ["figure6"] if config["meta"]["enabled"] else []
-    out += ["rules"] if config["rules"]["enabled"] else []
-    out += ["protocols"] if config["protocols"]["enabled"] else []
-    return out
+    """Figures this config draws (noisefa.figures.registry: a figure whose experiment is off is left out)."""
+    return registry_figures(config)
 
 
 def table_targets():
     return [paths.TABLE1.format(ext=e) for e in ("csv", "md", "tex")]
 
 
-# report notebook -> the figures it shows
-REPORTS = {
-    "main": ["learning_curves", "alignment"],
-    "figure1": ["figure1"],
-    "figure2": ["figure2"],
-    "figure3": ["figure3"],
-    "figure4": ["figure4"],
-    "figure5": ["figure5"],
-    "figure6": ["figure6"],
-    "rules": ["rules"],
-    "protocols": ["protocols"],
-}
+REPORTS = registry_reports(config)  # report notebook -> the figures it shows
 
 
 def reports():
-    return [r for r, figs in REPORTS.items() if all(f in figures() for f in figs)]
+    return list(REPORTS)
 
 
 def notebook_file(report):
