@@ -74,21 +74,20 @@ def probability_rows(seeds: list[int], p: torch.Tensor, step: int, epoch: float,
     - cross-validated: the unit favoured on the even probes, its probability on each odd probe
       (choosing the unit on the probes it is tested on makes "above 1/C" true by construction).
     """
-    who = list(seeds)
     unit_mean = p.mean(dim=1)  # (models, classes)
     top = unit_mean.argmax(dim=1)  # (models,)
     top_prob = p.gather(2, top.view(-1, 1, 1).expand(-1, p.shape[1], 1)).squeeze(2)
     cv_top = p[:, 0::2].mean(dim=1).argmax(dim=1)  # chosen on the even probes
     odd = p[:, 1::2]
     cv_prob = odd.gather(2, cv_top.view(-1, 1, 1).expand(-1, odd.shape[1], 1)).squeeze(2)
-    cv_rows = _rows(who, step, epoch, layer, "readout_cv_top_unit_prob", cv_prob)
+    cv_rows = _rows(seeds, step, epoch, layer, "readout_cv_top_unit_prob", cv_prob)
     for r in cv_rows:
         r["index"] = 2 * r["index"] + 1  # the probe's own index
     return (
-        _rows(who, step, epoch, layer, "readout_max_prob", p.max(dim=2).values)
-        + _rows(who, step, epoch, layer, "readout_top_unit_prob", top_prob)
-        + _rows(who, step, epoch, layer, "readout_unit_mean", unit_mean)
-        + _rows(who, step, epoch, layer, "readout_pred_class", p.argmax(dim=2).double())
+        _rows(seeds, step, epoch, layer, "readout_max_prob", p.max(dim=2).values)
+        + _rows(seeds, step, epoch, layer, "readout_top_unit_prob", top_prob)
+        + _rows(seeds, step, epoch, layer, "readout_unit_mean", unit_mean)
+        + _rows(seeds, step, epoch, layer, "readout_pred_class", p.argmax(dim=2).double())
         + cv_rows
     )
 

@@ -76,35 +76,32 @@ def paired_t(a, b) -> TestResult:
     return TestResult("paired t", len(d), float(r.statistic), float(r.pvalue), effect, *_ci(r))
 
 
-def _tost(d: np.ndarray, margin: float, name: str, n: int, se: float, df: float, effect: float) -> TestResult:
-    """Two one-sided t-tests of H0: |effect| >= margin; p is the larger one-sided p-value, and
+def _tost(d: np.ndarray, margin: float, name: str) -> TestResult:
+    """Two one-sided t-tests of H0: |mean(d)| >= margin; p is the larger one-sided p-value, and
     the interval is the (1 - 2 * 0.05) = 90 % one whose inclusion in (-margin, margin) TOST tests."""
     if not margin > 0:
         raise ValueError(f"an equivalence margin must be > 0, got {margin}")
+    n = len(d)
+    effect = float(d.mean()) if n else math.nan
+    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
     if n < 2 or not se > 0:
         nan = math.nan
         return TestResult(name, n, nan, 0.0 if n >= 2 and abs(effect) < margin else 1.0, effect, effect, effect)
     t_lo, t_hi = (effect + margin) / se, (effect - margin) / se
-    p = max(float(sps.t.sf(t_lo, df)), float(sps.t.cdf(t_hi, df)))
-    half = float(sps.t.ppf(0.95, df)) * se
+    p = max(float(sps.t.sf(t_lo, n - 1)), float(sps.t.cdf(t_hi, n - 1)))
+    half = float(sps.t.ppf(0.95, n - 1)) * se
     stat = t_lo if abs(t_lo) < abs(t_hi) else t_hi  # the binding one
     return TestResult(name, n, float(stat), p, effect, effect - half, effect + half)
 
 
 def tost_one_sample(values, popmean: float, margin: float) -> TestResult:
     """Equivalence of the mean of ``values`` to ``popmean`` within ±``margin`` (effect: mean - popmean)."""
-    a = _clean(values)
-    n = len(a)
-    se = float(a.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return _tost(a, margin, f"TOST one-sample (±{margin:g})", n, se, n - 1, float(a.mean() - popmean) if n else math.nan)
+    return _tost(_clean(values) - popmean, margin, f"TOST one-sample (±{margin:g})")
 
 
 def tost_paired(a, b, margin: float) -> TestResult:
     """Equivalence of paired measurements within ±``margin`` (effect: mean(a - b))."""
-    d = _paired(a, b)
-    n = len(d)
-    se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
-    return _tost(d, margin, f"TOST paired (±{margin:g})", n, se, n - 1, float(d.mean()) if n else math.nan)
+    return _tost(_paired(a, b), margin, f"TOST paired (±{margin:g})")
 
 
 def gap_closed(w, wo, bp, fraction: float) -> TestResult:

@@ -8,7 +8,6 @@ from noisefa.conditions import CONDITIONS, get_condition
 from noisefa.config import validate
 from noisefa.datasets import DATASETS, get_spec, needs_fetch
 from noisefa.experiments import (
-    PROTOCOLS,
     RULES,
     arch,
     batchnorm_at,
@@ -23,8 +22,6 @@ from noisefa.experiments import (
     pretrain_config,
     protocol_cells,
     protocol_grid,
-    protocol_meta,
-    protocol_ood_cells,
     train_cells,
     train_config,
 )
@@ -115,7 +112,7 @@ def job_spec(seeds, model=None, **extra):
 
 def train_jobs(study=""):
     """(experiment, dataset, depth, condition, seed group) of every training job of ``study`` ("" the
-    figures' experiments, which the main tables aggregate; PROTOCOLS the protocol study's own)."""
+    figures' experiments, which the main tables aggregate; "protocols" the protocol study's own)."""
     return [(e, d, depth, c, g) for e, d, depth, c in train_cells(config, study) for g in SEED_GROUPS]
 
 
@@ -149,7 +146,7 @@ def sweep_files(pattern):
 
 def pretrain_files(pattern):
     """The pretraining jobs the main tables hold: those the figures' FA w/ networks start from
-    and Figure 1's sweep (the protocol study's own are ``protocol_spec``'s)."""
+    and Figure 1's sweep (the protocol study's own are ``protocol_entries``')."""
     used = [
         pretrain_paths(d, depth, g, pattern, e)
         for e, d, depth, c, g in train_jobs()
