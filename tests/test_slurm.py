@@ -26,9 +26,8 @@ import pytest
 import yaml
 
 from noisefa.config import load as load_config
-from noisefa.config import train_config
-from noisefa.datasets import get_spec
-from noisefa.resources import pretrain_job, train_job
+from noisefa.plan import Job
+from noisefa.resources import estimate
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
@@ -302,15 +301,12 @@ def test_cpu_profile_differs_from_the_slurm_profile_only_in_gpus_and_walltime():
 def _derived(rule, record):
     """The request noisefa.resources derives for the job an scontrol record describes."""
     cfg = load_config(TINY)
-    wc = record["Comment"].split("_wildcards_")[1].split("_")  # e.g. tiny_64_10_bn_3_0-1
-    lo, hi = map(int, wc[-1].split("-"))
-    if rule == "pretrain":
-        n = cfg["noise"]["sets"][wc[0]]["n_samples"]
-        return pretrain_job(int(wc[1]), int(wc[2]), n, hi - lo + 1, int(wc[4]), cfg["model"]["hidden"], cfg["pretrain"])
-    spec = get_spec(wc[1])  # main_synthetic_2_fa_wo_0-1
-    return train_job(
-        spec.in_dim, spec.n_classes, *spec.sizes, hi - lo + 1, int(wc[2]), cfg["model"]["hidden"], train_config(cfg, wc[1])
-    )
+    wc = record["Comment"].split("_wildcards_")[1].split("_")
+    if rule == "pretrain":  # e.g. tiny_64_10_bn_3_0-1 (noise, dim, classes, arch, depth, seeds)
+        names = dict(zip(("noise", "dim", "classes", "arch", "depth", "seeds"), wc))
+    else:  # e.g. main_synthetic_2_fa_wo_0-1 (the condition may hold an underscore)
+        names = {"experiment": wc[0], "dataset": wc[1], "depth": wc[2], "condition": "_".join(wc[3:-1]), "seeds": wc[-1]}
+    return estimate(cfg, Job.of(rule, names))
 
 
 def _slurm_run(cluster, workdir, *args):

@@ -16,8 +16,7 @@ import yaml
 from .conditions import CONDITIONS
 from .datasets import DATASETS
 from .errors import SizeError, refuse_larger
-from .experiments import FIGURE2, RULES, SIZE_PREFIX, experiments, noise_sweep, pretrain_config
-from .experiments import train_config as experiment_train_config
+from .experiments import FIGURE2, RULES, SIZE_PREFIX, base_train, experiments, noise_sweep, pretrain_config, train_config
 from .noise import DISTRIBUTIONS
 from .optimizers import OPTIMIZERS
 
@@ -101,10 +100,10 @@ def validate(cfg: dict) -> dict:
     for d in cfg["train_overrides"]:
         if d not in DATASETS:
             raise _unknown(f"train_overrides.{d}", d, DATASETS)
-        _schema_errors(train_config(cfg, d), sch["properties"]["train"], prefix=f"train_overrides.{d} -> train.")
+        _schema_errors(base_train(cfg, d), sch["properties"]["train"], prefix=f"train_overrides.{d} -> train.")
     _check_figures(cfg, sch)
     for d in cfg["datasets"]:
-        opt = train_config(cfg, d)["optimizer"]
+        opt = base_train(cfg, d)["optimizer"]
         if opt not in OPTIMIZERS:
             raise _unknown(
                 "train.optimizer" if d not in cfg["train_overrides"] else f"train_overrides.{d}.optimizer", opt, OPTIMIZERS
@@ -147,7 +146,7 @@ def _check_sizes(cfg: dict) -> None:
     documented as "at most" and not refused."""
     for name, exp in experiments(cfg).items():
         for d in exp.datasets:
-            tc, n_train = experiment_train_config(cfg, name, d), DATASETS[d].sizes[0]
+            tc, n_train = train_config(cfg, name, d), DATASETS[d].sizes[0]
             if tc.get("train_subset"):
                 refuse_larger(_train_key(cfg, name, d, "train_subset"), tc["train_subset"], n_train, f"training images of {d}")
             n = tc.get("train_subset") or n_train
@@ -175,7 +174,7 @@ def _check_figures(cfg: dict, sch: dict) -> None:
         if cfg[key]["dataset"] not in DATASETS:
             raise _unknown(f"{key}.dataset", cfg[key]["dataset"], DATASETS)
     f2 = cfg["figure2"]
-    merged = {**train_config(cfg, f2["dataset"]), **f2["train"]}
+    merged = {**base_train(cfg, f2["dataset"]), **f2["train"]}
     _schema_errors(merged, sch["properties"]["train"], prefix="figure2.train -> train.")
     g = cfg["generalisation"]
     if g["enabled"]:
@@ -192,7 +191,7 @@ def _check_figures(cfg: dict, sch: dict) -> None:
     r = cfg["rules"]
     _check_names("rules.conditions", r["conditions"], CONDITIONS)
     _check_names("rules.datasets", r["datasets"], DATASETS)
-    merged = {**train_config(cfg, r["datasets"][0]), **r["train"]}
+    merged = {**base_train(cfg, r["datasets"][0]), **r["train"]}
     _schema_errors(merged, sch["properties"]["train"], prefix="rules.train -> train.")
     taken = {"figure2", "rules"} | {f"size{n}" for n in g["sizes"]}
     if cfg["experiment"] in taken:
@@ -240,10 +239,6 @@ def _check_ood_meta(cfg: dict) -> None:
     meta = cfg["meta"]
     if meta["enabled"]:
         _same_shape("meta.tasks", meta["tasks"], meta["tasks"][0])
-
-
-def train_config(cfg: dict, dataset: str) -> dict:
-    return {**cfg["train"], **cfg["train_overrides"].get(dataset, {})}
 
 
 def load(path: str | Path, overrides: dict | None = None) -> dict:

@@ -18,6 +18,10 @@ import argparse
 import math
 from dataclasses import dataclass
 
+from .datasets import get_spec
+from .experiments import ood_tests, pretrain_config, train_config
+from .plan import Plan
+
 BASELINE_MB = 800  # peak RSS of a training job on the tiny synthetic dataset (python, torch, pandas)
 LOAD_COPIES = 3  # uint8 -> float -> standardised: peak copies of the data while loading
 # FLOP/s one CPU thread sustains in this engine, rounded down for shared, noisy nodes: noisefa.bench
@@ -27,6 +31,7 @@ LOAD_COPIES = 3  # uint8 -> float -> standardised: peak copies of the data while
 CPU_FLOPS_PER_THREAD = 35e9
 SAFETY = 3.0  # runtime requests are this many times the estimate (shared, noisy nodes; evaluation)
 MIN_RUNTIME_MIN = 10
+OOD_MEM_MB = 2000  # a trained checkpoint, one test set and its transformed copies
 
 
 def macs(in_dim: int, hidden: int, classes: int, depth: int) -> list[int]:
@@ -92,77 +97,54 @@ def meta_job(in_dim, classes, n_noise, n_models, depth, hidden, pretrain: dict, 
     return Estimate(base.flops + n_models * meta["snapshots"] * n_tasks * per_task, base.mem_mb + 500)
 
 
-def job_estimates(cfg: dict) -> list[tuple[str, str, Estimate]]:
-    """(rule, job, estimate) for every compute job of a validated config (experiments.py plans them)."""
-    from .conditions import get_condition
-    from .datasets import get_spec
-    from .experiments import (
-        batchnorm_at,
-        experiment_batchnorm,
-        experiment_noise,
-        meta_shape,
-        noise_sweep,
-        ood_cells,
-        ood_tests,
-        pretrain_config,
-        protocol_meta,
-        protocol_ood_cells,
-        train_cells,
-        train_config,
-    )
+def _n_noise(cfg: dict, name: str) -> int:
+    spec = cfg["noise"]["sets"][name]
+    return spec["n_samples"] if spec["protocol"] == "fixed" else 0
 
-    hidden, out = cfg["model"]["hidden"], []
-    groups = [min(cfg["seeds_per_job"], cfg["n_seeds"] - lo) for lo in range(0, cfg["n_seeds"], cfg["seeds_per_job"])]
 
-    def n_noise(name):
-        spec = cfg["noise"]["sets"][name]
-        return spec["n_samples"] if spec["protocol"] == "fixed" else 0
+def _train(cfg, job, plan):
+    w, spec = job.wc, get_spec(job.wc["dataset"])
+    return train_job(spec.in_dim, spec.n_classes, *spec.sizes, len(job.seeds), int(w["depth"]), cfg["model"]["hidden"],
+                     train_config(cfg, w["experiment"], w["dataset"]))  # fmt: skip
 
-    pretrains = {}  # (noise, in_dim, classes, depth, batchnorm) -> label
-    use = cfg["noise"]["use"]
-    for e, d, depth, c in train_cells(cfg):
-        spec = get_spec(d)
-        if get_condition(c).pretrained:
-            pretrains[(experiment_noise(cfg, e), spec.in_dim, spec.n_classes, depth, experiment_batchnorm(cfg, e, depth))] = None
-        for g in groups:
-            est = train_job(spec.in_dim, spec.n_classes, *spec.sizes, g, depth, hidden, train_config(cfg, e, d))
-            out.append(("train", f"{e} {d} depth{depth} {c} ({g} nets)", est))
-    for noise, dim, classes, depth in noise_sweep(cfg):
-        pretrains[(noise, dim, classes, depth, batchnorm_at(cfg, depth))] = None
-    for noise, dim, classes, depth, _ in pretrains:
-        for g in groups:
-            est = pretrain_job(dim, classes, n_noise(noise), g, depth, hidden, pretrain_config(cfg, depth))
-            out.append(("pretrain", f"{noise} in{dim}_c{classes} depth{depth} ({g} nets)", est))
-    if cfg["figure2"]["enabled"] and "fa_wo" in cfg["conditions"]:
-        spec = get_spec(cfg["figure2"]["dataset"])
-        for g in groups:
-            f2_depth = cfg["figure2"]["depth"]
-            est = pretrain_job(spec.in_dim, spec.n_classes, n_noise(use), g, f2_depth, hidden, pretrain_config(cfg, f2_depth))
-            out.append(("data_then_noise", f"figure2 {spec.name} ({g} nets)", est))
-    shape = meta_shape(cfg)
-    if shape:
-        metas = [use] + [noise for noise, _ in protocol_meta(cfg)]  # Figure 6's, then the protocol study's
-        for noise in metas:
-            for g in groups:
-                est = meta_job(
-                    *shape,
-                    n_noise(noise),
-                    g,
-                    cfg["meta"]["depth"],
-                    hidden,
-                    pretrain_config(cfg, cfg["meta"]["depth"]),
-                    cfg["meta"],
-                    len(cfg["meta"]["tasks"]),
-                )
-                out.append(("meta", f"{noise} in{shape[0]}_c{shape[1]} depth{cfg['meta']['depth']} ({g} nets)", est))
+
+def _pretrain(cfg, job, plan):
+    w, depth = job.wc, int(job.wc["depth"])
+    return pretrain_job(int(w["dim"]), int(w["classes"]), _n_noise(cfg, w["noise"]), len(job.seeds), depth,
+                        cfg["model"]["hidden"], pretrain_config(cfg, depth))  # fmt: skip
+
+
+def _data_then_noise(cfg, job, plan):
+    """Noise training of trained networks: the pretraining job of the same noise set and shape."""
+    return _pretrain(cfg, plan.noise_of_data_then_noise(job), plan)
+
+
+def _meta(cfg, job, plan):
+    w, depth = job.wc, int(job.wc["depth"])
+    return meta_job(int(w["dim"]), int(w["classes"]), _n_noise(cfg, w["noise"]), len(job.seeds), depth,
+                    cfg["model"]["hidden"], pretrain_config(cfg, depth), cfg["meta"], len(cfg["meta"]["tasks"]))  # fmt: skip
+
+
+def _ood(cfg, job, plan):
+    spec = get_spec(job.wc["dataset"])
     n_tests = sum(len(m) for m in ood_tests(cfg).values())
-    for _, d, depth, c in ood_cells(cfg) + protocol_ood_cells(cfg):
-        spec = get_spec(d)
-        ext = sum(sum(get_spec(x).sizes) for x in cfg["ood"]["external"])
-        for g in groups:
-            flops = g * (n_tests * spec.sizes[1] + ext) * forward_flops_per_sample(spec.in_dim, hidden, spec.n_classes, depth)
-            out.append(("ood", f"{d} depth{depth} {c} ({g} nets)", Estimate(flops, 2000)))
-    return out
+    ext = sum(sum(get_spec(x).sizes) for x in cfg["ood"]["external"])
+    per = forward_flops_per_sample(spec.in_dim, cfg["model"]["hidden"], spec.n_classes, int(job.wc["depth"]))
+    return Estimate(len(job.seeds) * (n_tests * spec.sizes[1] + ext) * per, OOD_MEM_MB)
+
+
+ESTIMATORS = {"train": _train, "pretrain": _pretrain, "data_then_noise": _data_then_noise, "meta": _meta, "ood": _ood}
+
+
+def estimate(cfg: dict, job, plan=None) -> Estimate:
+    """The estimate of one planned job (``noisefa.plan.Job``) of a validated config."""
+    return ESTIMATORS[job.rule](cfg, job, plan or Plan(cfg))
+
+
+def job_estimates(cfg: dict) -> list[tuple[str, str, Estimate]]:
+    """(rule, job, estimate) for every compute job of a validated config, as ``noisefa.plan`` plans them."""
+    p = Plan(cfg)
+    return [(j.rule, j.label, estimate(cfg, j, p)) for j in p.jobs]
 
 
 def budget(cfg: dict) -> str:

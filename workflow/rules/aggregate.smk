@@ -10,14 +10,14 @@ localrules:
 
 rule aggregate:
     input:
-        train=train_outputs(paths.TRAIN_METRICS),
-        pretrain=pretrain_files(paths.PRETRAIN_METRICS),
-        order=data_noise_files(paths.DATA_NOISE_METRICS),
-        details=train_outputs(paths.TRAIN_DETAILS)
-        + pretrain_files(paths.PRETRAIN_DETAILS)
-        + data_noise_files(paths.DATA_NOISE_DETAILS),
-        ood=ood_files(),
-        meta=meta_files(paths.META),
+        train=files(PLAN.train(), paths.TRAIN_METRICS),
+        pretrain=files(PLAN.pretrain(), paths.PRETRAIN_METRICS),
+        order=files(PLAN.data_then_noise(), paths.DATA_NOISE_METRICS),
+        details=files(PLAN.train(), paths.TRAIN_DETAILS)
+        + files(PLAN.pretrain(), paths.PRETRAIN_DETAILS)
+        + files(PLAN.data_then_noise(), paths.DATA_NOISE_DETAILS),
+        ood=files(PLAN.ood(), paths.OOD),
+        meta=files(PLAN.meta(), paths.META),
         code=lib("noisefa.stages.aggregate"),
     output:
         parquet=paths.METRICS,
@@ -28,7 +28,7 @@ rule aggregate:
         ood=paths.OOD_TABLE,
         meta=paths.META_TABLE,
     params:
-        pretrain=json.dumps(pretrain_metrics_map(), sort_keys=True),
+        pretrain=json.dumps(pretrain_users(), sort_keys=True),
         convergence=json.dumps(config["convergence"], sort_keys=True),
     log:
         paths.log("aggregate"),

@@ -13,22 +13,17 @@ from noisefa.experiments import (
     batchnorm_at,
     experiment_batchnorm,
     experiment_noise,
-    experiments,
     figure2_experiment,
-    meta_shape,
     noise_sweep,
-    ood_cells,
     ood_tests,
     pretrain_config,
-    protocol_cells,
-    protocol_grid,
-    train_cells,
     train_config,
 )
 from noisefa.figures.registry import FIGURES, REPORT_NAMES, TABLES
 from noisefa.figures.registry import figures as registry_figures
 from noisefa.figures.registry import reports as registry_reports
-from noisefa.resources import pretrain_job, train_job
+from noisefa.plan import Job, Plan, files, seeds_of, shape
+from noisefa.resources import estimate
 from noisefa.sources import closure
 
 # Schema (with defaults) and registry checks: a bad config stops here, before any job.
@@ -47,17 +42,9 @@ shell.prefix(
 # conda: paths are relative to the rule file (all rules live in workflow/rules/).
 ENV = "../../envs/noisefa.yaml"
 REPORT_ENV = "../../envs/report.yaml"
-# Seeds are trained in groups of `seeds_per_job` stacked networks: one job per (cell, group).
-# Adding seeds beyond a full group adds jobs and leaves the existing ones untouched.
-SEED_GROUPS = [
-    f"{lo}-{min(lo + config['seeds_per_job'], config['n_seeds']) - 1}"
-    for lo in range(0, config["n_seeds"], config["seeds_per_job"])
-]
-
-
-def seeds_of(group):
-    lo, hi = map(int, group.split("-"))
-    return list(range(lo, hi + 1))
+# Every compute job of this config, with its wildcards (noisefa/plan.py); the targets below and
+# the scheduler's requests (noisefa/resources.py) both read it.
+PLAN = Plan(config)
 
 
 wildcard_constraints:
@@ -79,23 +66,6 @@ def lib(module):
     return [str(LIB / f) for f in closure(module)]
 
 
-def shape(dataset):
-    spec = get_spec(dataset)
-    return {"dim": spec.in_dim, "classes": spec.n_classes}
-
-
-def main_arch(depth):
-    return arch(batchnorm_at(config, depth))
-
-
-def pretrain_paths(dataset, depth, seeds, pattern, experiment=None):
-    """A pretraining job's file for ``dataset``'s shape: the noise set and architecture of
-    ``experiment``'s FA w/ networks (the main sweep's when None)."""
-    noise = experiment_noise(config, experiment) if experiment else config["noise"]["use"]
-    variant = arch(experiment_batchnorm(config, experiment, depth)) if experiment else main_arch(depth)
-    return pattern.format(noise=noise, arch=variant, depth=depth, seeds=seeds, **shape(dataset))
-
-
 def model_of(batchnorm):
     return {**config["model"], "batchnorm": bool(batchnorm)}
 
@@ -110,77 +80,20 @@ def job_spec(seeds, model=None, **extra):
     )
 
 
-def train_jobs(study=""):
-    """(experiment, dataset, depth, condition, seed group) of every training job of ``study`` ("" the
-    figures' experiments, which the main tables aggregate; "protocols" the protocol study's own)."""
-    return [(e, d, depth, c, g) for e, d, depth, c in train_cells(config, study) for g in SEED_GROUPS]
-
-
-def train_file(pattern, experiment, dataset, depth, condition, seeds):
-    return pattern.format(experiment=experiment, dataset=dataset, depth=depth, condition=condition, seeds=seeds)
-
-
-def train_outputs(pattern):
-    return [train_file(pattern, *job) for job in train_jobs()]
-
-
-def pretrain_metrics_map():
+def pretrain_users():
     """{pretrain metrics file: [[experiment, dataset], ...] whose FA w/ networks start from it}."""
-    out = {}
-    for e, d, depth, c, g in train_jobs():
-        if get_condition(c).pretrained:
-            users = out.setdefault(pretrain_paths(d, depth, g, paths.PRETRAIN_METRICS, e), [])
-            if [e, d] not in users:
-                users.append([e, d])
-    return out
+    return {job.file(paths.PRETRAIN_METRICS): users for job, users in PLAN.pretrain_users().items()}
 
 
-def sweep_files(pattern):
-    """Files of Figure 1's pretraining jobs (noise set x seed group at one shape and depth)."""
-    return [
-        pattern.format(noise=n, arch=main_arch(depth), dim=dim, classes=classes, depth=depth, seeds=g)
-        for n, dim, classes, depth in noise_sweep(config)
-        for g in SEED_GROUPS
-    ]
-
-
-def pretrain_files(pattern):
-    """The pretraining jobs the main tables hold: those the figures' FA w/ networks start from
-    and Figure 1's sweep (the protocol study's own are ``protocol_entries``')."""
-    used = [
-        pretrain_paths(d, depth, g, pattern, e)
-        for e, d, depth, c, g in train_jobs()
-        if get_condition(c).pretrained
-    ]
-    return list(dict.fromkeys(used + sweep_files(pattern)))
-
-
-def data_noise_files(pattern):
-    """The data->noise order control: Figure 2's FA w/o networks, then noise training."""
-    f2 = config["figure2"]
-    if not f2["enabled"] or "fa_wo" not in config["conditions"]:
-        return []
-    return [
-        pattern.format(
-            experiment=figure2_experiment(config), dataset=f2["dataset"], depth=f2["depth"], condition="fa_wo", seeds=g
-        )
-        for g in SEED_GROUPS
-    ]
-
-
-def ood_files():
-    return [
-        paths.OOD.format(experiment=e, dataset=d, depth=depth, condition=c, seeds=g)
-        for e, d, depth, c in ood_cells(config)
-        for g in SEED_GROUPS
-    ]
+def cell_job(wc, rule="train"):
+    return Job.of(rule, {k: wc[k] for k in ("experiment", "dataset", "depth", "condition", "seeds")})
 
 
 def ood_inputs(wc):
     return {
         "data": paths.DATA.format(dataset=wc.dataset),
         "external": [paths.DATA.format(dataset=d) for d in config["ood"]["external"]],
-        "checkpoint": train_file(paths.TRAIN_CHECKPOINT, wc.experiment, wc.dataset, wc.depth, wc.condition, wc.seeds),
+        "checkpoint": cell_job(wc).file(paths.TRAIN_CHECKPOINT),
     }
 
 
@@ -193,25 +106,10 @@ def ood_spec(wc):
     )
 
 
-def meta_files(pattern, noise=None, batchnorm=None):
-    """Figure 6's meta-loss jobs (the main sweep's noise set and architecture), or those of ``noise``
-    and ``batchnorm`` (the protocol study)."""
-    shape = meta_shape(config)
-    if shape is None:
-        return []
-    dim, classes = shape
-    depth = config["meta"]["depth"]
-    variant = main_arch(depth) if batchnorm is None else arch(batchnorm)
-    return [
-        pattern.format(noise=noise or config["noise"]["use"], arch=variant, dim=dim, classes=classes, depth=depth, seeds=g)
-        for g in SEED_GROUPS
-    ]
-
-
 def train_inputs(wc):
     inputs = {"data": paths.DATA.format(dataset=wc.dataset), "code": lib("noisefa.stages.train")}
     if get_condition(wc.condition).pretrained:
-        inputs["pretrained"] = pretrain_paths(wc.dataset, wc.depth, wc.seeds, paths.PRETRAIN_CHECKPOINT, wc.experiment)
+        inputs["pretrained"] = PLAN.pretrain_of_train(cell_job(wc)).file(paths.PRETRAIN_CHECKPOINT)
     return inputs
 
 
@@ -238,45 +136,19 @@ def pretrain_spec(wc, extra=None, batchnorm=None):
     )
 
 
-def _train_estimate(wc):
-    spec = get_spec(wc.dataset)
-    return train_job(spec.in_dim, spec.n_classes, *spec.sizes, len(seeds_of(wc.seeds)), int(wc.depth),
-                     config["model"]["hidden"], train_config(config, wc.experiment, wc.dataset))
-
-
-def _pretrain_estimate(wc):
-    noise = config["noise"]["sets"][wc.noise]
-    n_noise = noise["n_samples"] if noise["protocol"] == "fixed" else 0
-    return pretrain_job(int(wc.dim), int(wc.classes), n_noise, len(seeds_of(wc.seeds)), int(wc.depth),
-                        config["model"]["hidden"], pretrain_config(config, int(wc.depth)))
-
-
-def _noise_wc(wc):
-    """The pretraining wildcards (noise set, shape) of a data->noise job, for its resources."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(
-        noise=experiment_noise(config, wc.experiment), arch=arch(experiment_batchnorm(config, wc.experiment, int(wc.depth))),
-        depth=wc.depth, seeds=wc.seeds, **shape(wc.dataset),
-    )
+def data_then_noise_input(wc):
+    """The noise file a data->noise job trains on (the noise set its experiment pretrains FA w/ on)."""
+    return PLAN.noise_of_data_then_noise(cell_job(wc, "data_then_noise")).file(paths.NOISE)
 
 
 # Scheduler requests derived from the work (noisefa/resources.py explains the model); a retry
 # after a walltime or memory kill asks for proportionally more.
-def train_mem_mb(wc, attempt):
-    return _train_estimate(wc).mem_mb * attempt
+def mem_mb(rule):
+    return lambda wc, attempt: estimate(config, Job.of(rule, wc), PLAN).mem_mb * attempt
 
 
-def train_runtime(wc, attempt):
-    return _train_estimate(wc).runtime_min * attempt
-
-
-def pretrain_mem_mb(wc, attempt):
-    return _pretrain_estimate(wc).mem_mb * attempt
-
-
-def pretrain_runtime(wc, attempt):
-    return _pretrain_estimate(wc).runtime_min * attempt
+def runtime(rule):
+    return lambda wc, attempt: estimate(config, Job.of(rule, wc), PLAN).runtime_min * attempt
 
 
 def claims_context():
@@ -306,17 +178,20 @@ def claims_context():
 
 def figure2_trajectories():
     """{label: trajectory file} of the first seed group of Figure 2's cell."""
-    f2, g = config["figure2"], SEED_GROUPS[0]
-    out = {"noise": pretrain_paths(f2["dataset"], f2["depth"], g, paths.PRETRAIN_TRAJECTORY, figure2_experiment(config))}
+    f2, g = config["figure2"], PLAN.groups[0]
+    exp = figure2_experiment(config)
+    out = {"noise": PLAN.pretrain_of(exp, f2["dataset"], f2["depth"], g).file(paths.PRETRAIN_TRAJECTORY)}
     for c in config["conditions"]:
-        out[c] = train_file(paths.TRAIN_TRAJECTORY, figure2_experiment(config), f2["dataset"], f2["depth"], c, g)
-    for f in data_noise_files(paths.DATA_NOISE_TRAJECTORY)[:1]:
+        out[c] = Job.of("train", dict(experiment=exp, dataset=f2["dataset"], depth=f2["depth"], condition=c, seeds=g)).file(
+            paths.TRAIN_TRAJECTORY
+        )
+    for f in files(PLAN.data_then_noise(), paths.DATA_NOISE_TRAJECTORY)[:1]:
         out["data_then_noise"] = f
     return out
 
 
 def figure6_trajectories():
-    return {"meta": f for f in meta_files(paths.META_TRAJECTORY)[:1]}
+    return {"meta": f for f in files(PLAN.meta(), paths.META_TRAJECTORY)[:1]}
 
 
 TRAJECTORY_FILES = {"figure2": figure2_trajectories, "figure6": figure6_trajectories}
@@ -326,39 +201,16 @@ def trajectory_files(fig):
     return TRAJECTORY_FILES[fig.trajectories]() if fig.trajectories else {}
 
 
-def protocol_entries():
-    """Per protocol of the study, its jobs' files (what noisefa.protocols.tables_for reads)."""
-    p, out = config["protocols"], []
-    for proto in protocol_grid(config):
-        cells = [(d, depth, g) for d in p["datasets"] for depth in p["depths"] for g in SEED_GROUPS]
-        jobs = [(*cell, g) for cell in protocol_cells(config, proto) for g in SEED_GROUPS]
-        pre, pre_details = {}, []
-        for d, depth, g in cells:
-            users = pre.setdefault(pretrain_paths(d, depth, g, paths.PRETRAIN_METRICS, proto.pretrained), [])
-            users += [d] if d not in users else []
-            pre_details.append(pretrain_paths(d, depth, g, paths.PRETRAIN_DETAILS, proto.pretrained))
-        out.append({
-            "noise": proto.noise, "batchnorm": proto.batchnorm,
-            "train": [train_file(paths.TRAIN_METRICS, *j) for j in jobs],
-            "train_details": [train_file(paths.TRAIN_DETAILS, *j) for j in jobs],
-            "pretrain": pre, "pretrain_details": list(dict.fromkeys(pre_details)),
-            "ood": [paths.OOD.format(experiment=e, dataset=d, depth=depth, condition=c, seeds=g)
-                    for e, d, depth, c, g in jobs] if config["ood"]["enabled"] else [],
-            "meta": meta_files(paths.META, proto.noise, proto.batchnorm),
-        })  # fmt: skip
-    return out
-
-
 def protocol_inputs():
     files = []
-    for e in protocol_entries():
+    for e in PLAN.protocol_entries():
         files += e["train"] + e["train_details"] + list(e["pretrain"]) + e["pretrain_details"] + e["ood"] + e["meta"]
     return list(dict.fromkeys(files))
 
 
 def protocols_spec():
     context = {"noise_specs": config["noise"]["sets"], "claims": config["claims"]}
-    return json.dumps({"protocols": protocol_entries(), "convergence": config["convergence"], "context": context},
+    return json.dumps({"protocols": PLAN.protocol_entries(), "convergence": config["convergence"], "context": context},
                       sort_keys=True)  # fmt: skip
 
 

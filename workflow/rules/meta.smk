@@ -14,8 +14,8 @@ rule meta:
         tasks=lambda wc, input: json.dumps(dict(zip(config["meta"]["tasks"], input.tasks))),
     threads: config["threads"]
     resources:
-        mem_mb=pretrain_mem_mb,
-        runtime=lambda wc, attempt: 2 * pretrain_runtime(wc, attempt),
+        mem_mb=mem_mb("meta"),
+        runtime=runtime("meta"),
     log:
         paths.log("meta", "{noise}/in{dim}_c{classes}/{arch}/depth{depth}/seeds{seeds}"),
     benchmark:

@@ -12,7 +12,8 @@ rule ood:
         external=lambda wc, input: json.dumps(dict(zip(config["ood"]["external"], input.external))),
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
+        mem_mb=mem_mb("ood"),
+        runtime=runtime("ood"),
     log:
         paths.log("ood", "{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}"),
     benchmark:

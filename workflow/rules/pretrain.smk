@@ -14,8 +14,8 @@ rule pretrain:
         spec=pretrain_spec,
     threads: config["threads"]
     resources:
-        mem_mb=pretrain_mem_mb,
-        runtime=pretrain_runtime,
+        mem_mb=mem_mb("pretrain"),
+        runtime=runtime("pretrain"),
     log:
         paths.log("pretrain", "{noise}/in{dim}_c{classes}/{arch}/depth{depth}/seeds{seeds}"),
     benchmark:
@@ -32,7 +32,7 @@ rule data_then_noise:
     """Order control (Fig. 2f,g): noise training of networks already trained on data (FA w/o)."""
     input:
         init=paths.TRAIN_CHECKPOINT,
-        noise=lambda wc: pretrain_paths(wc.dataset, wc.depth, wc.seeds, paths.NOISE, wc.experiment),
+        noise=data_then_noise_input,
         code=lib("noisefa.stages.pretrain"),
     output:
         checkpoint=paths.DATA_NOISE_CHECKPOINT,
@@ -47,8 +47,8 @@ rule data_then_noise:
         ),
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: pretrain_mem_mb(_noise_wc(wc), attempt),
-        runtime=lambda wc, attempt: pretrain_runtime(_noise_wc(wc), attempt),
+        mem_mb=mem_mb("data_then_noise"),
+        runtime=runtime("data_then_noise"),
     log:
         paths.log("data_then_noise", "{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}"),
     benchmark:

@@ -14,8 +14,8 @@ rule train:
         pretrained=lambda wc, input: f"--pretrained {input.pretrained}" if "pretrained" in input.keys() else "",
     threads: config["threads"]
     resources:
-        mem_mb=train_mem_mb,
-        runtime=train_runtime,
+        mem_mb=mem_mb("train"),
+        runtime=runtime("train"),
     log:
         paths.log("train", "{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}"),
     benchmark:
