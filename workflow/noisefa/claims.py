@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats, tidy
+from .conditions import CONDITIONS
 from .summary import exclude_diverged
 
 COLUMNS = [
@@ -531,7 +532,8 @@ def b_rules(t: Tables):
         w = g[g.condition == "fa_w"]
         if w.empty:
             continue
-        others = [c for c in g.condition.unique() if c not in ("fa_w", "bp", "fa_wo") and not (c == "dfa" and depth == 2)]
+        others = [c for c in g.condition.unique()
+                  if c in CONDITIONS and not CONDITIONS[c].paper and not CONDITIONS[c].same_as_fa(depth)]  # fmt: skip
         for other in others:
             o = g[g.condition == other]
             for claim, col, kind, what in (

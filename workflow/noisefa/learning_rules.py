@@ -29,8 +29,9 @@ is the output error. Every matrix is stored in W's (out, in) shape, so "δ_{l+1}
 
 B is an argument of the autograd Function, never a leaf that requires grad, so no optimiser
 ever touches it; kp and wm change it in place (it stays a buffer, saved in every state_dict
-and resume snapshot). A new rule is one entry in ``LEARNING_RULES``; its hyper-parameters are
-fields of that entry.
+and resume snapshot). A new rule is one entry in ``LEARNING_RULES``: its hyper-parameters, its
+label and colour, and what the figures and claims need to know of it are fields of that entry
+(``noisefa.conditions`` derives the training conditions from it; README "Extending" has an example).
 """
 
 from __future__ import annotations
@@ -238,6 +239,18 @@ class LearningRule:
     direct: bool = False
     # kp, wm: how B changes around every optimiser step (None: B fixed)
     update: KolenPollack | WeightMirror | None = field(default=None)
+    # how figures and tables show it (noisefa.conditions derives the training conditions from these)
+    label: str = ""
+    color: str = "#777777"
+    # a colour for its noise-pretrained variant: the rule then has two conditions, <name>_wo (from a
+    # random init) and <name>_w (from noise pretraining, which trains with FA); None: one, <name>
+    pretrained_color: str | None = None
+    # is the B of each layer what its feedback follows, so that the W-B angle measures alignment?
+    aligns_b: bool = False
+    # is it one of the paper's two rules (the others are compared with noise-pretrained FA, B1-B3)?
+    paper: bool = False
+    # depths at which the rule is FA by construction (dfa with one hidden layer: its only D is B)
+    same_as_fa_at: tuple[int, ...] = ()
 
     def tape(self) -> ErrorTape | None:
         """A fresh per-forward error slot for a direct rule (``StackedMLP.forward`` asks once)."""
@@ -274,18 +287,28 @@ LEARNING_RULES: dict[str, LearningRule] = {
         description="backpropagation: delta_l = (delta_{l+1} W_{l+1}) * phi'(a_l)",
         feedback=lambda W, B: W,
         uses_weight_transport=True,
+        label="BP",
+        color="#444444",
+        paper=True,
     ),
     "fa": LearningRule(
         name="fa",
         description="feedback alignment: delta_l = (delta_{l+1} B_{l+1}) * phi'(a_l), B fixed random",
         feedback=lambda W, B: B,
         uses_weight_transport=False,
+        label="FA",
+        color="#1f77b4",
+        pretrained_color="#d62728",
+        aligns_b=True,
+        paper=True,
     ),
     "ss": LearningRule(
         name="ss",
         description="sign-symmetry: delta_l = (delta_{l+1} S_{l+1}) * phi'(a_l), S = sign(W) ||B||_F / ||sign(W)||_F",
         feedback=sign_feedback,
         uses_weight_transport=True,  # signs only, never magnitudes
+        label="SS",
+        color="#2ca02c",
     ),
     "dfa": LearningRule(
         name="dfa",
@@ -293,6 +316,9 @@ LEARNING_RULES: dict[str, LearningRule] = {
         feedback=lambda W, B: B,  # unused: DirectLinearFn takes D, not B
         uses_weight_transport=False,
         direct=True,
+        label="DFA",
+        color="#9467bd",
+        same_as_fa_at=(2,),
     ),
     "kp": LearningRule(
         name="kp",
@@ -300,6 +326,9 @@ LEARNING_RULES: dict[str, LearningRule] = {
         feedback=lambda W, B: B,
         uses_weight_transport=False,
         update=KolenPollack(),
+        label="KP",
+        color="#ff7f0e",
+        aligns_b=True,
     ),
     "wm": LearningRule(
         name="wm",
@@ -307,6 +336,9 @@ LEARNING_RULES: dict[str, LearningRule] = {
         feedback=lambda W, B: B,
         uses_weight_transport=False,
         update=WeightMirror(),
+        label="WM",
+        color="#8c564b",
+        aligns_b=True,
     ),
 }
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from ..conditions import CONDITIONS
 from ..tidy import read_table
 from . import style
 from .panels import at_last, no_data, points_and_mean
 
 KEYS = ["dataset", "depth", "condition", "seed"]
-WITH_B = ("fa_wo", "fa_w", "kp", "wm")  # rules whose feedback is the B the angle is measured to
 
 
 def _bars(ax, data: pd.DataFrame, value: str, conds: list[str], ylabel: str) -> None:
@@ -62,7 +62,8 @@ def plot(metrics: pd.DataFrame, summary: pd.DataFrame, details: pd.DataFrame, co
         delta = at_last(m[(m.metric == "delta_angle_deg") & (m.layer == str(depth - 1))], KEYS)
         _bars(row[3], delta, "value", conds, "angle to BP's update (deg)")
         row[3].set_title(f"d) delta angle, layer {depth - 1}")
-        ang = m[(m.metric == "angle_deg") & (m.layer == str(depth)) & m.condition.isin(WITH_B)]
+        with_b = [c for c in conds if c in CONDITIONS and CONDITIONS[c].aligns_b]  # the angle measures alignment
+        ang = m[(m.metric == "angle_deg") & (m.layer == str(depth)) & m.condition.isin(with_b)]
         if ang.empty:
             no_data(row[4])
         else:
