@@ -15,7 +15,7 @@ CONTEXT = {
     "figure1_sets": ["n", "other"],
     "figure2_experiment": "figure2",
     "generalisation_size": 100,
-    "generalisation_sizes": [100],
+    "generalisation_experiments": {"size100": 100},
 }
 
 

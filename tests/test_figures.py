@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from noisefa.figures import figure1, figure2, figure4, panels
+from noisefa.figures import figure1, figure2, figure4
 from noisefa.summary import summarise
 from noisefa.tidy import detail_frame, frame, write_table
 
@@ -130,7 +130,7 @@ def _check_png(path):
 
 
 def test_figure1(tables, tmp_path):
-    context = {"noise": "small", "noise_sets": SETS, "shape": SHAPE, "depth": 2, "pretrain": {}}
+    context = {"noise": "small", "noise_sets": SETS, "shape": SHAPE, "classes": 4, "depth": 2, "pretrain": {}}
     out = tmp_path / "figure1.png"
     args = ["--pretrain", tables["pretrain"], "--details", tables["details"], "--context", json.dumps(context)]
     figure1.main([str(a) for a in args] + ["--out", str(out), "--title", "Figure 1 test"])
@@ -153,9 +153,9 @@ def test_figure4(tables, tmp_path):
         "depths": [3],
         "sizes": [100, 400],
         "size": 100,
-        "experiments": ["size100", "size400"],
+        "experiments": {"size100": 100, "size400": 400},
     }
-    context = {"experiment": "main", "noise": "small", "shape": SHAPE, "depth": 2, "generalisation": gen}
+    context = {"experiment": "main", "noise": "small", "shape": SHAPE, "classes": 4, "depth": 2, "generalisation": gen}
     out = tmp_path / "figure4.png"
     args = ["--metrics", tables["metrics"], "--pretrain", tables["pretrain"], "--details", tables["details"]]
     figure4.main([str(a) for a in args + ["--context", json.dumps(context), "--out", out]])
@@ -193,7 +193,6 @@ def test_set_size_curve_picks_fixed_standard_gaussian_sets():
     assert figure1.describe(SETS["large"]) == "gaussian σ=1, fixed 1k"
     assert figure1.describe(SETS["fresh"]) == "gaussian σ=1, fresh"
     assert figure1.describe(SETS["unif"]) == "uniform, fixed 100"
-    assert panels.classes_of(SHAPE) == 4
     assert figure4.spectrum_steps([0, 20, 40, 60, 80, 100]) == [0, 40, 60, 100]
     assert figure4.spectrum_steps([0, 5]) == [0, 5]
 

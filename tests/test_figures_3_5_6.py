@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import frames
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from noisefa import tidy
-from noisefa.figures import figure3, figure5, figure6, panels
+from noisefa.figures import figure3, figure5, figure6
 
 CONDS = ["bp", "fa_wo", "fa_w"]
 
@@ -47,7 +48,7 @@ def _summary(diverged_seed: int | None = None) -> pd.DataFrame:
                         }
                     )
     rows.append({**rows[0], "experiment": "other", "converged_test_acc": 0.1})  # another experiment: ignored
-    return pd.DataFrame(rows)
+    return frames.summary(rows)
 
 
 def test_gap_to_bp_is_bp_mean_minus_each_network():
@@ -68,12 +69,6 @@ def test_gap_to_bp_is_bp_mean_minus_each_network():
     assert figure3.gap_to_bp(s, depth=3).empty
     one = figure3.gap_to_bp(s, depth=2, trials=1).set_index("condition")
     assert one.loc["fa_wo", "gap"] == pytest.approx(0.3) and np.isnan(one.loc["fa_wo", "lo"])
-
-
-def test_mean_ci_matches_t_interval():
-    m, lo, hi = panels.mean_ci([1.0, 2.0, 3.0, np.nan])
-    assert m == 2.0 and hi - m == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5) and m - lo == pytest.approx(hi - m)
-    assert np.isnan(panels.mean_ci([1.0])[1]) and np.isnan(panels.mean_ci([])[0])
 
 
 def test_figure3_plot_and_main(tmp_path):
@@ -206,7 +201,6 @@ def test_first_network_is_lowest_seed():
     assert seed == 4 and torch.equal(B, t["B"][1].double())
     assert torch.equal(trajs["trained/mnist"], t["W"]["trained/mnist"][:, 1].double())
     assert figure6.first_network(None) == ({}, None, None)
-    assert figure6.classes_of("noise:in784_c10") == 10 and figure6.classes_of("mnist") == 0
 
 
 def test_figure6_plot_and_main(tmp_path):

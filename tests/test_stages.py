@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import frames
 import numpy as np
 import pandas as pd
 import pytest
@@ -319,7 +320,7 @@ def test_table1_from_a_known_summary(tmp_path):
         for c, acc in (("bp", 0.90), ("fa_wo", 0.80), ("fa_w", 0.85))
         for s in range(5)
     ]  # fmt: skip
-    pd.DataFrame(rows).to_csv(tmp_path / "summary.csv", index=False)
+    frames.summary(rows).to_csv(tmp_path / "summary.csv", index=False)
     spec = {"experiment": "main", "depth": 2, "trials": 3}
     out = {k: tmp_path / f"t.{k}" for k in ("csv", "md", "tex")}
     stage(

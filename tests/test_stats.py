@@ -37,9 +37,16 @@ def test_wilcoxon_exact_small_sample():
 
 
 def test_significance_threshold():
-    assert stats.significant(stats.TestResult("x", 10, 5.0, 1e-4, 1.0))
-    assert not stats.significant(stats.TestResult("x", 10, 1.0, 0.01, 1.0))
-    assert not stats.significant(stats.TestResult("x", 10, float("nan"), float("nan"), 0.0))
+    assert stats.significant(1e-4, 0.001) and not stats.significant(0.01, 0.001)
+    assert not stats.significant(0.001, 0.001)  # strictly below
+    assert not stats.significant(float("nan"), 0.001)  # no test is never significant
+
+
+def test_mean_ci_against_a_known_t_interval():
+    # n = 4, mean 2.5, sd 1.2910: half-width t(0.975, 3) * sd / 2 = 3.182446 * 0.6454972 = 2.0542603
+    m, lo, hi = stats.mean_ci([1, 2, 3, 4, float("nan")])
+    assert m == 2.5 and abs((hi - lo) / 2 - 2.0542603) < 1e-6
+    assert np.isnan(stats.mean_ci([1.0])[1]) and np.isnan(stats.mean_ci([])[0])
 
 
 def test_wilcoxon_paired_known_values():

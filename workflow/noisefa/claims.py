@@ -87,12 +87,6 @@ def _last_layer(d: pd.DataFrame) -> pd.DataFrame:
     return d if d.empty else d[d.layer == d.depth.astype(str)]
 
 
-def _at(d: pd.DataFrame, which: str, keys=("experiment", "dataset", "depth", "condition", "seed")) -> pd.DataFrame:
-    """Rows at each network's first or last logged step."""
-    step = d.groupby(list(keys)).step.transform("min" if which == "first" else "max")
-    return d[d.step == step]
-
-
 def _noise_jobs(t: Tables, metric: str, sets=None) -> pd.DataFrame:
     """Rows of pretraining jobs (one per shape, noise set, depth) of the used set or of ``sets``."""
     d = t.pretrain
@@ -100,10 +94,6 @@ def _noise_jobs(t: Tables, metric: str, sets=None) -> pd.DataFrame:
         return d
     sets = sets or [t.context.get("noise", "")]
     return d[(d.metric == metric) & (d.phase == "noise") & d.noise.isin(sets)]
-
-
-def _first_network(d: pd.DataFrame) -> pd.DataFrame:
-    return d[d.seed == d.seed.min()]
 
 
 def _per_network(d: pd.DataFrame, step) -> pd.Series:
@@ -134,7 +124,7 @@ def c1_untrained_at_90(t: Tables):
     network's neurons, not significant, beside it."""
     rows, margin = [], t.setting("angle_margin_deg")
     for (ds, noise, depth), g in _neuron_angles(t).groupby(["dataset", "noise", "depth"]):
-        r = stats.one_sample_t(_first_network(g[g.step == 0]).value, 90.0)
+        r = stats.one_sample_t(tidy.first_network(g[g.step == 0]).value, 90.0)
         rows.append(_row("C1", "1e", ds, depth, f"untrained neuron angles vs 90, first network ({noise})", r, UNDETECTED,
                          primary=False, noise=noise))  # fmt: skip
         r = stats.tost_one_sample(_per_network(g, 0), 90.0, margin)
@@ -146,7 +136,7 @@ def c1_untrained_at_90(t: Tables):
 def _trained_vs_untrained(claim, figure, ds, depth, noise, g, primary=True) -> list[dict]:
     """Neuron angles after vs before noise training: one network's neurons (the paper's test)
     and the networks' mean angles, paired (the same networks before and after)."""
-    first = _first_network(g)
+    first = tidy.first_network(g)
     r = stats.two_sample_t(first[first.step == first.step.max()].value, first[first.step == 0].value)
     out = [_row(claim, figure, ds, depth, f"neuron angles trained vs untrained, first network ({noise})", r, LESS,
                 primary=False, noise=noise)]  # fmt: skip
@@ -163,7 +153,7 @@ def c2_noise_aligns(t: Tables):
         rows += _trained_vs_untrained("C2", "1e", ds, depth, noise, g)
     d = _last_layer(_noise_jobs(t, "angle_deg"))
     for (ds, noise, depth), g in d.groupby(["dataset", "noise", "depth"]):
-        r = stats.one_sample_t(_at(g, "last").value, 90.0)
+        r = stats.one_sample_t(tidy.at_step(g, "last").value, 90.0)
         rows.append(_row("C2", "1e", ds, depth, f"pretrained angle vs 90, networks ({noise})", r, LESS, noise=noise))
     return rows
 
@@ -172,7 +162,7 @@ def c3_noise_loss_falls(t: Tables):
     """Cross-entropy falls during noise training: paired t of last vs first logged batch loss."""
     rows = []
     for (ds, noise, depth), g in _noise_jobs(t, "batch_loss").groupby(["dataset", "noise", "depth"]):
-        r = _paired(_at(g, "last").set_index("seed").value, _at(g, "first").set_index("seed").value)
+        r = _paired(tidy.at_step(g, "last").set_index("seed").value, tidy.at_step(g, "first").set_index("seed").value)
         rows.append(_row("C3", "1d", ds, depth, f"noise CE last vs first ({noise})", r, LESS, noise=noise))
     return rows
 
@@ -236,7 +226,7 @@ def _final_data(t: Tables, metric: str) -> pd.DataFrame:
     d = t.metrics[(t.metrics.metric == metric) & (t.metrics.phase == "data")]
     if t.context:
         d = d[d.experiment.isin(_learning_experiments(t))]
-    return _at(_last_layer(d), "last")
+    return tidy.at_step(_last_layer(d), "last")
 
 
 def _final_vs(t: Tables, metric, claim, figure, label):
@@ -276,9 +266,9 @@ def c8_order(t: Tables):
     for (ds, depth), g in d.groupby(["dataset", "depth"]):
         if not _is_figure2(t, exp, ds, depth):
             continue
-        data_only = _at(g[(g.phase == "data") & (g.condition == "fa_wo")], "last").set_index("seed").value
-        data_noise = _at(g[g.phase == "noise_after"], "last").set_index("seed").value
-        noise_data = _at(g[(g.phase == "data") & (g.condition == "fa_w")], "last").value
+        data_only = tidy.at_step(g[(g.phase == "data") & (g.condition == "fa_wo")], "last").set_index("seed").value
+        data_noise = tidy.at_step(g[g.phase == "noise_after"], "last").set_index("seed").value
+        noise_data = tidy.at_step(g[(g.phase == "data") & (g.condition == "fa_w")], "last").value
         if len(data_only) and len(data_noise):
             both = pd.concat([data_noise.rename("a"), data_only.rename("b")], axis=1).dropna()
             r = stats.tost_paired(both.a.to_numpy(), both.b.to_numpy(), margin)
@@ -357,7 +347,7 @@ def c11_erank_falls(t: Tables):
     """The effective rank of W (every layer) falls during noise training: paired t, last vs first."""
     rows = []
     for (ds, noise, depth, layer), g in _noise_jobs(t, "erank").groupby(["dataset", "noise", "depth", "layer"]):
-        r = _paired(_at(g, "last").set_index("seed").value, _at(g, "first").set_index("seed").value)
+        r = _paired(tidy.at_step(g, "last").set_index("seed").value, tidy.at_step(g, "first").set_index("seed").value)
         rows.append(_row("C11", "4d", ds, depth, f"erank W{layer} last vs first noise step ({noise})", r, LESS, noise=noise))
     return rows
 
@@ -365,11 +355,11 @@ def c11_erank_falls(t: Tables):
 def c12_generalisation_gap(t: Tables):
     """Smaller generalisation gap w/ than w/o: test - train loss at every training-set size
     (primary; the paper's definition), train - test accuracy beside it; two-sample t."""
-    size, sizes = t.context.get("generalisation_size"), t.context.get("generalisation_sizes", [])
+    size, sizes = t.context.get("generalisation_size"), t.context.get("generalisation_experiments", {})
     rows = []
-    for n in sizes:
-        d = t.metrics[(t.metrics.experiment == f"size{n}") & (t.metrics.phase == "data")]
-        final = _at(d[d.metric.isin(["train_loss", "test_loss", "train_acc", "test_acc"])], "last")
+    for experiment, n in sizes.items():
+        d = t.metrics[(t.metrics.experiment == experiment) & (t.metrics.phase == "data")]
+        final = tidy.at_step(d[d.metric.isin(["train_loss", "test_loss", "train_acc", "test_acc"])], "last")
         wide = final.pivot_table(index=["dataset", "depth", "condition", "seed"], columns="metric", values="value").reset_index()
         if wide.empty:
             continue
@@ -399,7 +389,7 @@ def c13_gram_dimensionality(t: Tables):
         d = t.metrics[(t.metrics.metric == metric) & (t.metrics.phase == "data")]
         if t.context:
             d = d[d.experiment == t.context.get("experiment")]
-        d = _at(d[d.layer == (d.depth - 1).astype(str)], "last")
+        d = tidy.at_step(d[d.layer == (d.depth - 1).astype(str)], "last")
         for (ds, depth), g in d.groupby(["dataset", "depth"]):
             w, wo = g[g.condition == "fa_w"].value, g[g.condition == "fa_wo"].value
             if len(w) and len(wo):
@@ -525,7 +515,7 @@ def b_rules(t: Tables):
         return []
     s = t.summary[t.summary.experiment == exp]
     ece = t.metrics[(t.metrics.experiment == exp) & (t.metrics.metric == "test_ece")]
-    ece = _at(ece, "last").rename(columns={"value": "test_ece"})[["dataset", "depth", "condition", "seed", "test_ece"]]
+    ece = tidy.at_step(ece, "last").rename(columns={"value": "test_ece"})[["dataset", "depth", "condition", "seed", "test_ece"]]
     s = s.merge(ece, on=["dataset", "depth", "condition", "seed"], how="left") if not s.empty else s
     rows = []
     for (ds, depth), g in s.groupby(["dataset", "depth"]):
@@ -610,16 +600,15 @@ def claims_table(tables: Tables) -> pd.DataFrame:
     """Every claim's rows; networks that diverged are excluded first (and counted in the report)."""
     metrics = tables.metrics if not tables.metrics.empty else pd.DataFrame(columns=tidy.COLUMNS)
     metrics, _ = exclude_diverged(metrics)
-    summary = tables.summary
-    bad = summary[summary.diverged.astype(bool)] if "diverged" in summary else summary.iloc[:0]
-    summary = summary[~summary.diverged.astype(bool)] if "diverged" in summary else summary
+    summary = tables.summary if not tables.summary.empty else tidy.summary_frame(pd.DataFrame(columns=tidy.SUMMARY_COLUMNS))
+    bad = summary[summary.diverged]
+    summary, _ = exclude_diverged(summary)
     pretrain = tables.pretrain if not tables.pretrain.empty else pd.DataFrame(columns=tidy.COLUMNS)
     details = tables.details if not tables.details.empty else pd.DataFrame(columns=tidy.DETAIL_COLUMNS)
     ood = tables.ood if not tables.ood.empty else pd.DataFrame(columns=tidy.OOD_COLUMNS)
     if not bad.empty and not ood.empty:  # a network that diverged in training has no OOD accuracy either
-        keys = ["experiment", "dataset", "depth", "condition", "seed"]
-        hit = ood[keys].merge(bad[keys].assign(_bad=True), on=keys, how="left")["_bad"].notna().to_numpy()
-        ood = ood[~hit]
+        hit = ood[tidy.NETWORK_KEYS].merge(bad[tidy.NETWORK_KEYS].assign(_bad=True), on=tidy.NETWORK_KEYS, how="left")
+        ood = ood[~hit["_bad"].notna().to_numpy()]
     meta = tables.meta if not tables.meta.empty else pd.DataFrame(columns=tidy.META_COLUMNS)
     t = Tables(metrics, summary, _drop_diverged_pretraining(pretrain), details, ood, meta, tables.context)
     rows = pd.DataFrame([r for fn in CLAIMS.values() for r in fn(t)], columns=[*COLUMNS[:12], "_kind", "primary", "noise_set"])
@@ -635,9 +624,4 @@ def claims_table(tables: Tables) -> pd.DataFrame:
 
 
 def _drop_diverged_pretraining(d: pd.DataFrame) -> pd.DataFrame:
-    keys = ["dataset", "noise", "depth", "seed"]
-    bad = d.loc[d.metric == "diverged", keys].drop_duplicates()
-    if bad.empty:
-        return d
-    mask = d[keys].merge(bad.assign(_bad=True), on=keys, how="left")["_bad"].notna().to_numpy()
-    return d[~mask]
+    return exclude_diverged(d, keys=tidy.PRETRAIN_KEYS)[0]

@@ -16,7 +16,17 @@ import yaml
 from .conditions import CONDITIONS
 from .datasets import DATASETS
 from .errors import SizeError, refuse_larger
-from .experiments import FIGURE2, RULES, SIZE_PREFIX, base_train, experiments, noise_sweep, pretrain_config, train_config
+from .experiments import (
+    FIGURE2,
+    RULES,
+    SIZE_PREFIX,
+    base_train,
+    experiments,
+    noise_sweep,
+    pretrain_config,
+    size_experiment,
+    train_config,
+)
 from .noise import DISTRIBUTIONS
 from .optimizers import OPTIMIZERS
 
@@ -131,7 +141,7 @@ def _check_finite(node, path=()) -> None:
 def _train_key(cfg: dict, experiment: str, dataset: str, key: str) -> str:
     """Which config key set ``key`` of an experiment's training config (for error messages)."""
     if key in experiments(cfg)[experiment].train_overrides:
-        if experiment.startswith(SIZE_PREFIX):
+        if experiments(cfg)[experiment].kind == SIZE_PREFIX:
             return "generalisation.sizes" if key == "train_subset" else f"generalisation (its {key})"
         return {FIGURE2: f"figure2.train.{key}", RULES: f"rules.train.{key}"}.get(experiment, f"train.{key}")
     if key in cfg["train_overrides"].get(dataset, {}):
@@ -193,7 +203,7 @@ def _check_figures(cfg: dict, sch: dict) -> None:
     _check_names("rules.datasets", r["datasets"], DATASETS)
     merged = {**base_train(cfg, r["datasets"][0]), **r["train"]}
     _schema_errors(merged, sch["properties"]["train"], prefix="rules.train -> train.")
-    taken = {"figure2", "rules"} | {f"size{n}" for n in g["sizes"]}
+    taken = {FIGURE2, RULES} | {size_experiment(n) for n in g["sizes"]}
     if cfg["experiment"] in taken:
         raise ConfigError(f"config key experiment: {cfg['experiment']!r} is the name of a figure's experiment; choose another")
 

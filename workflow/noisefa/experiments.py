@@ -30,6 +30,17 @@ FIGURE2 = "figure2"
 SIZE_PREFIX = "size"
 RULES = "rules"
 PROTOCOLS = "protocols"
+KINDS = ("main", FIGURE2, SIZE_PREFIX, RULES, PROTOCOLS)  # what an experiment is for
+
+
+def size_experiment(size: int) -> str:
+    """The name of Figure 4e,f's experiment at training-set size ``size`` (made here only)."""
+    return f"{SIZE_PREFIX}{int(size)}"
+
+
+def noise_shape(dim: int, classes: int) -> str:
+    """The `dataset` of a pretraining job's rows: its input shape, which tells sets of one name apart."""
+    return f"noise:in{int(dim)}_c{int(classes)}"
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,11 @@ class Experiment:
     batchnorm: bool | None = None  # None: model.batchnorm
     noise: str | None = None  # the noise set FA w/ pretrains on; None: noise.use
     study: str = ""  # "" for the figures' experiments (the main tables), PROTOCOLS for the protocol study
+    kind: str = "main"  # one of KINDS: the summary's `kind` column
+
+    def train_size(self, cfg: dict, dataset: str) -> int:
+        """Training images its networks of ``dataset`` learn from (the summary's `train_size` column)."""
+        return int(train_config(cfg, self.name, dataset).get("train_subset") or get_spec(dataset).sizes[0])
 
 
 @dataclass(frozen=True)
@@ -115,7 +131,7 @@ def _protocol_experiments(cfg: dict) -> dict[str, Experiment]:
         for name, conds, noise in ((proto.shared, ("bp", "fa_wo"), None), (proto.pretrained, ("fa_w",), proto.noise)):
             if name != cfg["experiment"]:
                 out[name] = Experiment(
-                    name, tuple(p["datasets"]), tuple(p["depths"]), conds, {}, proto.batchnorm, noise, PROTOCOLS
+                    name, tuple(p["datasets"]), tuple(p["depths"]), conds, {}, proto.batchnorm, noise, PROTOCOLS, PROTOCOLS
                 )
     return out
 
@@ -143,17 +159,34 @@ def experiments(cfg: dict) -> dict[str, Experiment]:
     }
     f2 = cfg["figure2"]
     if f2["enabled"] and figure2_experiment(cfg) == FIGURE2:
-        out[FIGURE2] = Experiment(FIGURE2, (f2["dataset"],), (f2["depth"],), conds, dict(f2["train"]))
+        out[FIGURE2] = Experiment(FIGURE2, (f2["dataset"],), (f2["depth"],), conds, dict(f2["train"]), kind=FIGURE2)
     r = cfg["rules"]
     if r["enabled"]:
-        out[RULES] = Experiment(RULES, tuple(r["datasets"]), tuple(r["depths"]), tuple(r["conditions"]), dict(r["train"]))
+        out[RULES] = Experiment(
+            RULES, tuple(r["datasets"]), tuple(r["depths"]), tuple(r["conditions"]), dict(r["train"]), kind=RULES
+        )
     g = cfg["generalisation"]
     if g["enabled"]:
         for n in g["sizes"]:
-            name = f"{SIZE_PREFIX}{n}"
-            out[name] = Experiment(name, (g["dataset"],), tuple(g["depths"]), conds, size_overrides(cfg, g["dataset"], n))
+            name = size_experiment(n)
+            overrides = size_overrides(cfg, g["dataset"], n)
+            out[name] = Experiment(name, (g["dataset"],), tuple(g["depths"]), conds, overrides, kind=SIZE_PREFIX)
     out.update(_protocol_experiments(cfg))
     return out
+
+
+def generalisation_sizes(cfg: dict) -> dict[str, int]:
+    """{experiment: training-set size} of Figure 4e,f's sweep (empty when it is off)."""
+    g = cfg["generalisation"]
+    return {size_experiment(n): int(n) for n in g["sizes"]} if g["enabled"] else {}
+
+
+def experiment_columns(cfg: dict) -> dict[str, dict]:
+    """{experiment: {"kind", "train_size": {dataset: images}}}: the summary's identity columns."""
+    return {
+        name: {"kind": e.kind, "train_size": {d: e.train_size(cfg, d) for d in e.datasets}}
+        for name, e in experiments(cfg).items()
+    }
 
 
 def train_config(cfg: dict, experiment: str, dataset: str) -> dict:

@@ -21,9 +21,8 @@ import pandas as pd
 
 from .claims import COLUMNS as CLAIM_COLUMNS
 from .claims import Tables, claims_table, protocol_label
-from .stages.aggregate import aggregate, concat_tables
 from .summary import summarise
-from .tidy import DETAIL_COLUMNS, DETAIL_DTYPES, META_COLUMNS, META_DTYPES, OOD_COLUMNS, OOD_DTYPES
+from .tidy import DETAIL_COLUMNS, DETAIL_DTYPES, META_COLUMNS, META_DTYPES, OOD_COLUMNS, OOD_DTYPES, aggregate, concat_tables
 from .verdict import verdict_of
 
 LABEL = "protocol"  # the experiment name every protocol's cells get in its own tables

@@ -200,5 +200,18 @@ def wilcoxon_paired(a, b) -> TestResult:
     return TestResult("Wilcoxon signed-rank (paired)", len(d), float(r.statistic), float(r.pvalue), float(np.median(d)))
 
 
-def significant(result: TestResult, alpha: float = 0.001) -> bool:
-    return math.isfinite(result.p_value) and result.p_value < alpha
+def significant(p_value: float, alpha: float) -> bool:
+    """The one significance rule: a finite p-value below ``alpha`` (NaN: no test, never significant)."""
+    return math.isfinite(p_value) and p_value < alpha
+
+
+def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and its t-interval (lo, hi) over the finite values; the interval is NaN for fewer than two."""
+    v = _clean(values)
+    if len(v) == 0:
+        return float("nan"), float("nan"), float("nan")
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, float("nan"), float("nan")
+    h = float(sps.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return m, m - h, m + h

@@ -10,22 +10,32 @@ import numpy as np
 import pandas as pd
 
 from .metrics import auc
-
-KEYS = ["experiment", "dataset", "depth", "condition", "seed"]
-
-
-def diverged(df: pd.DataFrame) -> pd.DataFrame:
-    """The KEYS of networks that diverged in either phase (metric ``diverged``)."""
-    return df.loc[df.metric == "diverged", KEYS].drop_duplicates()
+from .tidy import NETWORK_KEYS as KEYS
+from .tidy import SUMMARY_COLUMNS, summary_frame
 
 
-def exclude_diverged(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Rows of networks that never diverged, and how many networks were left out."""
-    bad = diverged(df)
-    if bad.empty:
+def diverged(df: pd.DataFrame, keys=KEYS) -> pd.DataFrame:
+    """The ``keys`` of networks that diverged in either phase (metric ``diverged``) of a tidy table."""
+    return df.loc[df.metric == "diverged", list(keys)].drop_duplicates() if not df.empty else df[list(keys)]
+
+
+def exclude_diverged(df: pd.DataFrame, flags: pd.DataFrame | None = None, keys=KEYS) -> tuple[pd.DataFrame, int]:
+    """Rows of networks that never diverged, and how many networks were left out: the one rule for
+    every table. A summary (a ``diverged`` column) decides by that column; a tidy table by its own
+    ``diverged`` rows, or by those of ``flags`` (e.g. details rows by the pretraining metrics)."""
+    if flags is None and "diverged" in df.columns and "metric" not in df.columns:
+        bad = df.diverged.astype(bool).to_numpy()
+        return df[~bad], int(bad.sum())
+    bad = diverged(df if flags is None else flags, keys)
+    if bad.empty or df.empty:
         return df, 0
-    mask = df[KEYS].merge(bad.assign(_bad=True), on=KEYS, how="left")["_bad"].notna().to_numpy()
+    mask = df[list(keys)].merge(bad.assign(_bad=True), on=list(keys), how="left")["_bad"].notna().to_numpy()
     return df[~mask], len(bad)
+
+
+def excluded_note(title: str, n: int) -> str:
+    """A figure's title with the number of diverged networks left out (unchanged when none)."""
+    return f"{title} [{n} diverged networks excluded]" if n else title
 
 
 def plateau(epochs, acc, patience_epochs: float = 3.0, min_delta: float = 0.001) -> tuple[float, float, bool]:
@@ -50,8 +60,12 @@ def plateau(epochs, acc, patience_epochs: float = 3.0, min_delta: float = 0.001)
     return float(e[-1]), float(a[last].mean()), False
 
 
-def summarise(df: pd.DataFrame, patience_epochs: float = 3.0, min_delta: float = 0.001) -> pd.DataFrame:
-    """Per-network summary; networks that diverged keep a row with ``diverged`` True (exclude them)."""
+def summarise(
+    df: pd.DataFrame, patience_epochs: float = 3.0, min_delta: float = 0.001, experiments: dict | None = None
+) -> pd.DataFrame:
+    """Per-network summary in the contract (``tidy.SUMMARY_COLUMNS``); networks that diverged keep a
+    row with ``diverged`` True (exclude them). ``experiments``: {experiment: {kind, train_size:
+    {dataset: n}}} (``experiments.experiment_columns``) for the identity columns."""
     data = df[df.phase == "data"]
     acc = data[data.metric == "test_acc"].sort_values("step")
     rows = []
@@ -73,7 +87,12 @@ def summarise(df: pd.DataFrame, patience_epochs: float = 3.0, min_delta: float =
         )
     out = pd.DataFrame(rows)
     if out.empty:
-        return out
+        return summary_frame(pd.DataFrame(columns=SUMMARY_COLUMNS))
+    info = experiments or {}
+    out["kind"] = [info.get(e, {}).get("kind", "") for e in out.experiment]
+    out["train_size"] = pd.array(
+        [info.get(e, {}).get("train_size", {}).get(d) for e, d in zip(out.experiment, out.dataset)], dtype="Int64"
+    )
     last = data[data.metric == "angle_deg"].copy()
     last = last[last.layer == last.depth.astype(str)]
     last = last[last.step == last.groupby(KEYS).step.transform("max")]
@@ -83,4 +102,4 @@ def summarise(df: pd.DataFrame, patience_epochs: float = 3.0, min_delta: float =
     out = out.merge(last[KEYS + ["value"]].rename(columns={"value": "final_last_layer_angle_deg"}), on=KEYS, how="left")
     out = out.merge(start[KEYS + ["value"]].rename(columns={"value": "initial_last_layer_angle_deg"}), on=KEYS, how="left")
     out["diverged"] = out[KEYS].merge(diverged(df).assign(_d=True), on=KEYS, how="left")["_d"].notna().to_numpy()
-    return out
+    return summary_frame(out)

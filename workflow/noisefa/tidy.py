@@ -79,6 +79,73 @@ OOD_DTYPES = {**{c: DTYPES[c] for c in OOD_COLUMNS if c in DTYPES}, "test_set": 
 META_COLUMNS = ["noise", "dataset", "depth", "seed", "step", "task", "adapt_step", "metric", "value"]
 META_DTYPES = {**{c: DTYPES[c] for c in META_COLUMNS if c in DTYPES}, "task": "string", "adapt_step": "int64"}
 
+# summary.csv: one row per data-trained network (``noisefa.summary.summarise`` writes it;
+# ``read_summary`` is its one reader). `kind` and `train_size` say what the experiment is for and
+# how many training images its networks saw (``experiments.experiment_columns``); `converged` is
+# False where the epoch cap came before the plateau; `diverged` networks keep their row (exclude them).
+NETWORK_KEYS = ["experiment", "dataset", "depth", "condition", "seed"]
+PRETRAIN_KEYS = ["dataset", "noise", "depth", "seed"]  # a pretraining job's network (its dataset: the shape)
+SUMMARY_DTYPES = {
+    "experiment": "string",
+    "dataset": "string",
+    "depth": "int64",
+    "condition": "string",
+    "seed": "int64",
+    "kind": "string",
+    "train_size": "Int64",
+    "final_test_acc": "float64",
+    "converged_test_acc": "float64",
+    "convergence_epoch": "float64",
+    "converged": "bool",
+    "auc_test_acc": "float64",
+    "first_eval_epoch": "float64",
+    "first_eval_test_acc": "float64",
+    "final_last_layer_angle_deg": "float64",
+    "initial_last_layer_angle_deg": "float64",
+    "diverged": "bool",
+}
+SUMMARY_COLUMNS = list(SUMMARY_DTYPES)
+_TRUE, _FALSE = {"true", "1", "1.0"}, {"false", "0", "0.0"}
+
+
+def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` in the summary contract: its columns in order, typed (flags read from True/False or 1/0)."""
+    missing = [c for c in SUMMARY_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"summary rows lack columns {missing}")
+    df = df[SUMMARY_COLUMNS].copy()
+    for flag in ("converged", "diverged"):
+        words = df[flag].astype(str).str.strip().str.lower()
+        bad = ~words.isin(_TRUE | _FALSE)
+        if bad.any():
+            raise ValueError(f"summary column {flag} holds {sorted(set(df[flag][bad].astype(str)))}, not True/False")
+        df[flag] = words.isin(_TRUE)
+    return df.astype(SUMMARY_DTYPES)
+
+
+def read_summary(path: str | Path) -> pd.DataFrame:
+    """results/tables/summary.csv in its contract (an empty file: no networks, the same columns)."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            return summary_frame(pd.DataFrame(columns=SUMMARY_COLUMNS))
+        return summary_frame(pd.read_csv(path))
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise CorruptFile(f"cannot read summary table {path}: {exc}. Delete it and rerun the aggregate rule.") from exc
+
+
+def at_step(d: pd.DataFrame, which: str, keys=NETWORK_KEYS) -> pd.DataFrame:
+    """Rows at each group's (``keys``) first or last logged step."""
+    if d.empty:
+        return d
+    step = d.groupby(list(keys)).step.transform({"first": "min", "last": "max"}[which])
+    return d[d.step == step]
+
+
+def first_network(d: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the lowest seed (the single network the paper's panels show)."""
+    return d[d.seed == d.seed.min()] if not d.empty else d
+
 
 def frame(rows: list[dict], columns: list[str] = COLUMNS, **keys) -> pd.DataFrame:
     """Rows of {step, epoch, seed, layer, metric, value[, index]} plus constant key columns."""
@@ -109,3 +176,36 @@ def read_table(path: str | Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     except Exception as exc:
         raise CorruptFile(f"cannot read metrics table {path}: {exc}. Delete it and rerun the rule that writes it.") from exc
+
+
+# ---- aggregation only concatenates (stages/aggregate.py, noisefa.protocols)
+
+ORDER = ["experiment", "dataset", "noise", "depth", "condition", "seed", "phase", "step", "layer", "metric"]
+PHASES = {"noise": 0, "data": 1, "noise_after": 2}
+
+
+def _sorted(df: pd.DataFrame, columns=COLUMNS, dtypes=DTYPES) -> pd.DataFrame:
+    df = df[columns].astype(dtypes)
+    by = [c for c in ORDER + ["index", "test_set", "magnitude", "task", "adapt_step"] if c in columns]
+    return df.sort_values(by, key=lambda s: s.map(PHASES) if s.name == "phase" else s, ignore_index=True)
+
+
+def _concat(parts: list[pd.DataFrame], columns) -> pd.DataFrame:
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def aggregate(train: list[Path], pretrain: dict[str, list[list[str]]], extra: list[Path] = ()) -> pd.DataFrame:
+    """The metrics of data-training jobs (and ``extra`` ones), with the noise phase of every
+    pretraining job repeated for each [experiment, dataset] whose FA w/ networks start from it."""
+    parts = [read_table(p) for p in [*train, *extra]]
+    for path, users in pretrain.items():
+        noise = read_table(path)
+        for experiment, dataset in users:
+            parts.append(noise.assign(experiment=experiment, dataset=dataset))
+    return _sorted(_concat(parts, COLUMNS))
+
+
+def concat_tables(paths: list[Path], columns=COLUMNS, dtypes=DTYPES) -> pd.DataFrame:
+    """Tables of one contract, concatenated and sorted (an empty list: no rows, the same columns)."""
+    return _sorted(_concat([read_table(p) for p in paths], columns), columns, dtypes)

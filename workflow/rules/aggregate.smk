@@ -30,6 +30,7 @@ rule aggregate:
     params:
         pretrain=json.dumps(pretrain_users(), sort_keys=True),
         convergence=json.dumps(config["convergence"], sort_keys=True),
+        experiments=json.dumps(experiment_columns(config), sort_keys=True),
     log:
         paths.log("aggregate"),
     benchmark:
@@ -40,6 +41,7 @@ rule aggregate:
         "python -m noisefa.stages.aggregate --train {input.train} --pretrain {params.pretrain:q} "
         "--pretrain-all {input.pretrain} --extra {input.order} --details {input.details} "
         "--ood {input.ood} --meta {input.meta} --convergence {params.convergence:q} "
+        "--experiments {params.experiments:q} "
         "--parquet {output.parquet} --csv {output.csv} --summary {output.summary} "
         "--pretrain-table {output.pretrain} --details-table {output.details} "
         "--ood-table {output.ood} --meta-table {output.meta} > {log} 2>&1"

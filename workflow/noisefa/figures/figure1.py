@@ -13,7 +13,7 @@ import seaborn as sns
 
 from ..tidy import read_table
 from . import style
-from .panels import at_last, classes_of, drop_diverged, first_network, lines, log_x, no_data, points_and_mean
+from .panels import PRETRAIN_KEYS, at_last, drop_diverged, first_network, lines, log_x, no_data, points_and_mean
 
 
 def describe(spec: dict) -> str:
@@ -115,8 +115,8 @@ def plot(pretrain: pd.DataFrame, details: pd.DataFrame, context: dict, title: st
     used, depth, shape = context.get("noise", ""), int(context.get("depth", 2)), context.get("shape", "")
     noise_sets = context.get("noise_sets") or {n: {} for n in sorted(pretrain.noise.unique())}
     labels = {n: f"{n}{' (used)' if n == used else ''}\n{describe(s)}" for n, s in noise_sets.items()}
-    pre, title = drop_diverged(pretrain, pretrain, title)
-    details, _ = drop_diverged(details, pretrain, title)
+    pre, title = drop_diverged(pretrain, title, keys=PRETRAIN_KEYS)
+    details, _ = drop_diverged(details, title, flags=pretrain, keys=PRETRAIN_KEYS)
     pre = pre[(pre.dataset == shape) & (pre.depth == depth) & (pre.phase == "noise")]
     angle = pre[(pre.metric == "angle_deg") & (pre.layer == str(depth)) & pre.noise.isin(list(noise_sets))]
     final = at_last(angle, ["noise", "seed"])
@@ -130,7 +130,7 @@ def plot(pretrain: pd.DataFrame, details: pd.DataFrame, context: dict, title: st
     ]
 
     fig, ax = plt.subplot_mosaic([["a", "a", "b", "b", "c", "c", "c"], ["d", "d", "d", "e", "e", "e", "e"]], figsize=(15, 7.5))
-    _loss(ax["a"], pre[(pre.metric == "batch_loss") & (pre.noise == used)], classes_of(shape), used)
+    _loss(ax["a"], pre[(pre.metric == "batch_loss") & (pre.noise == used)], int(context.get("classes", 0)), used)
     _neurons(ax["b"], neurons, used)
     _sets(ax["c"], final, labels)
     _sizes(ax["d"], final, noise_sets)

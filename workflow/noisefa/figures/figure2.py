@@ -11,7 +11,8 @@ import pandas as pd
 import torch
 
 from ..files import load_torch
-from ..tidy import read_table
+from ..summary import exclude_diverged
+from ..tidy import read_summary, read_table
 from . import style
 from .panels import at_last, lines, no_data, pca_project, points_and_mean
 
@@ -134,7 +135,7 @@ def plot(metrics: pd.DataFrame, summary: pd.DataFrame, trajectories: dict, conte
     df = df[cell & (df.layer.isin(["", str(depth)]))]
     if not summary.empty:
         summary = summary[(summary.experiment == exp) & (summary.dataset == ds) & (summary.depth == depth)]
-        summary = summary[~summary.diverged.astype(bool)] if "diverged" in summary else summary
+        summary, _ = exclude_diverged(summary)
     conds = style.order(df.condition.unique())
     angle = df[(df.metric == "angle_deg") & (df.layer == str(depth))]
     data = df[df.phase == "data"]
@@ -160,7 +161,7 @@ def plot(metrics: pd.DataFrame, summary: pd.DataFrame, trajectories: dict, conte
 
 def main(argv=None):
     a = style.cli(__doc__, argv)
-    summary = pd.read_csv(a.summary) if a.summary else pd.DataFrame()
+    summary = read_summary(a.summary)
     style.save(plot(read_table(a.metrics), summary, a.trajectories, a.context, a.title), a.out)
 
 

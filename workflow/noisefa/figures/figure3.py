@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from matplotlib import transforms
 
+from ..tidy import read_summary
 from . import style
-from .panels import ci_table, drop_diverged_summary, mean_ci, no_data
+from .panels import ci_table, drop_diverged, mean_ci, no_data
 
 ACC = "converged_test_acc"
 DODGE = 0.12  # horizontal offset between conditions at one depth
@@ -43,11 +44,6 @@ def gap_to_bp(summary: pd.DataFrame, depth: int, trials: int | None = None) -> p
     return pd.DataFrame(rows, columns=cols)
 
 
-def _is_capped(col: pd.Series) -> pd.Series:
-    """``converged`` as read back from the CSV (bool, or the strings True/False): True where the epoch cap came first."""
-    return ~col.astype(str).str.lower().isin(["true", "1", "1.0"])
-
-
 def _dataset_panel(ax, s: pd.DataFrame, depths: list[int], conds: list[str]) -> None:
     """Networks as small points (hollow: stopped by the epoch cap), mean and 95% t-interval per
     condition and depth; a strip at the top counts the networks at the cap (k/N, one row per condition)."""
@@ -59,7 +55,7 @@ def _dataset_panel(ax, s: pd.DataFrame, depths: list[int], conds: list[str]) -> 
         if part.empty:
             continue
         color = style.PALETTE.get(cond, "k")
-        capped = _is_capped(part.converged) if "converged" in part else pd.Series(False, index=part.index)
+        capped = ~part.converged.astype(bool)  # the epoch cap came before the plateau
         x = part.depth + offsets[cond] + rng.uniform(-DODGE / 4, DODGE / 4, len(part))
         ax.scatter(x[~capped], part[ACC][~capped], s=8, color=color, alpha=0.45, lw=0, zorder=2)
         ax.scatter(x[capped], part[ACC][capped], s=10, facecolor="none", edgecolor=color, alpha=0.7, lw=0.7, zorder=2)
@@ -116,7 +112,7 @@ def plot(summary: pd.DataFrame, context: dict | None = None, title: str = ""):
     s = summary
     if not s.empty and context.get("experiment") and "experiment" in s:
         s = s[s.experiment == context["experiment"]]
-    s, title = drop_diverged_summary(s, title)
+    s, title = drop_diverged(s, title)
     if not s.empty:
         s = s[np.isfinite(s[ACC].astype(float))]
     present = sorted(s.dataset.unique()) if not s.empty else []
@@ -164,13 +160,6 @@ def plot(summary: pd.DataFrame, context: dict | None = None, title: str = ""):
     style.suptitle(fig, title)
     fig.tight_layout()
     return fig
-
-
-def read_summary(path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:  # an empty summary: no network finished
-        return pd.DataFrame()
 
 
 def main(argv=None):

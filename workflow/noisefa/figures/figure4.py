@@ -13,7 +13,7 @@ import seaborn as sns
 
 from ..tidy import read_table
 from . import style
-from .panels import at_last, classes_of, drop_diverged, first_network, lines, log_x, no_data, points_and_mean
+from .panels import PRETRAIN_KEYS, at_last, drop_diverged, first_network, lines, log_x, no_data, points_and_mean
 
 NET = ["experiment", "dataset", "depth", "condition", "seed"]
 GAPS = {"loss_gap": "test − train loss", "error_gap": "train − test accuracy"}
@@ -153,23 +153,24 @@ def plot(metrics: pd.DataFrame, pretrain: pd.DataFrame, details: pd.DataFrame, c
     style.setup()
     df, title = style.usable(metrics, title)
     used, shape, depth = context.get("noise", ""), context.get("shape", ""), int(context.get("depth", 2))
-    pre, title = drop_diverged(pretrain, pretrain, title)
-    details, _ = drop_diverged(details, pretrain, title)
+    pre, title = drop_diverged(pretrain, title, keys=PRETRAIN_KEYS)
+    details, _ = drop_diverged(details, title, flags=pretrain, keys=PRETRAIN_KEYS)
     job = lambda d: d[(d.dataset == shape) & (d.depth == depth) & (d.noise == used) & (d.phase == "noise")]  # noqa: E731
     det, pre = job(details), job(pre)
 
     gen = context.get("generalisation") or {}
-    sized = df[df.experiment.isin(gen.get("experiments", []))]
+    sizes = gen.get("experiments") or {}  # {experiment: training-set size}
+    sized = df[df.experiment.isin(list(sizes))]
     sized = sized[sized.dataset == gen["dataset"]] if gen.get("dataset") else sized
     if not sized.empty:  # one depth: the paper's 3, or the largest below it
         ks = sorted(sized.depth.unique())
         sized = sized[sized.depth == max([k for k in ks if k <= 3] or ks)]
-    g = gaps(sized).assign(size=lambda d: d.experiment.str.removeprefix("size").astype(int))
+    g = gaps(sized).assign(size=lambda d: d.experiment.map(sizes).astype(int))
     gram = df[(df.experiment == context.get("experiment", "main")) & (df.phase == "data") & (df.metric == "gram_erank")]
     gram = at_last(gram[gram.layer == (gram.depth - 1).astype(str)], NET)
 
     fig, ax = plt.subplot_mosaic([["a", "b", "c", "d"], ["e1", "e2", "f1", "f2"], ["g", "g", "h", "h"]], figsize=(16, 11.5))
-    _readout(ax["a"], ax["b"], det, classes_of(shape))
+    _readout(ax["a"], ax["b"], det, int(context.get("classes", 0)))
     _spectrum(ax["c"], det[(det.metric == "singular_value") & (det.layer == "1")])
     _erank(ax["d"], pre[pre.metric == "erank"])
     _gap_at([ax["e1"], ax["e2"]], g[g["size"] == gen.get("size")], gen.get("size"))

@@ -17,7 +17,7 @@ import torch
 from ..files import load_torch
 from ..tidy import read_table
 from . import style
-from .panels import ci_lines, classes_of, no_data, pca_project
+from .panels import ci_lines, no_data, pca_project
 
 PHASES = {  # trajectory phase -> (legend text, colour)
     "untrained": ("untrained (FA w/o start)", style.PALETTE["fa_wo"]),
@@ -170,7 +170,7 @@ def plot(meta: pd.DataFrame, trajectory: dict | None = None, context: dict | Non
     top = [fig.add_subplot(grid[0, j]) for j in range(3)]
     _meta_panel(top[0], loss, k)
     _tasks_panel(top[1], loss, [t for t in tasks if t in present], k, colours)
-    _noise_panel(top[2], d, classes_of(d.dataset.iloc[0]) if not d.empty else None)
+    _noise_panel(top[2], d, int(context.get("classes", 0)) or None)
     for j, task in enumerate(tasks):
         c_at, d_at = (grid[1, 2 * j], grid[1, 2 * j + 1]) if paired else (grid[1, j], grid[2, j])
         _adaptation_panel(fig.add_subplot(c_at), loss, task, first, last)

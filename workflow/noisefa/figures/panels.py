@@ -3,19 +3,16 @@ every network as a point, log axes of set sizes, diverged networks of pretrainin
 
 from __future__ import annotations
 
-import re
-
-import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.ticker import NullFormatter
-from scipy import stats as sps
 
+from ..stats import mean_ci
+from ..summary import exclude_diverged, excluded_note
+from ..tidy import NETWORK_KEYS, PRETRAIN_KEYS, at_step, first_network  # noqa: F401 (figures import them here)
 from . import style
 from .style import ci95
-
-PRETRAIN_KEYS = ["dataset", "noise", "depth", "seed"]
 
 
 def no_data(ax, text: str = "no data") -> None:
@@ -26,7 +23,7 @@ def no_data(ax, text: str = "no data") -> None:
 
 def at_last(d: pd.DataFrame, keys) -> pd.DataFrame:
     """Rows at each group's last logged step."""
-    return d[d.step == d.groupby(list(keys)).step.transform("max")] if not d.empty else d
+    return at_step(d, "last", keys)
 
 
 def lines(ax, data: pd.DataFrame, x: str, hue=None, **kw) -> None:
@@ -34,16 +31,6 @@ def lines(ax, data: pd.DataFrame, x: str, hue=None, **kw) -> None:
     if hue == "condition":
         kw = {"hue_order": style.order(data.condition.unique()), "palette": style.PALETTE, "legend": False, **kw}
     sns.lineplot(data=data, x=x, y="value", hue=hue, errorbar=ci95, ax=ax, **kw)
-
-
-def first_network(d: pd.DataFrame) -> pd.DataFrame:
-    return d[d.seed == d.seed.min()] if not d.empty else d
-
-
-def classes_of(shape: str) -> int:
-    """Number of classes from a pretraining shape label such as ``noise:in784_c10`` (0 if unknown)."""
-    m = re.search(r"_c(\d+)", shape or "")
-    return int(m.group(1)) if m else 0
 
 
 def log_x(ax, values) -> None:
@@ -54,13 +41,11 @@ def log_x(ax, values) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def drop_diverged(df: pd.DataFrame, flags: pd.DataFrame, title: str, keys=PRETRAIN_KEYS):
-    """Rows of ``df`` whose network (``keys``) has no ``diverged`` row in ``flags``, and the title."""
-    bad = flags.loc[flags.metric == "diverged", keys].drop_duplicates() if not flags.empty else flags
-    if bad.empty or df.empty:
-        return df, title
-    mask = df[keys].merge(bad.assign(_bad=True), on=keys, how="left")["_bad"].notna().to_numpy()
-    return df[~mask], f"{title} [{len(bad)} diverged networks excluded]"
+def drop_diverged(df: pd.DataFrame, title: str, flags: pd.DataFrame | None = None, keys=NETWORK_KEYS):
+    """``summary.exclude_diverged`` (a summary, or a tidy table by its own or ``flags``' rows), and the
+    title saying how many networks were left out."""
+    kept, n = exclude_diverged(df, flags, keys)
+    return kept, excluded_note(title, n)
 
 
 def points_and_mean(ax, data: pd.DataFrame, x: str, order, hue=None, hue_order=None, palette=None, color="C0") -> None:
@@ -70,19 +55,6 @@ def points_and_mean(ax, data: pd.DataFrame, x: str, order, hue=None, hue_order=N
     sns.barplot(**kw, errorbar=None, alpha=0.35, legend=False)
     dodge = hue is not None and hue != x
     sns.stripplot(**kw, dodge=dodge, size=4, jitter=0.15, legend=False, edgecolor="k", linewidth=0.4)
-
-
-def mean_ci(values) -> tuple[float, float, float]:
-    """Mean and its 95% t-interval (lo, hi); the interval is NaN for fewer than two finite values."""
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return float("nan"), float("nan"), float("nan")
-    m = float(v.mean())
-    if len(v) < 2:
-        return m, float("nan"), float("nan")
-    h = float(sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return m, m - h, m + h
 
 
 def ci_table(df: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFrame:
@@ -104,15 +76,6 @@ def ci_lines(ax, data: pd.DataFrame, x: str, hue: str, order, colors: dict, labe
         c = colors.get(level, "k")
         ax.plot(t[x], t["mean"], color=c, label=labels.get(level, str(level)), **{"marker": "o", "ms": 3, **kw})
         ax.fill_between(t[x], t["lo"], t["hi"], color=c, alpha=0.18, lw=0)
-
-
-def drop_diverged_summary(summary: pd.DataFrame, title: str) -> tuple[pd.DataFrame, str]:
-    """Rows of networks that never diverged (the summary's ``diverged`` column), and the title saying how many were left out."""
-    if summary.empty or "diverged" not in summary:
-        return summary, title
-    bad = summary.diverged.astype(str).str.lower().isin(["true", "1", "1.0"])
-    n = int(bad.sum())
-    return summary[~bad], (f"{title} [{n} diverged networks excluded]" if n else title)
 
 
 def pca_project(trajectories: dict, B: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:

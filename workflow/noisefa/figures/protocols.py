@@ -11,6 +11,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
 from ..protocols import CLAIMS, protocol_column
+from ..stats import significant
 from . import style
 
 # outcome of one test under one protocol, in the order of the colour map
@@ -32,7 +33,7 @@ def outcome(row, alpha: float) -> int:
     right = np.sign(row.effect) == sign
     if right:
         return 1
-    return 3 if row.p_holm < alpha else 2
+    return 3 if significant(row.p_holm, alpha) else 2
 
 
 def grid(table: pd.DataFrame, alpha: float) -> tuple[np.ndarray, list[str], list[str]]:

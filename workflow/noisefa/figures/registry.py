@@ -19,6 +19,8 @@ from ..experiments import (
     RULES,
     batchnorm_at,
     figure2_experiment,
+    generalisation_sizes,
+    noise_shape,
     noise_sweep,
     ood_tests,
     pretrain_config,
@@ -57,7 +59,7 @@ class Figure:
 
 def shape_label(dataset: str) -> str:
     spec = get_spec(dataset)
-    return f"noise:in{spec.in_dim}_c{spec.n_classes}"
+    return noise_shape(spec.in_dim, spec.n_classes)
 
 
 def noise_title(cfg: dict) -> str:
@@ -79,6 +81,7 @@ def _figure1(cfg: dict) -> dict:
         "noise": cfg["noise"]["use"],
         "noise_sets": {n: cfg["noise"]["sets"][n] for n, *_ in noise_sweep(cfg)},
         "shape": shape_label(f1["dataset"]),
+        "classes": get_spec(f1["dataset"]).n_classes,
         "depth": f1["depth"],
         "pretrain": pretrain_config(cfg, f1["depth"]),
     }
@@ -98,8 +101,8 @@ def _figure3(cfg: dict) -> dict:
 def _figure4(cfg: dict) -> dict:
     g = cfg["generalisation"]
     return {"experiment": cfg["experiment"], "noise": cfg["noise"]["use"], "shape": shape_label(cfg["figure1"]["dataset"]),
-            "depth": cfg["figure1"]["depth"],
-            "generalisation": {**g, "experiments": [f"size{n}" for n in g["sizes"]] if g["enabled"] else []}}  # fmt: skip
+            "classes": get_spec(cfg["figure1"]["dataset"]).n_classes, "depth": cfg["figure1"]["depth"],
+            "generalisation": {**g, "experiments": generalisation_sizes(cfg)}}  # fmt: skip
 
 
 def _figure5(cfg: dict) -> dict:
@@ -110,7 +113,7 @@ def _figure5(cfg: dict) -> dict:
 
 
 def _figure6(cfg: dict) -> dict:
-    return {"noise": cfg["noise"]["use"], "meta": cfg["meta"],
+    return {"noise": cfg["noise"]["use"], "meta": cfg["meta"], "classes": get_spec(cfg["meta"]["tasks"][0]).n_classes,
             "pretrain_steps": pretrain_config(cfg, cfg["meta"]["depth"])["steps"]}  # fmt: skip
 
 

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ..conditions import CONDITIONS
-from ..tidy import read_table
+from ..summary import exclude_diverged
+from ..tidy import read_summary, read_table
 from . import style
 from .panels import at_last, no_data, points_and_mean
 
@@ -37,7 +38,7 @@ def plot(metrics: pd.DataFrame, summary: pd.DataFrame, details: pd.DataFrame, co
     style.setup()
     exp = context.get("experiment", "rules")
     metrics, title = style.usable(metrics[metrics.experiment == exp], title)
-    summary = summary[(summary.experiment == exp) & ~summary.diverged.astype(bool)] if not summary.empty else summary
+    summary, _ = exclude_diverged(summary[summary.experiment == exp])
     details = details[details.experiment == exp] if not details.empty else details
     conds = style.order(context.get("conditions") or metrics.condition.unique())
     cells = sorted({(d, int(k)) for d, k in zip(metrics.dataset, metrics.depth)}) or [("no data", 0)]
@@ -104,7 +105,7 @@ def _reliability(ax, details: pd.DataFrame, ds: str, depth: int, conds: list[str
 
 def main(argv=None):
     a = style.cli(__doc__, argv)
-    summary = pd.read_csv(a.summary) if a.summary and a.summary.stat().st_size else pd.DataFrame()
+    summary = read_summary(a.summary)
     fig = plot(read_table(a.metrics), summary, read_table(a.details), a.context, a.title)
     style.save(fig, a.out)
 

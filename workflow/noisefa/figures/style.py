@@ -13,11 +13,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
-from scipy import stats as sps  # noqa: E402
 
 from ..conditions import CONDITIONS  # noqa: E402
 from ..files import atomic_write  # noqa: E402
-from ..summary import exclude_diverged  # noqa: E402
+from ..stats import mean_ci  # noqa: E402
+from ..summary import exclude_diverged, excluded_note  # noqa: E402
 
 PALETTE = {name: c.color for name, c in CONDITIONS.items()}  # one colour per condition, set in conditions.py
 
@@ -38,17 +38,14 @@ def order(conditions) -> list[str]:
 def usable(df, title: str):
     """Rows of networks that never diverged, and the title saying how many were left out."""
     df, n = exclude_diverged(df)
-    return df, (f"{title} [{n} diverged networks excluded]" if n else title)
+    return df, excluded_note(title, n)
 
 
 def ci95(values) -> tuple[float, float]:
-    """95% t-interval of the mean over networks (seaborn's bootstrap costs ~15 ms per point)."""
-    x = np.asarray(values, dtype=float)
-    m = float(x.mean())
-    if len(x) < 2:
-        return m, m
-    h = float(sps.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return m - h, m + h
+    """95% t-interval of the mean over networks, for seaborn's ``errorbar`` (its bootstrap costs ~15 ms
+    per point); a single network: the point itself."""
+    m, lo, hi = mean_ci(values)
+    return (m, m) if not np.isfinite(lo) else (lo, hi)
 
 
 def condition_lines(ax, data, x: str, conditions, legend: bool) -> None:

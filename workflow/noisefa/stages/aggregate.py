@@ -20,48 +20,18 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from ..summary import summarise
 from ..tidy import (
-    COLUMNS,
     DETAIL_COLUMNS,
     DETAIL_DTYPES,
-    DTYPES,
     META_COLUMNS,
     META_DTYPES,
     OOD_COLUMNS,
     OOD_DTYPES,
-    read_table,
+    aggregate,
+    concat_tables,
     write_table,
 )
-
-ORDER = ["experiment", "dataset", "noise", "depth", "condition", "seed", "phase", "step", "layer", "metric"]
-PHASES = {"noise": 0, "data": 1, "noise_after": 2}
-
-
-def _sorted(df: pd.DataFrame, columns=COLUMNS, dtypes=DTYPES) -> pd.DataFrame:
-    df = df[columns].astype(dtypes)
-    by = [c for c in ORDER + ["index", "test_set", "magnitude", "task", "adapt_step"] if c in columns]
-    return df.sort_values(by, key=lambda s: s.map(PHASES) if s.name == "phase" else s, ignore_index=True)
-
-
-def _concat(parts: list[pd.DataFrame], columns) -> pd.DataFrame:
-    parts = [p for p in parts if not p.empty]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-
-
-def aggregate(train: list[Path], pretrain: dict[str, list[list[str]]], extra: list[Path] = ()) -> pd.DataFrame:
-    parts = [read_table(p) for p in [*train, *extra]]
-    for path, users in pretrain.items():
-        noise = read_table(path)
-        for experiment, dataset in users:
-            parts.append(noise.assign(experiment=experiment, dataset=dataset))
-    return _sorted(_concat(parts, COLUMNS))
-
-
-def concat_tables(paths: list[Path], columns=COLUMNS, dtypes=DTYPES) -> pd.DataFrame:
-    return _sorted(_concat([read_table(p) for p in paths], columns), columns, dtypes)
 
 
 def main(argv=None):
@@ -74,6 +44,7 @@ def main(argv=None):
     p.add_argument("--ood", nargs="*", type=Path, default=[])
     p.add_argument("--meta", nargs="*", type=Path, default=[])
     p.add_argument("--convergence", type=json.loads, default={}, help="JSON {patience_epochs, min_delta}")
+    p.add_argument("--experiments", type=json.loads, default={}, help="JSON {experiment: {kind, train_size}}")
     p.add_argument("--parquet", type=Path, required=True)
     p.add_argument("--csv", type=Path, required=True)
     p.add_argument("--summary", type=Path, required=True)
@@ -89,7 +60,7 @@ def main(argv=None):
     write_table(concat_tables(a.details, DETAIL_COLUMNS, DETAIL_DTYPES), a.details_table)
     write_table(concat_tables(a.ood, OOD_COLUMNS, OOD_DTYPES), a.ood_table)
     write_table(concat_tables(a.meta, META_COLUMNS, META_DTYPES), a.meta_table)
-    summary = summarise(df, **a.convergence)
+    summary = summarise(df, **a.convergence, experiments=a.experiments)
     write_table(summary, a.summary)
     print(f"{len(df)} metric rows from {len(a.train)} training, {len(a.pretrain_all)} pretraining, {len(a.extra)} order jobs")
     print(summary.groupby(["experiment", "dataset", "depth", "condition"])[["final_test_acc", "auc_test_acc"]].mean().to_string())

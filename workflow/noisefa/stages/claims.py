@@ -11,7 +11,7 @@ import pandas as pd
 from ..claims import Tables, claims_table
 from ..files import atomic_write
 from ..runtime import user_errors
-from ..tidy import read_table, write_table
+from ..tidy import read_summary, read_table, write_table
 from ..verdict import markdown, verdict_table
 
 
@@ -31,7 +31,7 @@ def main(argv=None):
     with user_errors():
         tables = Tables(
             read_table(a.metrics),
-            pd.read_csv(a.summary),
+            read_summary(a.summary),
             read_table(a.pretrain),
             read_table(a.details),
             read_table(a.ood),

@@ -20,7 +20,7 @@ import torch
 from ..datasets import load_prepared
 from ..engine import fit, make_optimizer
 from ..errors import refuse_larger
-from ..experiments import snapshot_steps
+from ..experiments import noise_shape, snapshot_steps
 from ..files import load_torch, save_torch
 from ..learning_rules import get_rule
 from ..meta import adapt
@@ -28,7 +28,7 @@ from ..model import Architecture, StackedMLP
 from ..runtime import parser, setup, user_errors
 from ..seeds import generator
 from ..tidy import META_COLUMNS, META_DTYPES, write_table
-from .pretrain import noise_source, shape_label
+from .pretrain import noise_source
 
 
 def task_data(path: Path, name: str, cfg: dict, device) -> tuple[torch.Tensor, ...]:
@@ -89,7 +89,7 @@ def run(spec: dict, noise_path: Path, tasks: dict[str, Path], out: Path, traject
 
     rows = fit(model, rule, source, make_optimizer(model, pre), pre["steps"], snaps, evaluate, f"meta depth={arch.depth}")
     df = pd.DataFrame(rows)
-    df["noise"], df["dataset"], df["depth"] = noise["name"], shape_label(noise["dim"], noise["n_classes"]), arch.depth
+    df["noise"], df["dataset"], df["depth"] = noise["name"], noise_shape(noise["dim"], noise["n_classes"]), arch.depth
     df = df[META_COLUMNS].astype(META_DTYPES)
     save_torch(
         {

@@ -19,6 +19,7 @@ import torch
 from ..details import Recorded, Trajectory, neuron_rows, readout_rows, spectrum_rows
 from ..engine import Resume, TensorBatches, eval_schedule, fingerprint, fit, make_optimizer, rows_from, weight_rows
 from ..errors import CorruptFile, refuse_larger
+from ..experiments import noise_shape
 from ..files import load_torch
 from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
@@ -26,11 +27,6 @@ from ..noise import FreshNoiseStream, sample
 from ..runtime import parser, resume_path, setup, user_errors
 from ..seeds import generator
 from ..tidy import detail_frame, frame, write_table
-
-
-def shape_label(dim: int, classes: int) -> str:
-    """The `dataset` of a pretraining job's rows: the input shape, which tells sets of one name apart."""
-    return f"noise:in{dim}_c{classes}"
 
 
 def readout_probes(noise: dict, n: int) -> torch.Tensor:
@@ -107,7 +103,7 @@ def run(
     save_checkpoint(model, checkpoint, noise=noise["name"], steps=steps, rule="fa")
     keys = dict(
         experiment=spec["experiment"],
-        dataset=spec.get("dataset", shape_label(noise["dim"], noise["n_classes"])),
+        dataset=spec.get("dataset", noise_shape(noise["dim"], noise["n_classes"])),
         noise=noise["name"],
         depth=arch.depth,
         condition=spec.get("condition", "fa_w"),

@@ -15,11 +15,12 @@ import pandas as pd
 from ..conditions import CONDITIONS
 from ..files import atomic_write
 from ..runtime import parser, user_errors
-from ..tidy import write_table
+from ..summary import exclude_diverged
+from ..tidy import read_summary, write_table
 
 
 def table1(summary: pd.DataFrame, experiment: str, depth: int, trials: int) -> pd.DataFrame:
-    s = summary[(summary.experiment == experiment) & (summary.depth == depth) & ~summary.diverged.astype(bool)]
+    s, _ = exclude_diverged(summary[(summary.experiment == experiment) & (summary.depth == depth)])
     s = s[s.seed.isin(sorted(s.seed.unique())[:trials])]
     out = (
         s.groupby(["dataset", "condition"])
@@ -27,7 +28,7 @@ def table1(summary: pd.DataFrame, experiment: str, depth: int, trials: int) -> p
             mean=("converged_test_acc", "mean"),
             std=("converged_test_acc", "std"),
             n=("converged_test_acc", "size"),
-            not_converged=("converged", lambda c: int((~c.astype(bool)).sum())),
+            not_converged=("converged", lambda c: int((~c).sum())),
             epoch=("convergence_epoch", "mean"),
         )
         .reset_index()
@@ -72,7 +73,7 @@ def main(argv=None):
     p.add_argument("--tex", type=Path, required=True)
     a = p.parse_args(argv)
     with user_errors():
-        t = table1(pd.read_csv(a.summary), a.spec["experiment"], a.spec["depth"], a.spec["trials"])
+        t = table1(read_summary(a.summary), a.spec["experiment"], a.spec["depth"], a.spec["trials"])
         write_table(t, a.csv)
         w = wide(t) if not t.empty else pd.DataFrame()
         caption = f"Converged test accuracy (%), depth {a.spec['depth']}, mean ± std over {a.spec['trials']} networks\n\n"
