@@ -71,11 +71,8 @@ def test_learning_curves_draw_the_mean_test_accuracy_of_each_condition(tmp_path,
     metrics = _metrics()
     write_table(metrics, tmp_path / "m.parquet")
     figs = _captured(monkeypatch)
-    monkeypatch.setattr(
-        "sys.argv", ["x", "--metrics", str(tmp_path / "m.parquet"), "--context", json.dumps({"experiment": "main"}),
-                     "--out", str(tmp_path / "x.png")],
-    )  # fmt: skip
-    learning_curves.main()
+    learning_curves.main(["--metrics", str(tmp_path / "m.parquet"), "--context", json.dumps({"experiment": "main"}),
+                          "--out", str(tmp_path / "x.png")])  # fmt: skip
     fig = figs[0]
     kept = _kept(metrics)
     acc = kept[kept.metric == "test_acc"]

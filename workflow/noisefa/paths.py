@@ -5,27 +5,26 @@ Downloads live under resources/ (kept across `rm -rf results`), everything the
 pipeline computes under results/.
 """
 
+JOB_FILES = ("checkpoint.pt", "metrics.parquet", "details.parquet", "trajectory.pt")  # a training job's outputs
+
+
+def job_files(directory: str) -> tuple[str, ...]:
+    """A training or pretraining job's files in ``directory``, in JOB_FILES order."""
+    return tuple(f"{directory}/{name}" for name in JOB_FILES)
+
+
 FETCHED = "resources/fetched/{dataset}.ok"
 TORCHVISION_ROOT = "resources/torchvision"
 DATA = "results/data/{dataset}.pt"
 NOISE = "results/noise/{noise}/in{dim}_c{classes}.pt"
 # {arch}: bn or nobn (experiments.arch): the same noise set pretrains networks with and without BatchNorm
 PRETRAIN_DIR = "results/pretrain/{noise}/in{dim}_c{classes}/{arch}/depth{depth}/seeds{seeds}"
-PRETRAIN_CHECKPOINT = PRETRAIN_DIR + "/checkpoint.pt"
-PRETRAIN_METRICS = PRETRAIN_DIR + "/metrics.parquet"
-PRETRAIN_DETAILS = PRETRAIN_DIR + "/details.parquet"
-PRETRAIN_TRAJECTORY = PRETRAIN_DIR + "/trajectory.pt"
+PRETRAIN_CHECKPOINT, PRETRAIN_METRICS, PRETRAIN_DETAILS, PRETRAIN_TRAJECTORY = job_files(PRETRAIN_DIR)
 TRAIN_DIR = "results/train/{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}"
-TRAIN_CHECKPOINT = TRAIN_DIR + "/checkpoint.pt"
-TRAIN_METRICS = TRAIN_DIR + "/metrics.parquet"
-TRAIN_DETAILS = TRAIN_DIR + "/details.parquet"
-TRAIN_TRAJECTORY = TRAIN_DIR + "/trajectory.pt"
+TRAIN_CHECKPOINT, TRAIN_METRICS, TRAIN_DETAILS, TRAIN_TRAJECTORY = job_files(TRAIN_DIR)
 # The order control of Fig. 2f,g: noise training after data training (from a train checkpoint).
 DATA_NOISE_DIR = "results/data_then_noise/{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}"
-DATA_NOISE_CHECKPOINT = DATA_NOISE_DIR + "/checkpoint.pt"
-DATA_NOISE_METRICS = DATA_NOISE_DIR + "/metrics.parquet"
-DATA_NOISE_DETAILS = DATA_NOISE_DIR + "/details.parquet"
-DATA_NOISE_TRAJECTORY = DATA_NOISE_DIR + "/trajectory.pt"
+DATA_NOISE_CHECKPOINT, DATA_NOISE_METRICS, DATA_NOISE_DETAILS, DATA_NOISE_TRAJECTORY = job_files(DATA_NOISE_DIR)
 OOD = "results/ood/{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}.parquet"
 META_DIR = "results/meta/{noise}/in{dim}_c{classes}/{arch}/depth{depth}/seeds{seeds}"
 META = META_DIR + "/metrics.parquet"

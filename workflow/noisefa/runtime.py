@@ -28,11 +28,18 @@ def setup(threads: int = 1, device: str = "cpu") -> torch.device:
     return torch.device(device)
 
 
-def parser(description: str) -> argparse.ArgumentParser:
+def parser(description: str, files: str = "", optional: str = "", spec: bool = True) -> argparse.ArgumentParser:
+    """A stage's command line: ``--spec`` (JSON, the rule's params) and one path option per name of
+    ``files`` (required) and ``optional`` (default None), e.g. ``files="data checkpoint"`` gives
+    ``--data`` and ``--checkpoint``; underscores become dashes."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument(
-        "--spec", required=True, type=json.loads, help="JSON object with every hyper-parameter of the job (the rule's params)"
-    )
+    if spec:
+        p.add_argument(
+            "--spec", required=True, type=json.loads, help="JSON object with every hyper-parameter of the job (the rule's params)"
+        )
+    for names, required in ((files, True), (optional, False)):
+        for name in names.split():
+            p.add_argument(f"--{name.replace('_', '-')}", type=Path, required=required, default=None)
     return p
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..tidy import read_table
 from . import style
 
 
@@ -40,17 +39,11 @@ def plot(df: pd.DataFrame, title: str = ""):
     if axes[0][1].get_legend():
         for t in axes[0][1].get_legend().texts:
             t.set_text(style.label(t.get_text()))
-    style.suptitle(fig, title)
-    fig.tight_layout()
-    return fig
+    return style.done(fig, title)
 
 
-def main():
-    a = style.cli(__doc__)
-    df = read_table(a.metrics)
-    if a.context.get("experiment"):  # the main sweep only; figures 2 and 4 show the others
-        df = df[df.experiment == a.context["experiment"]]
-    style.save(plot(df, a.title), a.out)
+def main(argv=None):
+    style.main_sweep_figure(plot, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -135,9 +135,7 @@ def plot(pretrain: pd.DataFrame, details: pd.DataFrame, context: dict, title: st
     _sets(ax["c"], final, labels)
     _sizes(ax["d"], final, noise_sets)
     _trajectories(ax["e"], angle, labels)
-    style.suptitle(fig, title)
-    fig.tight_layout()
-    return fig
+    return style.done(fig, title)
 
 
 def main(argv=None):

@@ -157,9 +157,7 @@ def plot(summary: pd.DataFrame, context: dict | None = None, title: str = ""):
     fig.text(0.01, -0.08, "\n".join(notes), fontsize=6, va="top", ha="left", color="#444444")
     gaps = gap_to_bp(s, t1_depth)
     _gap_panel(axes[-1], gaps, [d for d in datasets if d in set(gaps.dataset)] or datasets, t1_depth)
-    style.suptitle(fig, title)
-    fig.tight_layout()
-    return fig
+    return style.done(fig, title)
 
 
 def main(argv=None):

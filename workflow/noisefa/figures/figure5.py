@@ -133,9 +133,7 @@ def plot(ood: pd.DataFrame, context: dict | None = None, title: str = ""):
         "bars: mean, whiskers 95% t-interval, points: networks."
     )
     fig.text(0.01, -0.07, note, fontsize=6.5, va="top", ha="left", color="#444444")
-    style.suptitle(fig, title)
-    fig.tight_layout()
-    return fig
+    return style.done(fig, title)
 
 
 def main(argv=None):

@@ -182,9 +182,7 @@ def plot(meta: pd.DataFrame, trajectory: dict | None = None, context: dict | Non
         "training subset, loss on its test subset (FA networks adapt with FA)."
     )
     fig.text(0.01, 0.0, note, fontsize=6.5, va="top", ha="left", color="#444444")
-    style.suptitle(fig, title)
-    fig.tight_layout()
-    return fig
+    return style.done(fig, title)
 
 
 def main(argv=None):

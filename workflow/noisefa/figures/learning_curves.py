@@ -7,7 +7,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ..summary import summarise
-from ..tidy import read_table
 from . import style
 
 
@@ -40,17 +39,11 @@ def plot(df: pd.DataFrame, title: str = ""):
             ax.set_ylabel("test accuracy" if c == 0 else "")
             lo = sub[sub.step > 0].value.min() if (sub.step > 0).any() else 0
             ax.set_ylim(max(0.0, lo - 0.05), min(1.0, sub.value.max() + 0.02))
-    style.suptitle(fig, title)
-    fig.tight_layout()
-    return fig
+    return style.done(fig, title)
 
 
-def main():
-    a = style.cli(__doc__)
-    df = read_table(a.metrics)
-    if a.context.get("experiment"):  # the main sweep only; figures 2 and 4 show the others
-        df = df[df.experiment == a.context["experiment"]]
-    style.save(plot(df, a.title), a.out)
+def main(argv=None):
+    style.main_sweep_figure(plot, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -76,9 +76,7 @@ def plot(table: pd.DataFrame, context: dict, title: str = ""):
     ax.set_xlabel("noise protocol, BatchNorm (the primary protocol boxed)")
     fig.legend(handles=[Patch(color=c, label=o) for c, o in zip(COLOURS, OUTCOMES)], loc="upper center",
                bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False, fontsize=7)  # fmt: skip
-    style.suptitle(fig, title)
-    fig.tight_layout()
-    return fig
+    return style.done(fig, title)
 
 
 def textwrap_label(s: str, width: int = 70) -> str:

@@ -78,9 +78,7 @@ def plot(metrics: pd.DataFrame, summary: pd.DataFrame, details: pd.DataFrame, co
     if axes[0][0].get_legend():
         for t in axes[0][0].get_legend().texts:
             t.set_text(style.label(t.get_text()))
-    style.suptitle(fig, title)
-    fig.tight_layout()
-    return fig
+    return style.done(fig, title)
 
 
 def _reliability(ax, details: pd.DataFrame, ds: str, depth: int, conds: list[str]) -> None:

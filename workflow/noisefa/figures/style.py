@@ -18,6 +18,7 @@ from ..conditions import CONDITIONS  # noqa: E402
 from ..files import atomic_write  # noqa: E402
 from ..stats import mean_ci  # noqa: E402
 from ..summary import exclude_diverged, excluded_note  # noqa: E402
+from ..tidy import read_table  # noqa: E402
 
 PALETTE = {name: c.color for name, c in CONDITIONS.items()}  # one colour per condition, set in conditions.py
 
@@ -77,6 +78,24 @@ def suptitle(fig, title: str) -> None:
     """A title wrapped to the figure's width (data descriptions can be long)."""
     if title:
         fig.suptitle(textwrap.fill(title, width=max(40, int(fig.get_figwidth() * 14))), fontsize=9)
+
+
+def done(fig, title: str):
+    """The figure with its title, laid out: the last line of every ``plot``."""
+    suptitle(fig, title)
+    fig.tight_layout()
+    return fig
+
+
+def main_sweep(df, context: dict):
+    """The rows of the main sweep's experiment only (``context["experiment"]``): figures 2 and 4 show the others."""
+    return df[df.experiment == context["experiment"]] if context.get("experiment") else df
+
+
+def main_sweep_figure(plot, description: str, argv=None) -> None:
+    """The command line of a figure of the main sweep's metrics: ``plot(metrics, title)``."""
+    a = cli(description, argv)
+    save(plot(main_sweep(read_table(a.metrics), a.context), a.title), a.out)
 
 
 def save(fig, out: Path) -> None:

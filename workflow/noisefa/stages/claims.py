@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -10,23 +9,14 @@ import pandas as pd
 
 from ..claims import Tables, claims_table
 from ..files import atomic_write
-from ..runtime import user_errors
+from ..runtime import parser, user_errors
 from ..tidy import read_summary, read_table, write_table
 from ..verdict import markdown, verdict_table
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--metrics", type=Path, required=True)
-    p.add_argument("--summary", type=Path, required=True)
-    p.add_argument("--pretrain", type=Path, required=True)
-    p.add_argument("--details", type=Path, required=True)
-    p.add_argument("--ood", type=Path, required=True)
-    p.add_argument("--meta", type=Path, required=True)
+    p = parser(__doc__, files="metrics summary pretrain details ood meta out verdict_csv verdict_md", spec=False)
     p.add_argument("--context", type=json.loads, default={}, help="JSON: which experiment, noise set and cells to test")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--verdict-csv", type=Path, required=True)
-    p.add_argument("--verdict-md", type=Path, required=True)
     a = p.parse_args(argv)
     with user_errors():
         tables = Tables(

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..files import save_torch
 from ..noise import make_noise_dataset
 from ..runtime import parser
 
 
 def main(argv=None):
-    p = parser(__doc__)
-    p.add_argument("--out", required=True, type=Path)
+    p = parser(__doc__, files="out")
     a = p.parse_args(argv)
     s = a.spec
     payload = make_noise_dataset(s["noise"], s["name"], s["dim"], s["n_classes"])

@@ -107,11 +107,8 @@ def run(spec: dict, noise_path: Path, tasks: dict[str, Path], out: Path, traject
 
 
 def main(argv=None):
-    p = parser(__doc__)
-    p.add_argument("--noise", type=Path, required=True)
+    p = parser(__doc__, files="noise out trajectory")
     p.add_argument("--tasks", type=json.loads, required=True, help="JSON {task: prepared dataset}")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--trajectory", type=Path, required=True)
     a = p.parse_args(argv)
     with user_errors():
         run(a.spec, a.noise, {k: Path(v) for k, v in a.tasks.items()}, a.out, a.trajectory)

@@ -70,11 +70,8 @@ def run(spec: dict, data: Path, external: dict[str, Path], checkpoint: Path, out
 
 
 def main(argv=None):
-    p = parser(__doc__)
-    p.add_argument("--data", type=Path, required=True, help="the training dataset's prepared file")
+    p = parser(__doc__, files="data checkpoint out")  # the training dataset's prepared file, the trained networks
     p.add_argument("--external", type=json.loads, default={}, help="JSON {name: prepared file}")
-    p.add_argument("--checkpoint", type=Path, required=True, help="the trained networks")
-    p.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
     with user_errors():
         run(a.spec, a.data, {k: Path(v) for k, v in a.external.items()}, a.checkpoint, a.out)

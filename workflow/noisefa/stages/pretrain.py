@@ -122,14 +122,8 @@ def run(
 
 
 def main(argv=None):
-    p = parser(__doc__)
-    p.add_argument("--noise", required=True, type=Path)
-    p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--metrics", required=True, type=Path)
-    p.add_argument("--details", required=True, type=Path)
-    p.add_argument("--trajectory", required=True, type=Path)
-    p.add_argument("--init", type=Path, default=None, help="start from this (data-trained) checkpoint")
-    a = p.parse_args(argv)
+    # --init: start from this (data-trained) checkpoint (the data->noise order control)
+    a = parser(__doc__, files="noise checkpoint metrics details trajectory", optional="init").parse_args(argv)
     with user_errors():
         run(a.spec, a.noise, a.checkpoint, a.metrics, a.details, a.trajectory, a.init)
 

@@ -66,12 +66,7 @@ def latex(w: pd.DataFrame) -> str:
 
 
 def main(argv=None):
-    p = parser(__doc__)
-    p.add_argument("--summary", type=Path, required=True)
-    p.add_argument("--csv", type=Path, required=True)
-    p.add_argument("--md", type=Path, required=True)
-    p.add_argument("--tex", type=Path, required=True)
-    a = p.parse_args(argv)
+    a = parser(__doc__, files="summary csv md tex").parse_args(argv)
     with user_errors():
         t = table1(read_summary(a.summary), a.spec["experiment"], a.spec["depth"], a.spec["trials"])
         write_table(t, a.csv)

@@ -146,14 +146,7 @@ def run(
 
 
 def main(argv=None):
-    p = parser(__doc__)
-    p.add_argument("--data", required=True, type=Path)
-    p.add_argument("--pretrained", type=Path, default=None)
-    p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--metrics", required=True, type=Path)
-    p.add_argument("--details", required=True, type=Path)
-    p.add_argument("--trajectory", required=True, type=Path)
-    a = p.parse_args(argv)
+    a = parser(__doc__, files="data checkpoint metrics details trajectory", optional="pretrained").parse_args(argv)
     with user_errors():
         run(a.spec, a.data, a.pretrained, a.checkpoint, a.metrics, a.details, a.trajectory)
 
