@@ -3,23 +3,87 @@ import math
 import pytest
 import torch
 
-from noisefa.noise import DISTRIBUTIONS, FreshNoiseStream, image_shape, make_noise_dataset, sample, validate_spec
+from noisefa.noise import (
+    DISTRIBUTIONS,
+    NOISE_CHUNK,
+    FixedNoiseBatches,
+    FreshNoiseStream,
+    fixed_set,
+    image_shape,
+    make_noise_dataset,
+    noise_chunk,
+    sample,
+    validate_spec,
+)
 
 SPEC = {"distribution": "gaussian", "mean": 0.0, "std": 1.0, "protocol": "fixed", "n_samples": 4000, "seed": 3}
 
 
-def test_fixed_noise_is_reproducible_from_its_seed():
-    a = make_noise_dataset(SPEC, "n", 50, 10)
-    b = make_noise_dataset(SPEC, "n", 50, 10)
-    assert torch.equal(a["x"], b["x"]) and torch.equal(a["y"], b["y"])
-    c = make_noise_dataset({**SPEC, "seed": 4}, "n", 50, 10)
+def _set(spec=SPEC, name="n", dim=50, classes=10):
+    """A fixed set's file content and its samples (what the chunks give, in order)."""
+    noise = make_noise_dataset(spec, name, dim, classes)
+    return {**noise, **dict(zip(("x", "y"), fixed_set(noise)))}
+
+
+def test_fixed_noise_is_reproducible_from_its_seed_and_stores_no_samples():
+    noise = make_noise_dataset(SPEC, "n", 50, 10)
+    assert set(noise) == {"name", "spec", "dim", "n_classes", "n_samples", "chunk"}  # bytes, not samples
+    a, b = _set(), _set()
+    assert torch.equal(a["x"], b["x"]) and torch.equal(a["y"], b["y"]) and a["x"].shape == (4000, 50)
+    c = _set({**SPEC, "seed": 4})
     assert not torch.equal(a["x"], c["x"])
     assert a["spec"] == SPEC and a["dim"] == 50 and a["n_classes"] == 10
+    # any chunk alone is the same as that slice of the whole set; chunks differ from each other
+    x2, y2 = noise_chunk(noise, 2)
+    assert torch.equal(x2, a["x"][2 * NOISE_CHUNK : 3 * NOISE_CHUNK]) and torch.equal(
+        y2, a["y"][2 * NOISE_CHUNK : 3 * NOISE_CHUNK]
+    )
+    assert not torch.equal(noise_chunk(noise, 0)[0], noise_chunk(noise, 1)[0])
+    last = math.ceil(4000 / NOISE_CHUNK) - 1
+    assert noise_chunk(noise, last)[0].shape == (4000 - last * NOISE_CHUNK, 50)  # the last, partial chunk
+    with pytest.raises(IndexError, match=f"{last + 1} chunks"):
+        noise_chunk(noise, last + 1)
+
+
+def _epoch(batches, steps):
+    xs, ys = zip(*(batches.next() for _ in range(steps)))
+    return torch.cat(xs, 1), torch.cat(ys, 1)
+
+
+def test_fixed_batches_visit_every_sample_once_per_epoch_in_each_networks_order():
+    noise, full = make_noise_dataset(SPEC, "n", 50, 10), _set()
+    b = FixedNoiseBatches(noise, [0, 1], 150, ("t",))
+    assert b.steps_per_epoch == 27  # ceil(4000 / 150): the last batch of an epoch is short
+    x, y = _epoch(b, 27)
+    assert x.shape == (2, 4000, 50)
+    for m in range(2):
+        order = b.orders[m]
+        assert torch.equal(order.sort().values, torch.arange(4000))  # a permutation of the set
+        assert torch.equal(x[m], full["x"][order]) and torch.equal(y[m], full["y"][order])
+    assert not torch.equal(b.orders[0], b.orders[1])
+    first = b.orders.clone()
+    _epoch(b, 1)
+    assert not torch.equal(b.orders, first)  # a new order every epoch, the same samples
+    # held in memory: the chunks of the current batch only (two at most when a batch fits a chunk)
+    assert all(len(c) <= 2 for c in b._cache)
+
+
+def test_fixed_batches_resume_bit_identically_mid_epoch():
+    noise = make_noise_dataset(SPEC, "n", 50, 10)
+    a = FixedNoiseBatches(noise, [0, 1], 128, ("t",))
+    _epoch(a, 40)  # past the first epoch's 32 steps
+    state = a.state_dict()
+    b = FixedNoiseBatches(noise, [0, 1], 128, ("t",))
+    b.load_state_dict(state)
+    for _ in range(30):
+        (xa, ya), (xb, yb) = a.next(), b.next()
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert torch.equal(FixedNoiseBatches(noise, [0], 128, ("t",)).calibration_batch(), _set()["x"][:128])
 
 
 @pytest.mark.parametrize("dist", ["gaussian", "uniform"])
 def test_moments_match_the_spec(dist):
-    d = make_noise_dataset({**SPEC, "distribution": dist, "mean": 0.5, "std": 2.0}, "n", 100, 10)
+    d = _set({**SPEC, "distribution": dist, "mean": 0.5, "std": 2.0}, "n", 100, 10)
     assert d["x"].mean().item() == pytest.approx(0.5, abs=0.02)
     assert d["x"].std().item() == pytest.approx(2.0, rel=0.01)
     if dist == "uniform":
@@ -27,7 +91,7 @@ def test_moments_match_the_spec(dist):
 
 
 def test_labels_are_uniform_and_independent_of_inputs():
-    d = make_noise_dataset({**SPEC, "n_samples": 20000}, "n", 20, 10)
+    d = _set({**SPEC, "n_samples": 20000}, "n", 20, 10)
     counts = torch.bincount(d["y"], minlength=10).float()
     assert (counts / counts.sum() - 0.1).abs().max() < 0.015
     # class means of the inputs are all ~0: labels carry no information about x
@@ -76,8 +140,7 @@ def test_image_shape_of_the_datasets_inputs():
 @pytest.mark.parametrize("dim", [784, 3072])
 def test_spatial_noise_shape_moments_and_correlation(dist, dim):
     spec = {**SPEC, "distribution": dist, "mean": 0.5, "std": 2.0, "n_samples": 3000}
-    d = make_noise_dataset(spec, "n", dim, 10)
-    x = d["x"]
+    x = _set(spec, "n", dim, 10)["x"]
     assert x.shape == (3000, dim) and x.dtype == torch.float32 and torch.isfinite(x).all()
     assert x.mean().item() == pytest.approx(0.5, abs=0.05)
     assert x.std().item() == pytest.approx(2.0, rel=0.03)
@@ -94,7 +157,7 @@ def test_spatial_noise_shape_moments_and_correlation(dist, dim):
 
 def test_pink_noise_pixels_are_gaussian_and_images_have_the_exact_mean():
     # the DC term is 0: every image's spatial mean is the requested mean
-    d = make_noise_dataset({**SPEC, "distribution": "pink", "mean": -1.0, "std": 0.5, "n_samples": 500}, "n", 784, 10)
+    d = _set({**SPEC, "distribution": "pink", "mean": -1.0, "std": 0.5, "n_samples": 500}, "n", 784, 10)
     torch.testing.assert_close(d["x"].mean(1), torch.full((500,), -1.0), atol=1e-4, rtol=0)
     z = (d["x"] + 1.0) / 0.5
     assert (z.abs() < 1).float().mean().item() == pytest.approx(0.6827, abs=0.02)  # N(0, 1) mass within 1 sd
@@ -102,7 +165,7 @@ def test_pink_noise_pixels_are_gaussian_and_images_have_the_exact_mean():
 
 def test_white_noise_is_spatially_uncorrelated():
     for dist in ("gaussian", "uniform"):
-        d = make_noise_dataset({**SPEC, "distribution": dist, "n_samples": 2000}, "n", 784, 10)
+        d = _set({**SPEC, "distribution": dist, "n_samples": 2000}, "n", 784, 10)
         assert abs(neighbour_correlation(d["x"], 784)) < 0.02
 
 
@@ -114,8 +177,8 @@ def test_spatial_noise_is_reproducible_from_the_generator(dist):
     c = sample(spec, 10, 784, 10, torch.Generator().manual_seed(6))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[0], c[0])
-    f1 = make_noise_dataset({**spec, "n_samples": 64}, "s", 784, 10)
-    f2 = make_noise_dataset({**spec, "n_samples": 64}, "s", 784, 10)
+    f1 = _set({**spec, "n_samples": 64}, "s", 784, 10)
+    f2 = _set({**spec, "n_samples": 64}, "s", 784, 10)
     assert torch.equal(f1["x"], f2["x"]) and torch.equal(f1["y"], f2["y"])
 
 

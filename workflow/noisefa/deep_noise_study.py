@@ -31,10 +31,10 @@ from pathlib import Path
 import torch
 
 from . import metrics as M
-from .engine import TensorBatches, fit, make_optimizer
+from .engine import fit, make_optimizer
 from .learning_rules import get_rule
 from .model import Architecture, StackedMLP
-from .noise import make_noise_dataset
+from .noise import FixedNoiseBatches, make_noise_dataset
 
 ALIGNED_DEG = 60.0  # P2: the last layer's mean angle at most this (30 degrees below random)
 LOSS_LIMIT = 2 * math.log(10)  # P3: the batch loss never exceeds twice chance-level cross-entropy (2 ln C)
@@ -58,7 +58,7 @@ def run_one(depth: int, setting: str, steps: int, checkpoints: list[int], seeds:
     opt_cfg, clip, batchnorm = SETTINGS[setting]
     model = StackedMLP(Architecture(dim, 10, depth, 100, batchnorm=batchnorm), seeds)
     opt = make_optimizer(model, {**opt_cfg, "clip_grad_norm": clip or 0})
-    source = TensorBatches(noise["x"], noise["y"], model.seeds, 128, ("noise", "gaussian_fixed60k", depth))
+    source = FixedNoiseBatches(noise, model.seeds, 128, ("noise", "gaussian_fixed60k", depth))
     records = []
 
     def evaluate(step, batch_loss):

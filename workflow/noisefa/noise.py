@@ -3,8 +3,11 @@
 A noise spec (a dict from the config) names a distribution, its moments, a seed
 and a protocol:
 
-- ``fixed``: N samples and labels drawn once, stored in the noise file and
-  reused every epoch (each network visits them in its own order);
+- ``fixed``: N samples and labels, the same every epoch (each network visits them in its own
+  order). They are never stored: the set is ``ceil(N / NOISE_CHUNK)`` chunks, chunk k drawn from
+  its own seeded generator, so any chunk can be regenerated bit-identically when it is needed
+  (``FixedNoiseBatches``). The file holds the parameters only, a job holds a chunk or two per
+  network, and a resumed job sees exactly the samples it would have seen;
 - ``fresh``: new samples every batch from a per-network seeded stream; the file
   holds only the parameters.
 
@@ -155,16 +158,99 @@ def sample(spec: dict, n: int, dim: int, n_classes: int, gen: torch.Generator):
     return x.float(), y
 
 
+NOISE_CHUNK = 256  # samples per regenerated chunk of a fixed set (part of what defines its samples)
+
+
 def make_noise_dataset(spec: dict, name: str, dim: int, n_classes: int) -> dict:
-    """The content of a noise file: parameters, and samples for the fixed protocol."""
+    """The content of a noise file: the parameters that define the set (its samples are drawn from
+    them when needed: ``noise_chunk``)."""
     validate_spec(spec)
-    # fail here, not at the first fresh batch, if the distribution cannot draw inputs of this dim
+    # fail here, not at the first batch, if the distribution cannot draw inputs of this dim
     DISTRIBUTIONS[spec["distribution"]](1, int(dim), 0.0, 1.0, torch.Generator().manual_seed(0))
     payload = {"name": name, "spec": dict(spec), "dim": int(dim), "n_classes": int(n_classes)}
     if spec["protocol"] == "fixed":
-        gen = generator("noise-set", name, spec["seed"], dim, n_classes)
-        payload["x"], payload["y"] = sample(spec, int(spec["n_samples"]), dim, n_classes, gen)
+        payload["n_samples"], payload["chunk"] = int(spec["n_samples"]), NOISE_CHUNK
     return payload
+
+
+def n_chunks(noise: dict) -> int:
+    return math.ceil(noise["n_samples"] / noise["chunk"])
+
+
+def noise_chunk(noise: dict, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples ``k * chunk`` to ``(k + 1) * chunk - 1`` of a fixed set and their labels, from the
+    chunk's own generator: the same on every call, in every job."""
+    lo = k * noise["chunk"]
+    n = min(noise["chunk"], noise["n_samples"] - lo)
+    if k < 0 or n <= 0:
+        raise IndexError(f"noise set {noise['name']} has {n_chunks(noise)} chunks; asked for chunk {k}")
+    gen = generator("noise-set", noise["name"], noise["spec"]["seed"], noise["dim"], noise["n_classes"], "chunk", k)
+    return sample(noise["spec"], n, noise["dim"], noise["n_classes"], gen)
+
+
+def fixed_set(noise: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole fixed set in memory (tests, studies of small sets): every chunk, in order."""
+    xs, ys = zip(*(noise_chunk(noise, k) for k in range(n_chunks(noise))))
+    return torch.cat(xs), torch.cat(ys)
+
+
+class FixedNoiseBatches:
+    """Minibatches of a fixed noise set, regenerated chunk by chunk; network m visits every sample
+    once per epoch in its own order: the chunks in a random order, and the samples of each chunk
+    in a random order (the samples are iid, so which ones share a batch carries no structure).
+    Holds at most the chunks of one batch per network."""
+
+    def __init__(self, noise: dict, seeds: list[int], batch_size: int, key: tuple, device="cpu"):
+        self.noise, self.batch_size, self.device = noise, batch_size, device
+        self.gens = [torch.Generator().manual_seed(derive_seed("noise-order", *key, s)) for s in seeds]
+        self.steps_per_epoch = math.ceil(noise["n_samples"] / batch_size)
+        self.pos, self.orders = 0, None
+        self._cache: list[dict[int, tuple[torch.Tensor, torch.Tensor]]] = [{} for _ in seeds]
+
+    def _epoch_order(self, gen: torch.Generator) -> torch.Tensor:
+        c, n = self.noise["chunk"], self.noise["n_samples"]
+        parts = []
+        for k in torch.randperm(n_chunks(self.noise), generator=gen).tolist():
+            size = min(c, n - k * c)
+            parts.append(torch.randperm(size, generator=gen) + k * c)
+        return torch.cat(parts)
+
+    def _gather(self, m: int, idx: torch.Tensor):
+        c = self.noise["chunk"]
+        needed = list(dict.fromkeys((idx // c).tolist()))
+        cache = self._cache[m]
+        for k in [k for k in cache if k not in needed]:
+            del cache[k]
+        for k in needed:
+            if k not in cache:
+                cache[k] = noise_chunk(self.noise, k)
+        x = torch.cat([cache[k][0] for k in needed])
+        y = torch.cat([cache[k][1] for k in needed])
+        starts = torch.zeros(n_chunks(self.noise), dtype=torch.long)  # where each needed chunk starts in x
+        starts[torch.tensor(needed)] = torch.tensor([0] + [len(cache[k][1]) for k in needed[:-1]]).cumsum(0)
+        local = idx % c + starts[idx // c]
+        return x.index_select(0, local), y.index_select(0, local)
+
+    def next(self):
+        if self.pos == 0:
+            self.orders = torch.stack([self._epoch_order(g) for g in self.gens])
+        idx = self.orders[:, self.pos * self.batch_size : (self.pos + 1) * self.batch_size]
+        self.pos = (self.pos + 1) % self.steps_per_epoch
+        xs, ys = zip(*(self._gather(m, idx[m]) for m in range(len(self.gens))))
+        return torch.stack(xs).to(self.device), torch.stack(ys).to(self.device)
+
+    def calibration_batch(self) -> torch.Tensor:
+        """The set's first ``batch_size`` samples, shared by every network (no order is consumed)."""
+        ks = range(min(n_chunks(self.noise), math.ceil(self.batch_size / self.noise["chunk"])))
+        return torch.cat([noise_chunk(self.noise, k)[0] for k in ks])[: self.batch_size].to(self.device)
+
+    def state_dict(self) -> dict:
+        return {"gens": [g.get_state() for g in self.gens], "pos": self.pos, "orders": self.orders}
+
+    def load_state_dict(self, state: dict) -> None:
+        for g, st in zip(self.gens, state["gens"]):
+            g.set_state(st)
+        self.pos, self.orders = state["pos"], state["orders"]
 
 
 class FreshNoiseStream:

@@ -1,9 +1,10 @@
 """What a job asks a scheduler for, derived from the work it does.
 
-- **Memory**: the job holds its inputs as float32 tensors (a dataset's train and test
-  images, or a fixed noise set) and, while standardising them, about three copies at once;
-  plus the stacked model (W, B, gradient, momentum), plus the interpreter with torch and
-  pandas loaded.
+- **Memory**: the job holds a dataset's train and test images as uint8 and one standardised
+  float32 copy, or the chunks of a fixed noise set that its current batches need (the set is
+  regenerated, never held: ``noise.FixedNoiseBatches``); plus the stacked model (W, B,
+  gradient, momentum), plus the interpreter with torch and pandas loaded; requests are
+  ``MEM_MARGIN`` above that. Every job of the paper config asks for at most 3.4 GB.
 - **Runtime**: the job's floating-point work (training: forward, input and weight
   gradients per sample; evaluations: forward passes) divided by the training throughput
   measured by ``python -m noisefa.bench`` on one CPU thread, times a safety factor.
@@ -20,10 +21,15 @@ from dataclasses import dataclass
 
 from .datasets import get_spec
 from .experiments import ood_tests, pretrain_config, train_config
+from .noise import NOISE_CHUNK
 from .plan import Plan
 
-BASELINE_MB = 800  # peak RSS of a training job on the tiny synthetic dataset (python, torch, pandas)
-LOAD_COPIES = 3  # uint8 -> float -> standardised: peak copies of the data while loading
+# Memory, calibrated on Snakemake's benchmark files (max_rss): tiny-config jobs peak at 611-624 MB
+# (python, torch, pandas); a Fashion-MNIST train job of 10 networks at 927 MB, where this model
+# gives 944 MB before the margin.
+BASELINE_MB = 650
+LOAD_BYTES_PER_PIXEL = 5  # the prepared file's uint8 images and one float32 copy, standardised in place
+MEM_MARGIN = 1.25  # requests are this much above the estimate
 # FLOP/s one CPU thread sustains in this engine, rounded down for shared, noisy nodes: noisefa.bench
 # measured 161k model·samples/s at depth 2, batch 128 (~319 kFLOP each) = ~51 GFLOP/s, 53% of a
 # 94 GFLOP/s torch.mm, on the 2-core build machine (single repeats swing by ±30%); evaluation passes
@@ -75,17 +81,20 @@ def train_job(in_dim, classes, n_train, n_test, n_models, depth, hidden, train: 
     eval_samples = min(train["eval_train_samples"], n) + n_test
     eval_flops = evals * eval_samples * forward_flops_per_sample(in_dim, hidden, classes, depth)
     flops = n_models * (train["epochs"] * per_epoch + eval_flops)
-    data_mb = LOAD_COPIES * (n_train + n_test) * in_dim * 4 / 2**20
+    data_mb = LOAD_BYTES_PER_PIXEL * (n_train + n_test) * in_dim / 2**20
     mem = BASELINE_MB + data_mb + _model_mb(n_models, in_dim, hidden, classes, depth)
-    return Estimate(flops, int(math.ceil(1.5 * mem)))
+    return Estimate(flops, int(math.ceil(MEM_MARGIN * mem)))
 
 
 def pretrain_job(in_dim, classes, n_noise, n_models, depth, hidden, pretrain: dict) -> Estimate:
-    """n_noise: samples of a fixed noise set (0 for fresh noise, generated per batch)."""
+    """n_noise: samples of a fixed noise set (0 for fresh noise, generated per batch). A fixed set is
+    regenerated chunk by chunk (``noise.FixedNoiseBatches``): each network holds the chunks of one
+    batch (two at most), and a batch is gathered and stacked once more on its way in."""
     flops = n_models * pretrain["steps"] * pretrain["batch_size"] * train_flops_per_sample(in_dim, hidden, classes, depth)
-    noise_mb = 2 * n_noise * in_dim * 4 / 2**20  # the set, and its copy on the way in
+    held = 2 * min(n_noise, NOISE_CHUNK) + 2 * pretrain["batch_size"] if n_noise else 2 * pretrain["batch_size"]
+    noise_mb = n_models * held * in_dim * 4 / 2**20
     mem = BASELINE_MB + noise_mb + _model_mb(n_models, in_dim, hidden, classes, depth)
-    return Estimate(flops, int(math.ceil(1.5 * mem)))
+    return Estimate(flops, int(math.ceil(MEM_MARGIN * mem)))
 
 
 def meta_job(in_dim, classes, n_noise, n_models, depth, hidden, pretrain: dict, meta: dict, n_tasks: int) -> Estimate:

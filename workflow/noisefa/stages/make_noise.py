@@ -13,7 +13,7 @@ def main(argv=None):
     s = a.spec
     payload = make_noise_dataset(s["noise"], s["name"], s["dim"], s["n_classes"])
     save_torch(payload, a.out)
-    n = len(payload["y"]) if "y" in payload else "fresh"
+    n = payload.get("n_samples", "fresh")
     print(f"noise {s['name']}: {s['noise']} dim={s['dim']} classes={s['n_classes']} samples={n} -> {a.out}")
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 
 from ..details import Recorded, Trajectory, neuron_rows, readout_rows, spectrum_rows
-from ..engine import Resume, TensorBatches, eval_schedule, fingerprint, fit, make_optimizer, rows_from, weight_rows
+from ..engine import Resume, eval_schedule, fingerprint, fit, make_optimizer, rows_from, weight_rows
 from ..errors import CorruptFile, refuse_larger
 from ..experiments import noise_shape
 from ..files import load_torch
 from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
-from ..noise import FreshNoiseStream, sample
+from ..noise import FixedNoiseBatches, FreshNoiseStream, sample
 from ..runtime import parser, resume_path, setup, user_errors
 from ..seeds import generator
 from ..tidy import detail_frame, frame, write_table
@@ -39,9 +39,13 @@ def noise_source(noise: dict, model: StackedMLP, batch_size: int, device):
     """The batches of noise training and the set size (None for fresh noise): one definition, so the
     meta-loss job retraces exactly the pretraining job's trajectory."""
     if noise["spec"]["protocol"] == "fixed":
-        refuse_larger("pretrain.batch_size", batch_size, len(noise["y"]), f"samples of noise set {noise['name']}")
+        if "n_samples" not in noise:
+            raise CorruptFile(f"noise set {noise['name']}: a file of an older format (its samples stored); "
+                              "delete results/noise/ and rerun make_noise")  # fmt: skip
+        n = noise["n_samples"]
+        refuse_larger("pretrain.batch_size", batch_size, n, f"samples of noise set {noise['name']}")
         key = ("noise", noise["name"], model.arch.depth)
-        return TensorBatches(noise["x"].to(device), noise["y"].to(device), model.seeds, batch_size, key), len(noise["y"])
+        return FixedNoiseBatches(noise, model.seeds, batch_size, key, device), n
     return FreshNoiseStream(noise, model.seeds, batch_size, device), None
 
 
