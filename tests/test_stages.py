@@ -134,6 +134,21 @@ def test_noise_pretraining_refuses_a_batch_larger_than_its_fixed_set(workdir, tm
     assert list(tmp_path.iterdir()) == []
 
 
+def test_training_prints_a_progress_line_at_every_evaluation(workdir):
+    r = train(workdir, "bp", "progress", check=False)
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if " ETA " in line]
+    m = pd.read_parquet(workdir / "progress.parquet")
+    steps = sorted(m.step.unique())
+    assert len(lines) == len(steps)  # step 0 and every evaluation
+    n_steps = steps[-1]
+    for line, step in zip(lines, steps):
+        assert f"step {step}/{n_steps} (epoch " in line and " elapsed, ETA " in line
+        acc = m[(m.step == step) & (m.metric == "test_acc")].value.mean()
+        assert f"mean test_acc {acc:.4f} over 2 networks" in line  # the cell's mean, as the tables have it
+    assert lines[-1].split("ETA ")[1].startswith("0:00:00")
+
+
 def test_training_cli_twice_gives_identical_metrics(workdir):
     a = train(workdir, "fa_w", "run1")
     b = train(workdir, "fa_w", "run2")

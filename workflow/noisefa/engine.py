@@ -209,6 +209,7 @@ def fit(
         # phase's inputs, not from init (mean 0, var 1: no normalisation) or an earlier phase.
         model.estimate_batchnorm(source.calibration_batch())
         rows, start, diverged = evaluate(0, None), 1, []
+        print(progress_line(where, 0, n_steps, 0.0, 0, rows), flush=True)
     else:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -220,6 +221,7 @@ def fit(
     running = torch.zeros(model.n_models, device=next(model.parameters()).device)
     count = 0
     model.train()
+    t0 = time.monotonic()
     for step in range(start, n_steps + 1):
         x, y = source.next()
         losses = M.stacked_cross_entropy(model(x, rule), y)
@@ -245,7 +247,9 @@ def fit(
             rows += [
                 {"step": step, "epoch": float("nan"), "seed": s, "layer": "", "metric": "diverged", "value": 1.0} for s in bad
             ]
-        rows += evaluate(step, batch_loss)
+        new = evaluate(step, batch_loss)
+        rows += new
+        print(progress_line(where, step, n_steps, time.monotonic() - t0, step - start + 1, new), flush=True)
         running.zero_()
         count = 0
         model.train()
@@ -262,6 +266,27 @@ def fit(
                 }
             )
     return rows
+
+
+def progress_line(where: str, step: int, n_steps: int, elapsed_s: float, steps_done: int, rows: list[dict]) -> str:
+    """One line per evaluation, for ``tail -f`` on a job's log: step, epoch, elapsed time, ETA (from
+    the steps of this run so far), and the networks' mean test accuracy, else mean batch loss."""
+    net = [r for r in rows if r.get("layer", "") == ""]
+    shown = ""
+    for metric in ("test_acc", "batch_loss"):
+        values = [r["value"] for r in net if r["metric"] == metric and math.isfinite(r["value"])]
+        if values:
+            shown = f"; mean {metric} {sum(values) / len(values):.4f} over {len(values)} networks"
+            break
+    epochs = [r["epoch"] for r in rows if math.isfinite(r.get("epoch", float("nan")))]
+    epoch = f" (epoch {epochs[0]:.2f})" if epochs else ""
+    eta = elapsed_s / max(steps_done, 1) * (n_steps - step)
+    return f"{where}: step {step}/{n_steps}{epoch}, {_clock(elapsed_s)} elapsed, ETA {_clock(eta)}{shown}"
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def eval_schedule(n_steps: int, every: int) -> list[int]:
