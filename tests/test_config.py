@@ -17,6 +17,16 @@ def test_shipped_configs_are_valid(path):
     assert cfg["conditions"] and cfg["noise"]["use"] in cfg["noise"]["sets"]
 
 
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("datasets: [synthetic]\ntrain:\n  lr: 0.1\nn_seeds: 2\ntrain:\n  lr: 0.01\n")
+    with pytest.raises(ConfigError, match=r"config key 'train' is given twice in one block \(lines 2 and 5"):
+        load(path)
+    path.write_text("datasets: [synthetic]\ntrain: {lr: 0.1, lr: 0.2}\n")  # also inside a flow mapping
+    with pytest.raises(ConfigError, match="'lr' is given twice"):
+        load(path)
+
+
 def test_every_schema_key_has_a_default_and_a_description():
     def walk(node, key):
         for name, sub in node.get("properties", {}).items():

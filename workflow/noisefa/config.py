@@ -251,7 +251,34 @@ def _check_ood_meta(cfg: dict) -> None:
         _same_shape("meta.tasks", meta["tasks"], meta["tasks"][0])
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(
+                f"config key {key!r} is given twice in one block (lines {seen[key] + 1} and "
+                f"{key_node.start_mark.line + 1} of {node.start_mark.name}); the first would be ignored: keep one"
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A config file, refusing a key given twice (the silent overwrite hid a dead block once)."""
+    path = Path(path)
+    with path.open() as f:
+        return yaml.load(f, Loader=_StrictLoader) or {}
+
+
 def load(path: str | Path, overrides: dict | None = None) -> dict:
-    cfg = yaml.safe_load(Path(path).read_text()) or {}
+    cfg = read_yaml(path)
     cfg.update(overrides or {})
     return validate(cfg)

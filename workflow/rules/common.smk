@@ -5,7 +5,7 @@ import shlex
 
 from noisefa import paths
 from noisefa.conditions import CONDITIONS, get_condition
-from noisefa.config import validate
+from noisefa.config import read_yaml, validate
 from noisefa.datasets import DATASETS, get_spec, needs_fetch
 from noisefa.experiments import (
     RULES,
@@ -30,6 +30,8 @@ from noisefa.resources import estimate
 from noisefa.sources import closure
 
 # Schema (with defaults) and registry checks: a bad config stops here, before any job.
+for _file in workflow.overwrite_configfiles:  # Snakemake's own YAML reading keeps the last of a repeated key
+    read_yaml(_file)
 validate(config)
 
 # Every path Snakemake records as provenance (inputs, params, shell text) is relative to the
