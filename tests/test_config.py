@@ -162,3 +162,18 @@ def test_pretrain_overrides_apply_per_depth():
     cfg = validate({"datasets": ["synthetic"], "pretrain_overrides": {"depth4": {"lr": 0.003, "steps": 9000}}})
     assert pretrain_config(cfg, 4)["lr"] == 0.003 and pretrain_config(cfg, 4)["steps"] == 9000
     assert pretrain_config(cfg, 2) == cfg["pretrain"] and pretrain_config(cfg, 4)["momentum"] == cfg["pretrain"]["momentum"]
+
+
+def test_which_training_jobs_stop_at_convergence():
+    from noisefa.experiments import experiments, train_stop
+
+    cfg = load(REPO / "config/config.yaml")
+    rule = {"patience_epochs": 3, "min_delta": 0.001, "min_epochs": 5}
+    stops = {name: train_stop(cfg, name) for name in experiments(cfg)}
+    assert stops["main"] == rule and stops["rules"] == rule
+    assert stops["figure2"] is None and all(v is None for k, v in stops.items() if k.startswith("size"))  # curves, fixed updates
+    assert all(v == rule for k, v in stops.items() if k.startswith("protocols"))
+    off = validate({**cfg, "convergence": {**cfg["convergence"], "stop_at_convergence": False}})
+    assert train_stop(off, "main") is None
+    no_window = validate({**cfg, "convergence": {"patience_epochs": 3, "min_delta": 0.001}})
+    assert train_stop(no_window, "main") is None  # no AUC window: every job runs to the cap

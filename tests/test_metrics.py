@@ -220,3 +220,24 @@ def test_centred_gram_erank_sees_independent_relu_features_that_the_uncentred_on
         assert M.gram_erank(h, centred=True).item() > 90
     shared = z[..., :1].expand(1, 5000, 100) + 1e-3 * z  # one shared feature: low either way
     assert M.gram_erank(shared, centred=True).item() < 2
+
+
+def _rows(curves, diverged=()):
+    """Tidy test-accuracy rows of {seed: [(epoch, acc), ...]} (step = 4 * epoch)."""
+    rows = [{"step": round(4 * e), "epoch": e, "seed": s, "layer": "", "metric": "test_acc", "value": a}
+            for s, c in curves.items() for e, a in c]  # fmt: skip
+    return rows + [{"step": 4, "epoch": 1.0, "seed": s, "layer": "", "metric": "diverged", "value": 1.0} for s in diverged]
+
+
+def test_all_converged_waits_for_the_window_the_slowest_network_and_never_for_a_diverged_one():
+    from noisefa.summary import all_converged
+
+    flat = [(0.0, 0.1), (0.5, 0.8), (1.0, 0.8), (1.5, 0.8), (2.0, 0.8)]  # plateau from epoch 0.5, window 1
+    rising = [(e, 0.1 + 0.2 * e) for e, _ in flat]
+    rule = {"patience_epochs": 1.0, "min_delta": 0.01}
+    assert all_converged(_rows({0: flat, 1: flat}), **rule, min_epochs=1.0)
+    assert not all_converged(_rows({0: flat, 1: flat}), **rule, min_epochs=3.0)  # the AUC window is not trained yet
+    assert not all_converged(_rows({0: flat, 1: rising}), **rule, min_epochs=1.0)  # one network still learns
+    assert all_converged(_rows({0: flat, 1: rising}, diverged=[1]), **rule, min_epochs=1.0)  # a diverged one is not waited for
+    assert not all_converged(_rows({0: flat[:2]}), **rule, min_epochs=0.5)  # the plateau window must be observed in full
+    assert not all_converged([], **rule, min_epochs=0.0)

@@ -11,6 +11,7 @@ import torch
 from pipeline_utils import stage
 
 from noisefa.model import load_checkpoint
+from noisefa.summary import summarise
 from noisefa.tidy import OOD_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ def workdir(tmp_path_factory):
     return d
 
 
-def train(d, condition, tag, pretrained=True, check=True, **train_changes):
+def train(d, condition, tag, pretrained=True, check=True, stop=None, **train_changes):
     spec = {
         "experiment": "t",
         "seeds": [0, 1],
@@ -84,6 +85,7 @@ def train(d, condition, tag, pretrained=True, check=True, **train_changes):
         "condition": condition,
         "noise": "n",
         "train": {**TRAIN, **train_changes},
+        **({"stop": stop} if stop else {}),
     }
     extra = ["--pretrained", d / "pre.pt"] if pretrained and condition == "fa_w" else []
     r = stage(
@@ -147,6 +149,22 @@ def test_training_prints_a_progress_line_at_every_evaluation(workdir):
         acc = m[(m.step == step) & (m.metric == "test_acc")].value.mean()
         assert f"mean test_acc {acc:.4f} over 2 networks" in line  # the cell's mean, as the tables have it
     assert lines[-1].split("ETA ")[1].startswith("0:00:00")
+
+
+def test_training_stops_once_every_network_has_converged_and_the_summary_is_unchanged(workdir):
+    rule = {"patience_epochs": 1.0, "min_delta": 0.01}
+    full = train(workdir, "bp", "to_cap", epochs=6)
+    stopped = train(workdir, "bp", "stopped", epochs=6, stop={**rule, "min_epochs": 2.0})
+    assert stopped.step.max() < full.step.max()  # it stopped before the 6-epoch cap ...
+    assert stopped.epoch.max() >= 2.0  # ... but not before the AUC window was trained
+    common = full[full.step <= stopped.step.max()]
+    pd.testing.assert_frame_equal(stopped.reset_index(drop=True), common.reset_index(drop=True))  # the same run, cut
+    a, b = summarise(full, **rule, auc_epochs=2.0), summarise(stopped, **rule, auc_epochs=2.0)
+    assert b.converged.all()
+    for col in ("converged_test_acc", "convergence_epoch", "auc_test_acc"):
+        np.testing.assert_array_equal(a[col], b[col])  # stopping changes no converged accuracy, epoch or AUC
+    det = pd.read_parquet(workdir / "stopped_details.parquet")
+    assert det[det.metric == "neuron_angle_deg"].step.max() == stopped.step.max()  # end details at the last step
 
 
 def test_training_cli_twice_gives_identical_metrics(workdir):

@@ -189,6 +189,7 @@ def fit(
     resume: Resume | None = None,
     on_divergence: str = "stop",
     extra_state=None,
+    stop: Callable[[list[dict]], bool] | None = None,
 ) -> list[dict]:
     """Train for ``n_steps``; call ``evaluate(step, mean batch loss)`` at 0 and each eval step.
 
@@ -199,6 +200,8 @@ def fit(
     saved in and restored from the resume snapshot with everything else. After every
     ``optimizer.step()`` the rule's ``after_step`` updates B (kp, wm; a no-op otherwise); B
     is a buffer, so the snapshot's ``model.state_dict()`` resumes its evolution too.
+    ``stop(rows)``, asked after every evaluation, ends training there (the convergence rule):
+    the last row's step is then the run's last step.
     """
     if on_divergence not in DIVERGENCE_POLICIES:
         raise ValueError(f"on_divergence must be one of {DIVERGENCE_POLICIES}, got {on_divergence!r}")
@@ -250,6 +253,9 @@ def fit(
         new = evaluate(step, batch_loss)
         rows += new
         print(progress_line(where, step, n_steps, time.monotonic() - t0, step - start + 1, new), flush=True)
+        if stop is not None and step < n_steps and stop(rows):
+            print(f"{where}: every network has converged at step {step} of {n_steps}: training stops", flush=True)
+            break
         running.zero_()
         count = 0
         model.train()

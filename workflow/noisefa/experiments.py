@@ -175,6 +175,21 @@ def experiments(cfg: dict) -> dict[str, Experiment]:
     return out
 
 
+STOPS_AT_CONVERGENCE = ("main", RULES, PROTOCOLS)  # Figure 2 (curves) and the size sweep (fixed updates) run to the cap
+
+
+def train_stop(cfg: dict, experiment: str) -> dict | None:
+    """The convergence rule a training job of ``experiment`` stops by, or None (to the epoch cap):
+    only with `convergence.stop_at_convergence` and an AUC window (`convergence.auc_epochs`), which
+    every network trains in full first, so that every condition's AUC covers the same epochs."""
+    c = cfg["convergence"]
+    if not c.get("stop_at_convergence") or c.get("auc_epochs") is None:
+        return None
+    if experiments(cfg)[experiment].kind not in STOPS_AT_CONVERGENCE:
+        return None
+    return {"patience_epochs": c["patience_epochs"], "min_delta": c["min_delta"], "min_epochs": c["auc_epochs"]}
+
+
 def generalisation_sizes(cfg: dict) -> dict[str, int]:
     """{experiment: training-set size} of Figure 4e,f's sweep (empty when it is off)."""
     g = cfg["generalisation"]

@@ -38,6 +38,14 @@ def excluded_note(title: str, n: int) -> str:
     return f"{title} [{n} diverged networks excluded]" if n else title
 
 
+def _window(epochs, values, upto: float | None):
+    """The curve's points from epoch 0 to ``upto`` (all when None)."""
+    if upto is None:
+        return epochs, values
+    keep = epochs <= upto + 1e-9
+    return epochs[keep], values[keep]
+
+
 def plateau(epochs, acc, patience_epochs: float = 3.0, min_delta: float = 0.001) -> tuple[float, float, bool]:
     """The convergence rule of Fig. 3 / Table 1, read from a test-accuracy curve.
 
@@ -60,12 +68,36 @@ def plateau(epochs, acc, patience_epochs: float = 3.0, min_delta: float = 0.001)
     return float(e[-1]), float(a[last].mean()), False
 
 
+def all_converged(rows: list[dict], patience_epochs: float, min_delta: float, min_epochs: float) -> bool:
+    """Whether every network of a training job has converged by ``plateau``'s rule (the one the
+    summary applies afterwards, so stopping here changes no converged accuracy or epoch), once it
+    has trained ``min_epochs`` (the AUC window). Diverged networks never converge and are not waited for."""
+    acc = [r for r in rows if r["metric"] == "test_acc" and r["step"] > 0]
+    if not acc or max(r["epoch"] for r in acc) < min_epochs - 1e-9:
+        return False
+    bad = {r["seed"] for r in rows if r["metric"] == "diverged"}
+    curves: dict[int, list[tuple[float, float]]] = {}
+    for r in acc:
+        if r["seed"] not in bad:
+            curves.setdefault(r["seed"], []).append((r["epoch"], r["value"]))
+    return bool(curves) and all(
+        plateau(*zip(*sorted(c)), patience_epochs=patience_epochs, min_delta=min_delta)[2] for c in curves.values()
+    )
+
+
 def summarise(
-    df: pd.DataFrame, patience_epochs: float = 3.0, min_delta: float = 0.001, experiments: dict | None = None
+    df: pd.DataFrame,
+    patience_epochs: float = 3.0,
+    min_delta: float = 0.001,
+    experiments: dict | None = None,
+    auc_epochs: float | None = None,
+    stop_at_convergence: bool = False,
 ) -> pd.DataFrame:
     """Per-network summary in the contract (``tidy.SUMMARY_COLUMNS``); networks that diverged keep a
     row with ``diverged`` True (exclude them). ``experiments``: {experiment: {kind, train_size:
-    {dataset: n}}} (``experiments.experiment_columns``) for the identity columns."""
+    {dataset: n}}} (``experiments.experiment_columns``) for the identity columns. ``auc_epochs``: the
+    AUC covers epochs 0 to it, the same window for every condition (None: the whole curve);
+    ``stop_at_convergence`` is the config's, read by the training jobs, not here."""
     data = df[df.phase == "data"]
     acc = data[data.metric == "test_acc"].sort_values("step")
     rows = []
@@ -80,7 +112,7 @@ def summarise(
                 converged_test_acc=conv_acc,
                 convergence_epoch=conv_epoch,
                 converged=converged,
-                auc_test_acc=auc(g.epoch, g.value),
+                auc_test_acc=auc(*_window(g.epoch, g.value, auc_epochs)),
                 first_eval_epoch=first.epoch,
                 first_eval_test_acc=first.value,
             )

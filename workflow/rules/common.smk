@@ -21,6 +21,7 @@ from noisefa.experiments import (
     ood_tests,
     pretrain_config,
     train_config,
+    train_stop,
 )
 from noisefa.figures.registry import FIGURES, REPORT_NAMES, TABLES
 from noisefa.figures.registry import figures as registry_figures
@@ -129,6 +130,7 @@ def train_spec(wc):
         condition=wc.condition,
         noise=experiment_noise(config, wc.experiment) if pretrained else "",
         train=train_config(config, wc.experiment, wc.dataset),
+        stop=train_stop(config, wc.experiment),
     )
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 from . import style
 
 
-def plot(df: pd.DataFrame, title: str = ""):
+def plot(df: pd.DataFrame, title: str = "", context: dict | None = None):
     style.setup()
     df, title = style.usable(df, title)
     ang = df[(df.metric == "angle_deg") & (df.layer == df.depth.astype(str))].copy()

@@ -10,11 +10,12 @@ from ..summary import summarise
 from . import style
 
 
-def plot(df: pd.DataFrame, title: str = ""):
+def plot(df: pd.DataFrame, title: str = "", context: dict | None = None):
+    """``context``: the main experiment and the convergence rule (its AUC window)."""
     style.setup()
     df, title = style.usable(df, title)
     acc = df[(df.phase == "data") & (df.metric == "test_acc")].copy()
-    aucs = summarise(df).groupby(["dataset", "depth", "condition"]).auc_test_acc.mean()
+    aucs = summarise(df, **(context or {}).get("convergence", {})).groupby(["dataset", "depth", "condition"]).auc_test_acc.mean()
     datasets, depths = sorted(acc.dataset.unique()), sorted(acc.depth.unique())
     fig, axes = plt.subplots(
         len(datasets), len(depths), figsize=(3.6 * len(depths), 2.9 * len(datasets)), squeeze=False, sharex="row"

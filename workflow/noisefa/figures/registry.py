@@ -72,7 +72,7 @@ def data_note(cfg: dict, datasets=None) -> str:
 
 
 def _main(cfg: dict) -> dict:
-    return {"experiment": cfg["experiment"]}
+    return {"experiment": cfg["experiment"], "convergence": cfg["convergence"]}
 
 
 def _figure1(cfg: dict) -> dict:

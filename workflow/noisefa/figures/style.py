@@ -93,9 +93,9 @@ def main_sweep(df, context: dict):
 
 
 def main_sweep_figure(plot, description: str, argv=None) -> None:
-    """The command line of a figure of the main sweep's metrics: ``plot(metrics, title)``."""
+    """The command line of a figure of the main sweep's metrics: ``plot(metrics, title, context)``."""
     a = cli(description, argv)
-    save(plot(main_sweep(read_table(a.metrics), a.context), a.title), a.out)
+    save(plot(main_sweep(read_table(a.metrics), a.context), a.title, a.context), a.out)
 
 
 def save(fig, out: Path) -> None:

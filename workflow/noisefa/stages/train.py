@@ -36,6 +36,7 @@ from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
 from ..runtime import parser, resume_path, setup, user_errors
 from ..seeds import generator
+from ..summary import all_converged
 from ..tidy import detail_frame, frame, write_table
 
 ECE_BINS = 15  # equal-width confidence bins of the test-set ECE and reliability diagram
@@ -89,16 +90,19 @@ def run(
     track = Trajectory("data")
     detail = []
 
+    def end_details(step, calibration):
+        """Per-neuron angles and the reliability diagram: at the start and at the run's last step."""
+        detail.extend(neuron_rows(model, step, step / spe))
+        detail.extend(reliability_rows(model, step, step / spe, *M.reliability_from_sums(calibration)))
+
     def evaluate(step, batch_loss):
         track.record(model, step)
-        if step in (0, n_steps):
-            detail.extend(neuron_rows(model, step, step / spe))
         loss, acc = evaluate_split(model, rule, x_eval, y_eval)
         entries = [("", "train_loss", loss), ("", "train_acc", acc)]
         loss, acc, calibration = evaluate_split(model, rule, data.x_test, data.y_test, n_bins=ECE_BINS)
         entries += [("", "test_loss", loss), ("", "test_acc", acc), ("", "test_ece", M.ece_from_sums(calibration))]
-        if step in (0, n_steps):
-            detail.extend(reliability_rows(model, step, step / spe, *M.reliability_from_sums(calibration)))
+        if step == 0:
+            end_details(step, calibration)
         if batch_loss is not None:
             entries.append(("", "batch_loss", batch_loss))
         entries += weight_rows(model)
@@ -113,6 +117,8 @@ def run(
     epe = tcfg["evals_per_epoch"]  # may be < 1: one evaluation every 1/epe epochs
     eval_steps = {max(1, round(k * spe / epe)) for k in range(1, int(round(tcfg["epochs"] * epe)) + 1)}
     where = f"train dataset={data.name} depth={arch.depth} condition={cond.name}"
+    rule_of_stop = spec.get("stop")  # the convergence rule, once the AUC window is trained (None: to the cap)
+    stop = (lambda rows: all_converged(rows, **rule_of_stop)) if rule_of_stop else None
     resume = Resume(resume_path(checkpoint), fingerprint(spec, data_path, pretrained), spec.get("resume_every_s", 300))
     rows = fit(
         model,
@@ -126,8 +132,11 @@ def run(
         resume=resume,
         on_divergence=spec.get("on_divergence", "stop"),
         extra_state=Recorded(track, detail),
+        stop=stop,
     )
-    save_checkpoint(model, checkpoint, dataset=data.name, condition=cond.name, steps=n_steps)
+    last = max(r["step"] for r in rows)  # the cap, or where every network had converged
+    end_details(last, evaluate_split(model, rule, data.x_test, data.y_test, n_bins=ECE_BINS)[2])
+    save_checkpoint(model, checkpoint, dataset=data.name, condition=cond.name, steps=last)
     keys = dict(
         experiment=spec["experiment"],
         dataset=data.name,
@@ -141,7 +150,7 @@ def run(
     track.save(model, trajectory, **keys)
     write_table(df, metrics)  # last: the job's completion marker for a reader
     resume.done()
-    final = df[(df.step == n_steps) & (df.metric == "test_acc")].value
+    final = df[(df.step == last) & (df.metric == "test_acc")].value
     print(f"{where}: final test accuracy {final.mean():.4f} +- {final.std():.4f} over {len(final)} networks")
 
 
