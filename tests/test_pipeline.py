@@ -111,3 +111,14 @@ def test_bad_config_stops_before_any_job(tmp_path):
     r = snakemake("--configfile", str(TINY), "--config", "n_seeds=0", "--cores", "1", "--directory", str(tmp_path))
     assert r.returncode != 0 and "n_seeds" in r.stdout + r.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_compare_passes_against_the_tiny_reference(tiny_run):
+    """The tiny run against reference/tiny (made on another machine's CPU as far as this one is
+    concerned): every verdict the same, every number within its tolerance."""
+    from pipeline_utils import run_ok
+
+    r = run_ok("--configfile", TINY, "--cores", "2", "--directory", tiny_run, "compare")
+    table = pd.read_csv(tiny_run / "results/tables/compare.csv")
+    assert len(table) > 300 and table.within.all(), table[~table.within]
+    assert "values within their tolerances" in r.stdout + r.stderr

@@ -39,6 +39,7 @@ META_TABLE = "results/tables/meta.parquet"
 TABLE1 = "results/tables/table1.{ext}"  # csv, md, tex
 CLAIMS = "results/tables/claims.csv"
 PROTOCOLS_TABLE = "results/tables/protocols.csv"  # the protocol study: claims under every protocol
+COMPARE = "results/tables/compare.csv"  # `snakemake compare`: the run against its reference
 VERDICT = "results/tables/verdict.{ext}"  # csv, md: one verdict per claim
 FIGURE = "results/figures/{figure}.png"
 NOTEBOOK = "results/reports/{report}.ipynb"

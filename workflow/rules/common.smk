@@ -23,6 +23,7 @@ from noisefa.experiments import (
     train_config,
     train_stop,
 )
+from noisefa.compare import REFERENCE_TABLES
 from noisefa.figures.registry import FIGURES, REPORT_NAMES, TABLES
 from noisefa.figures.registry import figures as registry_figures
 from noisefa.figures.registry import reports as registry_reports
@@ -243,6 +244,16 @@ def notebook_file(report):
 
 def figure_file(name):
     return paths.FIGURE.format(figure=name)
+
+
+def reference_tables(wc):
+    if not config["reference"]:
+        raise ValueError(
+            "config key reference is not set: this config has no reference results to compare with "
+            "(reference/<name>/ holds those of the shipped configs)"
+        )
+    folder = Path(os.path.relpath(Path(workflow.basedir) / config["reference"] / "tables", Path.cwd()))
+    return [str(folder / name) for name in REFERENCE_TABLES]
 
 
 def all_targets():

@@ -1,0 +1,41 @@
+# `snakemake --configfile C compare`: this run against its config's reference results (noisefa/compare.py
+# states what is compared and each tolerance). compare_table writes every difference; compare fails
+# on any, after the table is on disk.
+
+
+localrules:
+    compare_table,
+    compare,
+
+
+rule compare_table:
+    input:
+        reference=reference_tables,
+        run=[paths.VERDICT.format(ext="csv"), paths.CLAIMS, paths.TABLE1.format(ext="csv"), paths.SUMMARY],
+        code=lib("noisefa.stages.compare"),
+    output:
+        paths.COMPARE,
+    params:
+        reference=lambda wc, input: str(Path(input.reference[0]).parent),
+        run=lambda wc, input: str(Path(input.run[0]).parent),
+    log:
+        paths.log("compare_table"),
+    benchmark:
+        paths.benchmark("compare_table")
+    conda:
+        ENV
+    shell:
+        "python -m noisefa.stages.compare table --reference {params.reference:q} --tables {params.run:q} "
+        "--out {output} > {log} 2>&1"
+
+
+rule compare:
+    """Fails, naming each difference, when a verdict differs or a number left its tolerance."""
+    input:
+        paths.COMPARE,
+    log:
+        paths.log("compare"),
+    conda:
+        ENV
+    shell:
+        "python -m noisefa.stages.compare check --out {input} > {log} 2>&1 || (cat {log} >&2; exit 1); cat {log}"
