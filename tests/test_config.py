@@ -8,7 +8,7 @@ from noisefa.config import ConfigError, load, schema, validate
 REPO = Path(__file__).resolve().parents[1]
 
 
-SHIPPED = ["config/config.yaml", "config/quick.yaml", ".test/config/config.yaml"]
+SHIPPED = ["config/config.yaml", "config/quick.yaml", "config/paper_offline.yaml", ".test/config/config.yaml"]
 
 
 @pytest.mark.parametrize("path", SHIPPED)
