@@ -18,6 +18,7 @@ rule compare_table:
     params:
         reference=lambda wc, input: str(Path(input.reference[0]).parent),
         run=lambda wc, input: str(Path(input.run[0]).parent),
+        claims=json.dumps(config["claims"], sort_keys=True),
     log:
         paths.log("compare_table"),
     benchmark:
@@ -26,7 +27,7 @@ rule compare_table:
         ENV
     shell:
         "python -m noisefa.stages.compare table --reference {params.reference:q} --tables {params.run:q} "
-        "--out {output} > {log} 2>&1"
+        "--claims {params.claims:q} --out {output} > {log} 2>&1"
 
 
 rule compare:

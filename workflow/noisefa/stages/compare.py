@@ -8,6 +8,7 @@ number left its tolerance. Two steps, so the differences stay on disk when the c
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -23,16 +24,19 @@ def main(argv=None):
     p.add_argument("--reference", type=Path, help="the reference's tables folder (table)")
     p.add_argument("--tables", type=Path, help="the run's results/tables (table)")
     p.add_argument("--out", type=Path, required=True, help="results/tables/compare.csv")
+    p.add_argument("--claims", type=json.loads, default={}, help="JSON: the config's claims settings (thresholds)")
     a = p.parse_args(argv)
     if a.action == "table":
-        t = compare(a.reference, a.tables)
+        t = compare(a.reference, a.tables, a.claims)
         write_table(t, a.out)
         print(f"{len(t)} values compared with {a.reference}; {len(failures(t))} outside their tolerance -> {a.out}")
         return
     t = pd.read_csv(a.out)
     bad = failures(t)
     if bad.empty:
-        print(f"compare: all {len(t)} values within their tolerances of the reference")
+        near = int(t.rule.str.startswith("borderline:").sum())
+        print(f"compare: all {len(t)} values within their tolerances of the reference"
+              + (f" ({near} borderline changes: p-values near their threshold)" if near else ""))  # fmt: skip
         return
     lines = [f"  {r.table} [{r.key}] {r.column}: reference {r.reference}, run {r.run} ({r.rule}, tolerance {r.tolerance})"
              for r in bad.head(20).itertuples()]  # fmt: skip
