@@ -52,7 +52,7 @@ def _epoch(batches, steps):
 
 def test_fixed_batches_visit_every_sample_once_per_epoch_in_each_networks_order():
     noise, full = make_noise_dataset(SPEC, "n", 50, 10), _set()
-    b = FixedNoiseBatches(noise, [0, 1], 150, ("t",))
+    b = FixedNoiseBatches(noise, [0, 1], 150, ("t",), hold_mb=0)  # regenerated chunk by chunk
     assert b.steps_per_epoch == 27  # ceil(4000 / 150): the last batch of an epoch is short
     x, y = _epoch(b, 27)
     assert x.shape == (2, 4000, 50)
@@ -68,12 +68,22 @@ def test_fixed_batches_visit_every_sample_once_per_epoch_in_each_networks_order(
     assert all(len(c) <= 2 for c in b._cache)
 
 
+def test_a_held_set_gives_the_same_batches_as_one_regenerated_chunk_by_chunk():
+    noise = make_noise_dataset(SPEC, "n", 50, 10)
+    held = FixedNoiseBatches(noise, [0, 1], 100, ("t",))
+    chunked = FixedNoiseBatches(noise, [0, 1], 100, ("t",), hold_mb=0)
+    assert held.held is not None and chunked.held is None
+    for _ in range(45):  # past an epoch of 40 steps
+        (xa, ya), (xb, yb) = held.next(), chunked.next()
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
 def test_fixed_batches_resume_bit_identically_mid_epoch():
     noise = make_noise_dataset(SPEC, "n", 50, 10)
-    a = FixedNoiseBatches(noise, [0, 1], 128, ("t",))
+    a = FixedNoiseBatches(noise, [0, 1], 128, ("t",), hold_mb=0)
     _epoch(a, 40)  # past the first epoch's 32 steps
     state = a.state_dict()
-    b = FixedNoiseBatches(noise, [0, 1], 128, ("t",))
+    b = FixedNoiseBatches(noise, [0, 1], 128, ("t",), hold_mb=0)
     b.load_state_dict(state)
     for _ in range(30):
         (xa, ya), (xb, yb) = a.next(), b.next()

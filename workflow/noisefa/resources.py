@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .datasets import get_spec
 from .experiments import ood_tests, pretrain_config, train_config
-from .noise import NOISE_CHUNK
+from .noise import NOISE_CHUNK, NOISE_HOLD_MB
 from .plan import Plan
 
 # Memory, calibrated on Snakemake's benchmark files (max_rss): tiny-config jobs peak at 611-624 MB
@@ -87,12 +87,15 @@ def train_job(in_dim, classes, n_train, n_test, n_models, depth, hidden, train: 
 
 
 def pretrain_job(in_dim, classes, n_noise, n_models, depth, hidden, pretrain: dict) -> Estimate:
-    """n_noise: samples of a fixed noise set (0 for fresh noise, generated per batch). A fixed set is
-    regenerated chunk by chunk (``noise.FixedNoiseBatches``): each network holds the chunks of one
-    batch (two at most), and a batch is gathered and stacked once more on its way in."""
+    """n_noise: samples of a fixed noise set (0 for fresh noise, generated per batch). A fixed set
+    of at most ``NOISE_HOLD_MB`` is drawn once and held; a larger one is regenerated chunk by chunk (``noise.FixedNoiseBatches``),
+    each network holding the chunks of one batch (two at most); a batch is gathered and stacked
+    once more on its way in."""
     flops = n_models * pretrain["steps"] * pretrain["batch_size"] * train_flops_per_sample(in_dim, hidden, classes, depth)
-    held = 2 * min(n_noise, NOISE_CHUNK) + 2 * pretrain["batch_size"] if n_noise else 2 * pretrain["batch_size"]
-    noise_mb = n_models * held * in_dim * 4 / 2**20
+    batches = n_models * 2 * pretrain["batch_size"] * in_dim * 4 / 2**20
+    whole = n_noise * in_dim * 4 / 2**20  # a set up to NOISE_HOLD_MB is drawn once and held
+    chunks = n_models * 2 * min(n_noise, NOISE_CHUNK) * in_dim * 4 / 2**20
+    noise_mb = batches + (0 if not n_noise else whole if whole <= NOISE_HOLD_MB else chunks)
     mem = BASELINE_MB + noise_mb + _model_mb(n_models, in_dim, hidden, classes, depth)
     return Estimate(flops, int(math.ceil(MEM_MARGIN * mem)))
 
