@@ -1,4 +1,4 @@
-# `snakemake --configfile C compare`: this run against its config's reference results (noisefa/compare.py
+# `snakemake compare --configfile C`: this run against its config's reference results (noisefa/compare.py
 # states what is compared and each tolerance). compare_table writes every difference; compare fails
 # on any, after the table is on disk.
 
