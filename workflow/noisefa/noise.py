@@ -257,6 +257,8 @@ class FixedNoiseBatches:
 
     def calibration_batch(self) -> torch.Tensor:
         """The set's first ``batch_size`` samples, shared by every network (no order is consumed)."""
+        if self.held is not None:
+            return self.held[0][: self.batch_size].to(self.device)
         ks = range(min(n_chunks(self.noise), math.ceil(self.batch_size / self.noise["chunk"])))
         return torch.cat([noise_chunk(self.noise, k)[0] for k in ks])[: self.batch_size].to(self.device)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .datasets import get_spec
 from .experiments import ood_tests, pretrain_config, train_config
 from .noise import NOISE_CHUNK, NOISE_HOLD_MB
-from .plan import Plan
+from .plan import COMPUTE_RULES, Plan
 
 # Memory, calibrated on Snakemake's benchmark files (max_rss): tiny-config jobs peak at 611-624 MB
 # (python, torch, pandas); a Fashion-MNIST train job of 10 networks at 927 MB, where this model
@@ -162,7 +162,7 @@ def job_estimates(cfg: dict) -> list[tuple[str, str, Estimate]]:
 def budget(cfg: dict) -> str:
     rows = job_estimates(cfg)
     lines = [f"{'rule':16} {'jobs':>5} {'CPU-hours':>10} {'largest job h':>14} {'max mem GB':>11}"]
-    for rule in ("pretrain", "train", "data_then_noise", "meta", "ood"):
+    for rule in COMPUTE_RULES:
         r = [e for k, _, e in rows if k == rule]
         if r:
             lines.append(

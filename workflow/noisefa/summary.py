@@ -72,6 +72,8 @@ def all_converged(rows: list[dict], patience_epochs: float, min_delta: float, mi
     """Whether every network of a training job has converged by ``plateau``'s rule (the one the
     summary applies afterwards, so stopping here changes no converged accuracy or epoch), once it
     has trained ``min_epochs`` (the AUC window). Diverged networks never converge and are not waited for."""
+    if rows and rows[-1]["epoch"] < min_epochs - 1e-9:  # the latest evaluation: no scan of the history yet
+        return False
     acc = [r for r in rows if r["metric"] == "test_acc" and r["step"] > 0]
     if not acc or max(r["epoch"] for r in acc) < min_epochs - 1e-9:
         return False
