@@ -5,7 +5,7 @@ import json
 import torch
 from numerics import F64, float64
 
-from noisefa import bench
+from noisefa import bench, precision
 from noisefa.engine import TensorBatches, make_optimizer
 from noisefa.learning_rules import get_rule
 from noisefa.metrics import stacked_cross_entropy
@@ -56,7 +56,7 @@ def test_engine_equals_the_usual_loop_from_same_init_and_batch_order(tmp_path):
 
 def test_every_way_measures_and_the_table_has_ratios(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "_subprocess", lambda args: bench.measure(**args))
-    monkeypatch.setattr(bench, "matmul_peak", lambda: 1e10)
+    monkeypatch.setattr(bench, "matmul_peak", lambda **kw: 1e10)
     cfg = [{"phase": ph, "depth": 2, "batch": 16, "models": 2, "steps": 3, "n": 64, "warmup": 1} for ph in ("data", "noise")]
     report = bench.run(cfg, repeats=2, out=tmp_path / "b.json")
     assert len(report["results"]) == 2 * len(bench.WAYS)
@@ -75,3 +75,20 @@ def test_the_usual_dataset_is_torchvisions_mnist_reading_the_workload(tmp_path):
     x, y = ds[7]
     assert x.shape == (1, 28, 28) and y == int(labels[7])
     torch.testing.assert_close(x.flatten(), bench._standardise(images[7]))
+
+
+def test_a_bf16_cell_times_the_engine_and_its_floor_against_the_float32_loops(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "_subprocess", lambda args: bench.measure(**args))
+    monkeypatch.setattr(bench, "matmul_peak", lambda **kw: 1e10)
+    shape = {"phase": "data", "depth": 2, "batch": 16, "models": 2, "steps": 3, "n": 64, "warmup": 1}
+    cfg = [{**shape, "precision": p} for p in ("float32", "bf16")]
+    try:
+        report = bench.run(cfg, repeats=1, out=None)
+    finally:
+        precision.use("float32")  # measure() sets it for its (here: this) process
+    bf16 = {r["way"]: r for r in report["results"] if r["precision"] == "bf16"}
+    f32 = {r["way"]: r for r in report["results"] if r["precision"] == "float32"}
+    assert set(bf16) == {"engine", "gemm_only"} and set(f32) == set(bench.WAYS)
+    assert bf16["engine"]["vs_usual"] == bf16["engine"]["model_samples_per_s"] / f32["usual"]["model_samples_per_s"]
+    assert bf16["gemm_only"]["fraction_of_gemm_only"] == 1.0
+    assert "bf16" in bench.table(report)

@@ -20,8 +20,14 @@ training, so "% of mm peak" compares with the matmul rate of that very moment (t
 shared and its speed drifts); ways are interleaved within each repeat, and the table gives
 medians and the ratios to the usual loop and to the best single loop.
 
+``--precisions float32 bf16`` adds cells whose engine and floor multiply in bf16
+(``noisefa.precision``); their "vs usual" and "vs best1" divide by the float32 loops of the same
+shape (the baselines are what people run: float32), and "% mm peak" by a bf16 ``torch.mm``.
+``--device cuda`` runs every way on the GPU (timed between synchronisations).
+
     python -m noisefa.bench                 # full table, JSON in results/benchmarks/
     python -m noisefa.bench --quick         # reduced size (CI)
+    python -m noisefa.bench --precisions float32 bf16 --depths 2 --batches 128
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import precision as P
 from .engine import TensorBatches, make_optimizer
 from .learning_rules import get_rule
 from .metrics import stacked_cross_entropy
@@ -164,9 +171,11 @@ def usual_train(net: SingleMLP, loader, steps: int, log_every: int = 10) -> Sing
     loss.backward(), opt.step(), the loss read with ``.item()`` every ``log_every`` steps."""
     opt = torch.optim.SGD(net.parameters(), lr=OPT["lr"], momentum=OPT["momentum"])
     net.train()
+    dev = next(net.parameters()).device
     done, logged = 0, []
     while done < steps:
         for x, y in loader:
+            x, y = x.to(dev), y.to(dev)  # a no-op on CPU
             opt.zero_grad()
             loss = F.cross_entropy(net(x), y)
             loss.backward()
@@ -186,15 +195,29 @@ def _standardise(images: torch.Tensor) -> torch.Tensor:
     return (images.float() / 255.0 - 0.1307) / 0.3081
 
 
-def measure(way: str, phase: str, depth: int, batch: int, models: int, steps: int, n: int, warmup: int = 20) -> dict:
+def measure(
+    way: str,
+    phase: str,
+    depth: int,
+    batch: int,
+    models: int,
+    steps: int,
+    n: int,
+    warmup: int = 20,
+    precision: str = P.DEFAULT,
+    device: str = "cpu",
+) -> dict:
     """Train ``models`` networks for ``steps`` updates each, the given way; return timings,
     and the matmul peak timed right after (the same moment's physical limit).
 
     A short untimed run of the same way first pays one-off costs (lazy init, allocator, kernels).
     """
     torch.set_num_threads(1)
+    P.use(precision)
+    dev = torch.device(device)
     images, labels = workload_data(n)
     x_all = torch.randn(n, 784, generator=generator("bench-noise")) if phase == "noise" else _standardise(images)
+    x_all, labels = x_all.to(dev), labels.to(dev)
     arch = Architecture(784, 10, depth, 100, True)
     with tempfile.TemporaryDirectory() as root:
         if way == "usual":
@@ -202,8 +225,10 @@ def measure(way: str, phase: str, depth: int, batch: int, models: int, steps: in
         else:
             ds = None
         _train(way, arch, batch, models, warmup, x_all, labels, ds)
+        _sync(dev)
         t0 = time.perf_counter()
         timed = _train(way, arch, batch, models, steps, x_all, labels, ds)
+        _sync(dev)
         wall = (time.perf_counter() - t0) * models / timed  # one-at-a-time loops are linear in networks
     return {
         "way": way,
@@ -211,19 +236,26 @@ def measure(way: str, phase: str, depth: int, batch: int, models: int, steps: in
         "depth": depth,
         "batch": batch,
         "models": models,
+        "precision": precision,
+        "device": dev.type,
         "steps": steps,
         "wall_s": wall,
         "model_samples_per_s": models * steps * batch / wall,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "mm_peak_flops": matmul_peak(),
+        "mm_peak_flops": matmul_peak(dtype=P.PRECISIONS[precision] or torch.float32, device=dev),
     }
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
 
 
 def _train(way, arch, batch, models, steps, x_all, labels, ds) -> int:
     """Run the workload; returns how many networks it trained."""
-    n = len(labels)
+    n, dev = len(labels), labels.device
     seeds = list(range(models))
-    stacked = StackedMLP(arch, seeds)
+    stacked = StackedMLP(arch, seeds).to(dev)
     if way == "engine":
         source = TensorBatches(x_all, labels, seeds, batch, ("bench",))
         opt = make_optimizer(stacked, OPT)
@@ -237,18 +269,18 @@ def _train(way, arch, batch, models, steps, x_all, labels, ds) -> int:
             opt.step()
         return models
     if way == "gemm_only":
-        _gemm_only(arch, batch, models, steps)
+        _gemm_only(arch, batch, models, steps, dev)
         return models
     sequential = min(models, SEQUENTIAL_SAMPLE)
     if way == "best_single":
         for m in range(sequential):
-            net = SingleMLP(stacked, m)
+            net = SingleMLP(stacked, m).to(dev)
             opt = make_optimizer(net, OPT)  # the engine's optimiser: no torch.optim wrappers per step
-            g = torch.Generator().manual_seed(m)
-            perm, pos = torch.randperm(n, generator=g), 0
+            g = torch.Generator(device=dev).manual_seed(m)
+            perm, pos = torch.randperm(n, generator=g, device=dev), 0
             for _ in range(steps):
                 if pos + batch > n:
-                    perm, pos = torch.randperm(n, generator=g), 0
+                    perm, pos = torch.randperm(n, generator=g, device=dev), 0
                 idx = perm[pos : pos + batch]
                 pos += batch
                 loss = F.cross_entropy(net(x_all[idx]), labels[idx])
@@ -260,40 +292,44 @@ def _train(way, arch, batch, models, steps, x_all, labels, ds) -> int:
         for m in range(sequential):
             torch.manual_seed(m)
             loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True)
-            usual_train(SingleMLP(stacked, m), loader, steps)
+            usual_train(SingleMLP(stacked, m).to(dev), loader, steps)
         return sequential
     raise ValueError(f"unknown way {way!r}; known: {WAYS}")
 
 
-def _gemm_only(arch: Architecture, batch: int, models: int, steps: int) -> None:
+def _gemm_only(arch: Architecture, batch: int, models: int, steps: int, dev=None) -> None:
     """Only the matrix products of ``steps`` training steps of the stack, as the engine's
     ``StackedLinearFn`` calls them: forward, weight gradient, and the input gradient of every
     layer but the first."""
     dims, M = arch.dims, models
-    xs = [torch.randn(M, batch, d) for d in dims[:-1]]
-    ws = [torch.randn(M, dims[i + 1], dims[i]) for i in range(arch.depth)]
-    bs = [torch.randn(M, 1, d) for d in dims[1:]]
-    gs = [torch.randn(M, batch, d) for d in dims[1:]]
+    xs = [torch.randn(M, batch, d, device=dev) for d in dims[:-1]]
+    ws = [torch.randn(M, dims[i + 1], dims[i], device=dev) for i in range(arch.depth)]
+    bs = [torch.randn(M, 1, d, device=dev) for d in dims[1:]]
+    gs = [torch.randn(M, batch, d, device=dev) for d in dims[1:]]
     for _ in range(steps):
         for i in range(arch.depth):
-            torch.baddbmm(bs[i], xs[i], ws[i].transpose(1, 2))
+            P.baddbmm(bs[i], xs[i], ws[i].transpose(1, 2))
         for i in reversed(range(arch.depth)):
             if i:
-                torch.bmm(gs[i], ws[i])
-            torch.bmm(gs[i].transpose(1, 2), xs[i])
+                P.bmm(gs[i], ws[i])
+            P.bmm(gs[i].transpose(1, 2), xs[i])
 
 
-def matmul_peak(sizes=(1024, 2048), repeats: int = 3) -> float:
-    """FLOP/s of a large single-thread float32 torch.mm (best size, median of repeats)."""
+def matmul_peak(sizes=(1024, 2048), repeats: int = 3, dtype=torch.float32, device="cpu") -> float:
+    """FLOP/s of a large single-thread torch.mm in ``dtype`` (best size, median of repeats)."""
     torch.set_num_threads(1)
+    dev = torch.device(device)
+    sizes = sizes if dev.type == "cpu" else (4096, 8192)  # a GPU needs larger products to fill
     rates = []
     for size in sizes:
-        a, b = torch.randn(size, size), torch.randn(size, size)
+        a, b = torch.randn(size, size, device=dev, dtype=dtype), torch.randn(size, size, device=dev, dtype=dtype)
         torch.mm(a, b)
         times = []
         for _ in range(repeats):
+            _sync(dev)
             t0 = time.perf_counter()
             torch.mm(a, b)
+            _sync(dev)
             times.append(time.perf_counter() - t0)
         rates.append(2 * size**3 / statistics.median(times))
     return max(rates)
@@ -301,7 +337,14 @@ def matmul_peak(sizes=(1024, 2048), repeats: int = 3) -> float:
 
 # ------------------------------------------------------------------ driver
 
-CELL = ("phase", "depth", "batch", "models")
+CELL = ("phase", "depth", "batch", "models", "precision")
+SHAPE = CELL[:-1]
+# The one-network loops are the baselines people run: float32 only (a bf16 cell divides by them).
+BASELINES = ("usual", "best_single")
+
+
+def ways_of(precision: str) -> tuple[str, ...]:
+    return WAYS if precision == P.DEFAULT else tuple(w for w in WAYS if w not in BASELINES)
 
 
 def _subprocess(args: dict) -> dict:
@@ -316,7 +359,7 @@ def run(configs: list[dict], repeats: int, out: Path | None) -> dict:
     runs: dict[tuple, list[dict]] = {}
     for _ in range(repeats):
         for cfg in configs:
-            for way in WAYS:
+            for way in ways_of(cfg.get("precision", P.DEFAULT)):
                 runs.setdefault((json.dumps(cfg, sort_keys=True), way), []).append(_subprocess({**cfg, "way": way}))
     results = []
     for rs in runs.values():
@@ -335,19 +378,22 @@ def run(configs: list[dict], repeats: int, out: Path | None) -> dict:
         )
     for r in results:
         same = {o["way"]: o for o in results if all(o[k] == r[k] for k in CELL)}
-        r["vs_usual"] = r["model_samples_per_s"] / same["usual"]["model_samples_per_s"]
-        r["vs_best_single"] = r["model_samples_per_s"] / same["best_single"]["model_samples_per_s"]
+        base = {o["way"]: o for o in results if all(o[k] == r[k] for k in SHAPE) and o["way"] in BASELINES}
+        r["vs_usual"] = r["model_samples_per_s"] / base["usual"]["model_samples_per_s"]
+        r["vs_best_single"] = r["model_samples_per_s"] / base["best_single"]["model_samples_per_s"]
         r["fraction_of_gemm_only"] = r["model_samples_per_s"] / same["gemm_only"]["model_samples_per_s"]
         # Paired within each repeat (measured minutes apart, not hours): their spread is the
         # machine's noise, which the medians above hide.
-        r["vs_best_single_per_repeat"] = [a / b for a, b in zip(r["all_rates"], same["best_single"]["all_rates"])]
+        r["vs_best_single_per_repeat"] = [a / b for a, b in zip(r["all_rates"], base["best_single"]["all_rates"])]
     report = {
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),
             "torch": torch.__version__,
             "threads": 1,
-            "matmul_peak_gflops": statistics.median(r["mm_peak_flops"] for r in results) / 1e9,
+            "device": results[0]["device"],
+            "bf16_hardware": P.hardware_bf16(results[0]["device"]),
+            "matmul_peak_gflops": statistics.median(r["mm_peak_flops"] for r in results if r["precision"] == P.DEFAULT) / 1e9,
         },
         "results": results,
     }
@@ -362,13 +408,13 @@ def run(configs: list[dict], repeats: int, out: Path | None) -> dict:
 def table(report: dict) -> str:
     head = (
         f"matmul peak (1 thread, torch.mm, median over measurements): {report['machine']['matmul_peak_gflops']:.1f} GFLOP/s\n"
-        f"{'phase':6} {'depth':>5} {'batch':>5} {'nets':>4} {'way':12} {'model·samples/s':>16} {'wall s':>7} "
+        f"{'phase':6} {'depth':>5} {'batch':>5} {'nets':>4} {'prec':7} {'way':12} {'model·samples/s':>16} {'wall s':>7} "
         f"{'peak MB':>8} {'vs usual':>9} {'vs best1':>9} {'(range)':>13} {'% mm peak':>9} {'% gemm':>7}"
     )
     lines = [head, "-" * len(head.splitlines()[-1])]
     for r in report["results"]:
         lines.append(
-            f"{r['phase']:6} {r['depth']:5d} {r['batch']:5d} {r['models']:4d} {r['way']:12} "
+            f"{r['phase']:6} {r['depth']:5d} {r['batch']:5d} {r['models']:4d} {r['precision']:7} {r['way']:12} "
             f"{r['model_samples_per_s']:16,.0f} {r['wall_s']:7.2f} {r['peak_rss_mb']:8.0f} "
             f"{r['vs_usual']:8.1f}x {r['vs_best_single']:8.2f}x "
             f"{min(r['vs_best_single_per_repeat']):6.2f}-{max(r['vs_best_single_per_repeat']):.2f}x "
@@ -395,6 +441,8 @@ def main(argv=None):
     p.add_argument("--depths", nargs="+", type=int, default=[2, 5])
     p.add_argument("--batches", nargs="+", type=int, default=[64, 128, 256])
     p.add_argument("--models", nargs="+", type=int, default=[10], help="networks per cell (30: seeds x conditions)")
+    p.add_argument("--precisions", nargs="+", default=[P.DEFAULT], choices=sorted(P.PRECISIONS))
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", type=Path, default=Path("results/benchmarks/engine.json"))
     p.add_argument("--one", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -403,8 +451,10 @@ def main(argv=None):
         return
     if a.quick:
         a.depths, a.batches, a.models, a.steps, a.repeats = [2], [128], [10], 100, 1
+    precisions = list(dict.fromkeys([P.DEFAULT, *a.precisions]))  # float32 always: the baselines
     configs = [
-        {"phase": ph, "depth": d, "batch": b, "models": m, "steps": a.steps, "n": 10000}
+        {"phase": ph, "depth": d, "batch": b, "models": m, "steps": a.steps, "n": 10000, "precision": pr, "device": a.device}
+        for pr in precisions
         for ph in a.phases
         for d in a.depths
         for b in a.batches

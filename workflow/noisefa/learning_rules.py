@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from . import precision
 from .seeds import derive_seed
 
 if TYPE_CHECKING:  # model.py imports this module
@@ -55,16 +56,16 @@ class StackedLinearFn(torch.autograd.Function):
     def forward(ctx, x, weight, bias, feedback):
         # x: (M, N, in); weight, feedback: (M, out, in); bias: (M, out)
         ctx.save_for_backward(x, feedback)
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+        return precision.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
     @staticmethod
     def backward(ctx, grad_out):
         x, feedback = ctx.saved_tensors
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = torch.bmm(grad_out, feedback)
+            grad_x = precision.bmm(grad_out, feedback)
         if ctx.needs_input_grad[1]:
-            grad_w = torch.bmm(grad_out.transpose(1, 2), x)
+            grad_w = precision.bmm(grad_out.transpose(1, 2), x)
         if ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(dim=1)
         return grad_x, grad_w, grad_b, None
@@ -103,7 +104,7 @@ class DirectLinearFn(torch.autograd.Function):
     def forward(ctx, x, weight, bias, direct, tape, output):
         ctx.save_for_backward(x, direct)
         ctx.tape, ctx.output = tape, output
-        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+        return precision.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -114,9 +115,9 @@ class DirectLinearFn(torch.autograd.Function):
         if ctx.needs_input_grad[0] and direct is not None:
             if ctx.tape.e is None:
                 raise RuntimeError("dfa: a hidden layer got a gradient that did not come from the logits")
-            grad_x = torch.bmm(ctx.tape.e, direct)
+            grad_x = precision.bmm(ctx.tape.e, direct)
         if ctx.needs_input_grad[1]:
-            grad_w = torch.bmm(grad_out.transpose(1, 2), x)
+            grad_w = precision.bmm(grad_out.transpose(1, 2), x)
         if ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(dim=1)
         return grad_x, grad_w, grad_b, None, None, None

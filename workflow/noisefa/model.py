@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import precision
 from .errors import CorruptFile
 from .files import load_torch, save_torch
 from .learning_rules import LearningRule, get_rule
@@ -187,8 +188,8 @@ def _plain_linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Te
     """``h Wᵀ + b`` per model; ``h`` is (models, N, in), or (N, in) shared by every model."""
     M, out, n_in = W.shape
     if h.dim() == 2:
-        return torch.addmm(b.reshape(-1), h, W.reshape(M * out, n_in).t()).view(len(h), M, out).transpose(0, 1)
-    return torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
+        return precision.addmm(b.reshape(-1), h, W.reshape(M * out, n_in).t()).view(len(h), M, out).transpose(0, 1)
+    return precision.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
 
 
 def save_checkpoint(model: StackedMLP, path: str | Path, **meta) -> None:

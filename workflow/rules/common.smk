@@ -81,7 +81,7 @@ def job_spec(seeds, model=None, **extra):
     """JSON of a job's hyper-parameters: it is in params, so changing one reruns the job."""
     return json.dumps(
         {"seeds": seeds_of(seeds), "model": model or config["model"],
-         "device": config["device"], "threads": config["threads"],
+         "device": config["device"], "threads": config["threads"], "precision": config["precision"],
          "resume_every_s": config["resume_every_s"], "on_divergence": config["on_divergence"], **extra},
         sort_keys=True,
     )

@@ -25,7 +25,7 @@ from ..files import load_torch, save_torch
 from ..learning_rules import get_rule
 from ..meta import adapt
 from ..model import Architecture, StackedMLP
-from ..runtime import parser, setup, user_errors
+from ..runtime import parser, setup_job, user_errors
 from ..seeds import generator
 from ..tidy import META_COLUMNS, META_DTYPES, write_table
 from .pretrain import noise_source
@@ -40,7 +40,7 @@ def task_data(path: Path, name: str, cfg: dict, device) -> tuple[torch.Tensor, .
 
 
 def run(spec: dict, noise_path: Path, tasks: dict[str, Path], out: Path, trajectory: Path) -> pd.DataFrame:
-    device = setup(spec.get("threads", 1), spec.get("device", "cpu"))
+    device = setup_job(spec)
     noise = load_torch(noise_path, "noise dataset", "make_noise")
     arch = Architecture(noise["dim"], noise["n_classes"], spec["depth"], **spec["model"])
     model = StackedMLP(arch, spec["seeds"]).to(device)

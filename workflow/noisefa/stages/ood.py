@@ -23,7 +23,7 @@ from ..files import load_torch
 from ..learning_rules import get_rule
 from ..model import load_checkpoint
 from ..ood import shifted_test_set
-from ..runtime import parser, setup, user_errors
+from ..runtime import parser, setup_job, user_errors
 from ..tidy import OOD_COLUMNS, OOD_DTYPES, write_table
 
 
@@ -33,7 +33,7 @@ def _evaluate(model, rule, x, y) -> dict[str, torch.Tensor]:
 
 
 def run(spec: dict, data: Path, external: dict[str, Path], checkpoint: Path, out: Path) -> pd.DataFrame:
-    device = setup(spec.get("threads", 1), spec.get("device", "cpu"))
+    device = setup_job(spec)
     prepared = load_torch(data, "prepared dataset", "prepare_dataset")
     shape, mean, std = tuple(prepared["shape"]), prepared["mean"], prepared["std"]
     model, meta = load_checkpoint(checkpoint, rule="train")

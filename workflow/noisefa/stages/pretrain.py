@@ -24,7 +24,7 @@ from ..files import load_torch
 from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
 from ..noise import FixedNoiseBatches, FreshNoiseStream, sample
-from ..runtime import parser, resume_path, setup, user_errors
+from ..runtime import parser, resume_path, setup_job, user_errors
 from ..seeds import generator
 from ..tidy import detail_frame, frame, write_table
 
@@ -64,7 +64,7 @@ def initial_model(spec: dict, arch: Architecture, init: Path | None) -> StackedM
 def run(
     spec: dict, noise_path: Path, checkpoint: Path, metrics: Path, details: Path, trajectory: Path, init: Path | None = None
 ) -> None:
-    device = setup(spec.get("threads", 1), spec.get("device", "cpu"))
+    device = setup_job(spec)
     noise = load_torch(noise_path, "noise dataset", "make_noise")
     arch = Architecture(noise["dim"], noise["n_classes"], spec["depth"], **spec["model"])
     model = initial_model(spec, arch, init).to(device)

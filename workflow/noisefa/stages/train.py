@@ -34,7 +34,7 @@ from ..engine import (
 from ..errors import CorruptFile, refuse_larger
 from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
-from ..runtime import parser, resume_path, setup, user_errors
+from ..runtime import parser, resume_path, setup_job, user_errors
 from ..seeds import generator
 from ..summary import all_converged
 from ..tidy import detail_frame, frame, write_table
@@ -67,7 +67,7 @@ def run(
     details: Path,
     trajectory: Path,
 ) -> None:
-    device = setup(spec.get("threads", 1), spec.get("device", "cpu"))
+    device = setup_job(spec)
     cond = get_condition(spec["condition"])
     if cond.pretrained != (pretrained is not None):
         raise ValueError(f"condition {cond.name} {'needs' if cond.pretrained else 'takes no'} --pretrained checkpoint")
