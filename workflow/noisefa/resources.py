@@ -77,9 +77,9 @@ def _model_mb(n_models: int, in_dim: int, hidden: int, classes: int, depth: int)
 def train_job(in_dim, classes, n_train, n_test, n_models, depth, hidden, train: dict) -> Estimate:
     n = train.get("train_subset") or n_train
     per_epoch = n * train_flops_per_sample(in_dim, hidden, classes, depth)
-    evals = train["epochs"] * train["evals_per_epoch"] + 1
-    eval_samples = min(train["eval_train_samples"], n) + n_test
-    eval_flops = evals * eval_samples * forward_flops_per_sample(in_dim, hidden, classes, depth)
+    evals = train["epochs"] * train["evals_per_epoch"] + 1  # the test set at each
+    ends = 2 * (min(train["eval_train_samples"], n) + n_test)  # the training subset and the ECE pass, first and last step
+    eval_flops = (evals * n_test + ends) * forward_flops_per_sample(in_dim, hidden, classes, depth)
     flops = n_models * (train["epochs"] * per_epoch + eval_flops)
     data_mb = LOAD_BYTES_PER_PIXEL * (n_train + n_test) * in_dim / 2**20
     mem = BASELINE_MB + data_mb + _model_mb(n_models, in_dim, hidden, classes, depth)

@@ -34,11 +34,11 @@ DTYPES = {
 
 # metric name -> what it is (docs/outputs.md documents the same list)
 METRICS = {
-    "train_loss": "cross-entropy on a fixed subset of the training set (eval mode)",
-    "train_acc": "accuracy on that subset",
+    "train_loss": "cross-entropy on a fixed subset of the training set (eval mode; first and last step only)",
+    "train_acc": "accuracy on that subset (first and last step only)",
     "test_loss": "cross-entropy on the test set",
     "test_acc": "accuracy on the test set",
-    "test_ece": "expected calibration error on the test set (15 equal-width bins of the max softmax probability)",
+    "test_ece": "expected calibration error on the test set (15 bins of the max softmax probability; first and last step only)",
     "batch_loss": "mean training-batch cross-entropy since the previous evaluation",
     "angle_deg": "mean over neurons of the angle between W's and B's column of each input neuron of the layer",
     "matrix_angle_deg": "angle between vec(W) and vec(B)",

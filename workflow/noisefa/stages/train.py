@@ -2,10 +2,11 @@
 
 FA w/ starts from the noise-pretrained checkpoint, BP and FA w/o from the same
 seeded initial W (and, for FA, the same B). Evaluates every ``1/evals_per_epoch``
-epoch: train/test loss and accuracy, per layer the alignment angle, W-B
-distance, effective rank and the angle between the rule's update and BP's, and
-per hidden layer the effective dimensionality of its features' Gram matrix, and
-the test set's expected calibration error. Also writes per-neuron angles and the
+epoch: test loss and accuracy, per layer the alignment angle, W-B distance,
+effective rank and the angle between the rule's update and BP's, and per hidden
+layer the effective dimensionality of its features' Gram matrix; at the first and
+the last step also the loss and accuracy on a training subset and the test set's
+expected calibration error (read there only). Also writes per-neuron angles and the
 test set's reliability diagram before and after (detail table) and the last
 layer's trajectory.
 """
@@ -39,6 +40,7 @@ from ..seeds import generator
 from ..summary import all_converged
 from ..tidy import detail_frame, frame, write_table
 
+AT_ENDS = ("train_loss", "train_acc", "test_ece")  # metrics evaluated at the first and the last step only
 ECE_BINS = 15  # equal-width confidence bins of the test-set ECE and reliability diagram
 
 
@@ -95,14 +97,21 @@ def run(
         detail.extend(neuron_rows(model, step, step / spe))
         detail.extend(reliability_rows(model, step, step / spe, *M.reliability_from_sums(calibration)))
 
+    def at_ends(step):
+        """The metrics read only at the run's first and last step (the generalisation gaps, C12; the
+        calibration, B3 and the rules figure): the training-subset loss and accuracy and the test ECE.
+        Computed there only, they cost two passes per run instead of one per evaluation (the
+        training subset was half of every evaluation's images), with the same values."""
+        loss, acc = evaluate_split(model, rule, x_eval, y_eval)
+        calibration = evaluate_split(model, rule, data.x_test, data.y_test, n_bins=ECE_BINS)[2]
+        end_details(step, calibration)
+        entries = list(zip(("", "", ""), AT_ENDS, (loss, acc, M.ece_from_sums(calibration))))
+        return rows_from(model, step, step / spe, entries)
+
     def evaluate(step, batch_loss):
         track.record(model, step)
-        loss, acc = evaluate_split(model, rule, x_eval, y_eval)
-        entries = [("", "train_loss", loss), ("", "train_acc", acc)]
-        loss, acc, calibration = evaluate_split(model, rule, data.x_test, data.y_test, n_bins=ECE_BINS)
-        entries += [("", "test_loss", loss), ("", "test_acc", acc), ("", "test_ece", M.ece_from_sums(calibration))]
-        if step == 0:
-            end_details(step, calibration)
+        loss, acc = evaluate_split(model, rule, data.x_test, data.y_test)
+        entries = [("", "test_loss", loss), ("", "test_acc", acc)]
         if batch_loss is not None:
             entries.append(("", "batch_loss", batch_loss))
         entries += weight_rows(model)
@@ -112,7 +121,7 @@ def run(
         for i, h in enumerate(hidden_features(model, x_gram)):
             entries.append((str(i + 1), "gram_erank", M.gram_erank(h).cpu()))
             entries.append((str(i + 1), "gram_erank_centred", M.gram_erank(h, centred=True).cpu()))
-        return rows_from(model, step, step / spe, entries)
+        return rows_from(model, step, step / spe, entries) + (at_ends(0) if step == 0 else [])
 
     epe = tcfg["evals_per_epoch"]  # may be < 1: one evaluation every 1/epe epochs
     eval_steps = {max(1, round(k * spe / epe)) for k in range(1, int(round(tcfg["epochs"] * epe)) + 1)}
@@ -135,7 +144,7 @@ def run(
         stop=stop,
     )
     last = max(r["step"] for r in rows)  # the cap, or where every network had converged
-    end_details(last, evaluate_split(model, rule, data.x_test, data.y_test, n_bins=ECE_BINS)[2])
+    rows += at_ends(last)  # the model is the one evaluated at ``last``
     save_checkpoint(model, checkpoint, dataset=data.name, condition=cond.name, steps=last)
     keys = dict(
         experiment=spec["experiment"],
