@@ -54,3 +54,11 @@ def log(rule: str, pattern: str = "") -> str:
 
 def benchmark(rule: str, pattern: str = "") -> str:
     return f"{BENCHMARKS}/{rule}/{pattern}.tsv" if pattern else f"{BENCHMARKS}/{rule}.tsv"
+
+
+JOB_DIRS = {"train": TRAIN_DIR, "pretrain": PRETRAIN_DIR}
+
+
+def job_benchmark(rule: str) -> str:
+    """The benchmark file of a (pre)training job: its output folder's wildcards under results/benchmarks/<rule>/."""
+    return benchmark(rule, JOB_DIRS[rule].removeprefix(f"results/{rule}/"))

@@ -19,7 +19,7 @@ rule pretrain:
     log:
         paths.log("pretrain", "{noise}/in{dim}_c{classes}/{arch}/depth{depth}/seeds{seeds}"),
     benchmark:
-        paths.benchmark("pretrain", "{noise}/in{dim}_c{classes}/{arch}/depth{depth}/seeds{seeds}")
+        paths.job_benchmark("pretrain")
     conda:
         ENV
     shell:

@@ -19,7 +19,7 @@ rule train:
     log:
         paths.log("train", "{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}"),
     benchmark:
-        paths.benchmark("train", "{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}")
+        paths.job_benchmark("train")
     conda:
         ENV
     shell:
