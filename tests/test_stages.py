@@ -76,7 +76,7 @@ def workdir(tmp_path_factory):
     return d
 
 
-def train(d, condition, tag, pretrained=True, check=True, stop=None, **train_changes):
+def train(d, condition, tag, pretrained=True, check=True, stop=None, precision=None, **train_changes):
     spec = {
         "experiment": "t",
         "seeds": [0, 1],
@@ -87,6 +87,7 @@ def train(d, condition, tag, pretrained=True, check=True, stop=None, **train_cha
         "noise": "n",
         "train": {**TRAIN, **train_changes},
         **({"stop": stop} if stop else {}),
+        **({"precision": precision} if precision else {}),
     }
     extra = ["--pretrained", d / "pre.pt"] if pretrained and condition == "fa_w" else []
     r = stage(
@@ -373,3 +374,14 @@ def test_table1_from_a_known_summary(tmp_path):
     md = out["md"].read_text()
     assert "| d | 91.00 ± 1.00 (1 at cap) | 81.00 ± 1.00 (1 at cap) | 86.00 ± 1.00 (1 at cap) |" in md
     assert "\\begin{tabular}" in out["tex"].read_text() and "$\\pm$" in out["tex"].read_text()
+
+
+def test_the_spec_s_precision_reaches_the_products(workdir):
+    # bf16 moves every curve by its rounding (tests/test_precision.py bounds it), float32 by nothing
+    f32, again, b16 = (
+        train(workdir, "fa_wo", tag, precision=p) for tag, p in (("p32", "float32"), ("p32b", None), ("p16", "bf16"))
+    )
+    acc = {k: d[d.metric == "test_loss"].value.to_numpy() for k, d in (("f32", f32), ("again", again), ("b16", b16))}
+    assert np.array_equal(acc["f32"], acc["again"])  # float32 is the default
+    rel = np.abs(acc["b16"] - acc["f32"]).max() / np.abs(acc["f32"]).max()
+    assert 1e-5 < rel < 0.1
