@@ -385,3 +385,17 @@ def test_the_spec_s_precision_reaches_the_products(workdir):
     assert np.array_equal(acc["f32"], acc["again"])  # float32 is the default
     rel = np.abs(acc["b16"] - acc["f32"]).max() / np.abs(acc["f32"]).max()
     assert 1e-5 < rel < 0.1
+
+
+def test_a_curve_sparser_than_the_auc_window_has_no_auc_and_the_others_keep_theirs():
+    def curve(experiment, epochs):
+        return pd.DataFrame(
+            {"experiment": experiment, "dataset": "d", "noise": "", "depth": 2, "condition": "bp", "phase": "data",
+             "seed": 0, "layer": "", "metric": "test_acc", "step": range(len(epochs)), "epoch": epochs,
+             "value": [0.1 + 0.8 * min(e, 5) / 5 for e in epochs]}
+        )  # fmt: skip
+
+    df = pd.concat([curve("dense", [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), curve("sparse", [0, 160, 320, 480, 640])])
+    s = summarise(df, patience_epochs=1.0, min_delta=0.001, auc_epochs=5).set_index("experiment")
+    assert np.isnan(s.auc_test_acc["sparse"])  # only epoch 0 lies in the 5-epoch window
+    assert s.auc_test_acc["dense"] == pytest.approx(0.5)  # the ramp from 0.1 to 0.9 over epochs 0-5

@@ -46,6 +46,14 @@ def _window(epochs, values, upto: float | None):
     return epochs[keep], values[keep]
 
 
+def _window_auc(epochs, values, upto: float | None) -> float:
+    """The AUC over the window; NaN when fewer than two evaluations fall in it (a curve evaluated
+    more sparsely than the window, e.g. a generalisation size's 10 evaluations over 1,600 epochs):
+    such a curve has no learning speed over that window to report."""
+    x, y = _window(epochs, values, upto)
+    return auc(x, y) if len(x) >= 2 else float("nan")
+
+
 def plateau(epochs, acc, patience_epochs: float = 3.0, min_delta: float = 0.001) -> tuple[float, float, bool]:
     """The convergence rule of Fig. 3 / Table 1, read from a test-accuracy curve.
 
@@ -114,7 +122,7 @@ def summarise(
                 converged_test_acc=conv_acc,
                 convergence_epoch=conv_epoch,
                 converged=converged,
-                auc_test_acc=auc(*_window(g.epoch, g.value, auc_epochs)),
+                auc_test_acc=_window_auc(g.epoch, g.value, auc_epochs),
                 first_eval_epoch=first.epoch,
                 first_eval_test_acc=first.value,
             )
