@@ -7,8 +7,8 @@ AVX-512 BF16 / AMX, tensor cores on a GPU); the product comes back as float32. E
 stays float32: weights, B, biases, BatchNorm, the loss, the optimiser state and update, and
 every metric. On CPU the kernel's output is itself rounded to bf16 before the cast back (torch
 has no CPU bf16 x bf16 -> float32 product), so a product carries about 3 significant digits:
-a network's curve moves by that rounding, which is why bf16 is opt-in and kept only where
-``snakemake compare`` shows the claims unchanged (README, "Precision").
+a network's curve moves by that rounding, which is why bf16 is opt-in and float32 makes every
+reference result (its comparison with float32: docs/performance.md, "Precision").
 
 The setting is process-wide, like ``torch.set_num_threads``: ``runtime.setup`` calls ``use``
 once per job from the spec's ``precision``.
@@ -30,10 +30,6 @@ def use(name: str) -> None:
     if name not in PRECISIONS:
         raise ValueError(f"unknown precision {name!r}; choose one of {sorted(PRECISIONS)}")
     _dtype = PRECISIONS[name]
-
-
-def current() -> str:
-    return next(k for k, v in PRECISIONS.items() if v is _dtype)
 
 
 def hardware_bf16(device: torch.device | str = "cpu") -> bool:
