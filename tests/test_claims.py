@@ -147,30 +147,35 @@ def test_claims_hold_when_the_data_say_so():
     paper_c1 = by[("C1", "untrained neuron angles vs 90, first network (n)")]
     assert paper_c1.n == 100 and not paper_c1.primary  # the paper's test over one network's neurons, shown
     assert by[("C2", "angle trained vs untrained, networks (n)")].holds
-    assert by[("C2", "neuron angles trained vs untrained, first network (n)")].n == 100
+    assert by[("C2", "neuron angles trained vs untrained, first network (n)")].n == 200  # 100 neurons, twice
     assert by[("C2", "pretrained angle vs 90, networks (n)")].n == 10
-    assert by[("C3", "noise CE last vs first (n)")].holds
+    assert by[("C3", "noise CE last vs first (n)")].holds and not by[("C3", "noise CE last vs first (n)")].primary
+    assert by[("C3", "final noise CE vs ln 10 (memorised; n)")].holds  # 1.3 < ln 10
     assert by[("C4", "angle trained vs untrained, networks (n)")].holds
     assert not by[("C4", "angle trained vs untrained, networks (other)")].holds  # that set did not align
-    c5 = by[("C5", "AUC fa_w vs fa_wo [main]")]
+    c5 = by[("C5s", "AUC fa_w vs fa_wo [main]")]  # the main sweep: C5's depth sweep, a statement of its own
     assert c5.holds and c5.effect > 0.07 and c5.figure == "3" and c5.ci_low > 0.07
-    close = by[("C5", "AUC gap to BP closed by fa_w (fraction > 0.5) [main]")]
+    close = by[("C5s", "AUC gap to BP closed by fa_w (fraction > 0.5) [main]")]
     assert close.holds and abs(close.effect - 0.8) < 0.01 and close.ci_low < 0.8 < close.ci_high
-    assert by[("C5", "AUC fa_w vs fa_wo [figure2]")].figure == "2b"
+    assert by[("C5", "AUC fa_w vs fa_wo [figure2]")].figure == "2b" and "C5" not in set(table[table.figure == "3"].claim)
     primary = table[table.primary]
-    assert all(primary[primary.claim.isin(["C6", "C7", "C11", "C13"])].holds)
-    assert by[("C8", "angle data->noise within ± 5° of data only")].holds
-    assert by[("C8", "angle noise->data vs data only")].holds
-    assert by[("C10", "untrained class counts vs uniform (n)")].holds
-    assert by[("C10", "noise-trained class counts uniform within w < 0.1 (n)")].holds
-    assert by[("C10", "untrained top-unit prob (chosen on other probes) vs 1/C (n)")].holds
-    assert by[("C10", "noise-trained top-unit prob within 1/C ± 0.02 (n)")].holds
-    assert by[("C10", "|top-unit prob - 1/C| trained vs untrained (n)")].holds
-    assert by[("C12", "loss_gap fa_w vs fa_wo, 100 training images")].holds
-    assert by[("C12", "loss_gap fa_w vs fa_wo, 100 training images")].figure == "4e"
+    assert all(primary[primary.claim.isin(["C6", "C7a", "C7b", "C11", "C13"])].holds)
+    assert len(primary[primary.claim == "C7b"]) == 4  # both arms, both experiments
+    assert by[("C8a", "angle data->noise within ± 5° of data only")].holds
+    assert by[("C8b", "angle noise->data vs data only (C6's test at this cell)")].holds
+    assert by[("C10a", "untrained class counts vs uniform (n)")].holds
+    assert by[("C10b", "noise-trained class counts uniform within w < 0.1 (n)")].holds
+    assert by[("C10a", "untrained top-unit prob (chosen on other probes) vs 1/C (n)")].holds
+    assert by[("C10b", "noise-trained top-unit prob within 1/C ± 0.02 (n)")].holds
+    assert by[("C10b", "|top-unit prob - 1/C| trained vs untrained (n)")].holds
+    error_gap = by[("C12", "error_gap fa_w vs fa_wo, 100 training images")]
+    assert error_gap.holds and error_gap.primary and error_gap.figure == "4e"
+    assert not by[("C12", "loss_gap fa_w vs fa_wo, 100 training images")].primary  # shown: it measures logit scale too
+    assert set(table.direction) <= {"supports", "n.s.", "contradicts"}
+    assert (table.holds == (table.direction == "supports")).all()
     assert by[("C13", "Gram erank of last hidden layer fa_w vs fa_wo")].holds
     c9 = table[table.claim == "C9"]
-    assert set(c9.figure) == {"3", "Tab.1"} and c9.holds.all() and set(c9.n) == {10, 3}
+    assert set(c9.figure) == {"3", "Tab.1"} and c9.holds.all() and set(c9.n) == {20, 6}  # networks in both arms
     c14 = table[table.claim == "C14"]
     assert len(c14) == 2 and c14.holds.all() and (c14.effect > 0.15).all()  # identity magnitudes left out
     assert by[("C15", "usps acc fa_w vs fa_wo (trained on d)")].holds
@@ -184,9 +189,10 @@ def test_claims_fail_when_the_data_say_so():
     by = _by(claims_table(_tables(aligned_angle=90.0, chance_after=False, order_moves=True)))
     c2 = by[("C2", "angle trained vs untrained, networks (n)")]
     assert not c2.holds and c2.p_value > 0.001
-    assert not by[("C10", "noise-trained class counts uniform within w < 0.1 (n)")].holds
-    assert not by[("C10", "noise-trained top-unit prob within 1/C ± 0.02 (n)")].holds
-    assert not by[("C8", "angle data->noise within ± 5° of data only")].holds  # noise moved the data-trained weights
+    assert by[("C10b", "noise-trained class counts uniform within w < 0.1 (n)")].direction == "contradicts"
+    assert by[("C10b", "noise-trained top-unit prob within 1/C ± 0.02 (n)")].direction == "contradicts"
+    c8a = by[("C8a", "angle data->noise within ± 5° of data only")]
+    assert c8a.direction == "contradicts"  # noise moved the data-trained weights by 30°: significantly beyond 5°
 
 
 # ---- each defect of issue 14, on a table built so that the old computation got it wrong
@@ -205,15 +211,18 @@ def _order_tables(data_only=70.0, noise_data=50.0, after_shift=0.0, after_sd=1.0
 
 
 def test_c8_noise_then_data_must_lower_the_angle_not_merely_change_it():
-    higher = _by(claims_table(_order_tables(noise_data=90.0)))[("C8", "angle noise->data vs data only")]
-    assert higher.p_value < 1e-6 and higher.effect > 15 and not higher.holds  # 20 deg higher: significant, wrong way
-    assert _by(claims_table(_order_tables(noise_data=50.0)))[("C8", "angle noise->data vs data only")].holds
+    key = ("C8b", "angle noise->data vs data only (C6's test at this cell)")
+    higher = _by(claims_table(_order_tables(noise_data=80.0)))[key]
+    assert higher.p_value < 1e-6 and higher.effect > 5 and not higher.holds  # 10 deg higher: significant, wrong way
+    assert higher.direction == "contradicts"
+    assert _by(claims_table(_order_tables(noise_data=50.0)))[key].holds
 
 
 def test_c8_unchanged_needs_equivalence_not_a_non_significant_difference():
-    key = ("C8", "angle data->noise within ± 5° of data only")
+    key = ("C8a", "angle data->noise within ± 5° of data only")
     noisy = _by(claims_table(_order_tables(after_sd=15.0)))  # no systematic change, but too noisy to say it stays
-    assert noisy[("C8", "angle data->noise vs data only (paper's t)")].p_value > 0.05  # the old "holds"
+    assert noisy[("C8a", "angle data->noise vs data only (paper's t)")].p_value > 0.05  # the old "holds"
+    assert noisy[key].direction == "n.s."  # too noisy to hold, not evidence against
     assert not noisy[key].holds and noisy[key].ci_high - noisy[key].ci_low > 10
     assert _by(claims_table(_order_tables(after_sd=0.5)))[key].holds
     assert not _by(claims_table(_order_tables(after_shift=8.0, after_sd=0.5)))[key].holds
@@ -231,13 +240,13 @@ def test_c10_an_unbiased_untrained_network_is_not_called_different_from_chance()
     wrongly = 0
     for seed in range(20):
         by = _by(claims_table(_readout_tables(0.0, 0.0, seed)))
-        wrongly += by[("C10", "untrained class counts vs uniform (n)")].holds
-        wrongly += by[("C10", "untrained top-unit prob (chosen on other probes) vs 1/C (n)")].holds
-        assert by[("C10", "noise-trained top-unit prob within 1/C ± 0.02 (n)")].holds  # "at chance" can hold
+        wrongly += by[("C10a", "untrained class counts vs uniform (n)")].holds
+        wrongly += by[("C10a", "untrained top-unit prob (chosen on other probes) vs 1/C (n)")].holds
+        assert by[("C10b", "noise-trained top-unit prob within 1/C ± 0.02 (n)")].holds  # "at chance" can hold
     assert wrongly <= 1  # at alpha = 0.001, 40 tests: expected 0.04
     biased = _by(claims_table(_readout_tables(1.0, 0.0)))
-    assert biased[("C10", "untrained class counts vs uniform (n)")].holds
-    assert biased[("C10", "untrained top-unit prob (chosen on other probes) vs 1/C (n)")].holds
+    assert biased[("C10a", "untrained class counts vs uniform (n)")].holds
+    assert biased[("C10a", "untrained top-unit prob (chosen on other probes) vs 1/C (n)")].holds
 
 
 def test_c5_close_to_bp_is_a_test_not_a_comparison_of_means():
@@ -248,9 +257,10 @@ def test_c5_close_to_bp_is_a_test_not_a_comparison_of_means():
           "diverged": False} for s in range(10) for c, a in (("bp", 0.90), ("fa_wo", 0.80), ("fa_w", 0.81))]
     )  # fmt: skip
     row = _by(claims_table(Tables(pd.DataFrame(), summary, context={"experiment": "main"})))[
-        ("C5", "AUC gap to BP closed by fa_w (fraction > 0.5) [main]")
+        ("C5s", "AUC gap to BP closed by fa_w (fraction > 0.5) [main]")
     ]
     assert not row.holds and abs(row.effect - 0.1) < 0.03 and row.ci_high < 0.5
+    assert row.direction == "contradicts"  # significantly less than half the gap closed
 
 
 def test_c16_reports_the_minimum_and_holds_on_the_end_as_the_paper_states_it():
@@ -281,7 +291,7 @@ def test_holm_within_a_claim_makes_many_barely_significant_rows_fail():
     rows = [{"experiment": "main", "dataset": ds, "depth": 2, "condition": c, "seed": s, "auc_test_acc": 0.8 + d + v[s],
              "diverged": False} for ds in "abcd" for s in range(10) for c, d in (("fa_wo", 0.0), ("fa_w", shift))]  # fmt: skip
     c5 = claims_table(Tables(pd.DataFrame(), pd.DataFrame(rows), context={"experiment": "main"}))
-    c5 = c5[c5.claim == "C5"]
+    c5 = c5[c5.claim == "C5s"]
     np.testing.assert_allclose(c5.p_value, 0.0006, rtol=1e-6)
     np.testing.assert_allclose(c5.p_holm, 0.0024, rtol=1e-6)
     assert not c5.holds.any()
@@ -319,7 +329,7 @@ def test_networks_that_diverged_in_training_leave_the_ood_claims():
     t = _tables()
     t.summary.loc[(t.summary.experiment == "main") & (t.summary.seed == 0), "diverged"] = True
     row = _by(claims_table(t))[("C15", "usps acc fa_w vs fa_wo (trained on d)")]
-    assert row.n == 9
+    assert row.n == 18  # 9 networks in each arm
 
 
 def test_rules_comparison_rows_beyond_the_paper():
@@ -354,6 +364,114 @@ def test_an_unknown_rule_is_refused():
     from noisefa import claims
 
     rows = pd.DataFrame([{**{c: None for c in claims.COLUMNS[:12]}, "claim": "C1", "p_value": 0.5, "effect": 0.1,
-                          "_kind": "lesser", "primary": True, "noise_set": None}])  # fmt: skip
+                          "_kind": "lesser", "_null": 0.0, "_margin": np.nan, "_evidence_ok": True, "primary": True,
+                          "noise_set": None}])  # fmt: skip
     with pytest.raises(ValueError, match="unknown rule"):
         claims._decide(rows, Tables(pd.DataFrame(), EMPTY_SUMMARY))
+
+
+# ---- issue 21: each finding, on a table built so that the old computation got it wrong
+
+
+def test_c12_error_gap_decides_and_a_logit_blow_up_cannot_make_it_hold():
+    """FA w/o's logits blow up on a small set (test CE 30 nats) while FA w/ generalises *worse* by
+    error: the old loss-gap row held; the error gap is primary and contradicts."""
+    rng, met = np.random.default_rng(3), []
+    for seed in range(10):
+        for cond, test_loss, test_acc, logit_range in (("fa_w", 1.0, 0.80, 30.0), ("fa_wo", 30.0, 0.85, 800.0)):
+            for metric, v in (("train_loss", 0.01), ("test_loss", test_loss), ("train_acc", 1.0),
+                              ("test_acc", test_acc + 0.002 * rng.normal()), ("test_logit_range", logit_range)):  # fmt: skip
+                met.append(_row("size100", "d", cond, seed, "data", 10, metric, v + 0.01 * rng.normal()))
+    context = {"generalisation_size": 100, "generalisation_experiments": {"size100": 100}}
+    table = claims_table(Tables(pd.DataFrame(met), EMPTY_SUMMARY, context=context))
+    by = _by(table)
+    loss = by[("C12", "loss_gap fa_w vs fa_wo, 100 training images")]
+    error = by[("C12", "error_gap fa_w vs fa_wo, 100 training images")]
+    assert loss.holds and not loss.primary  # the old primary row: it measured the blow-up
+    assert error.primary and error.direction == "contradicts"
+    assert by[("C12", "test_logit_range fa_w vs fa_wo, 100 training images")].effect < -700  # shown, so a reader sees it
+    from noisefa.verdict import verdict_table
+
+    assert verdict_table(table).set_index("claim").loc["C12", "verdict"] == "contradicted"
+
+
+def _pretrain_loss_tables(final_loss: float) -> Tables:
+    rng, pre = np.random.default_rng(6), []
+    for seed in range(10):
+        for step, loss in ((0, 3.0), (100, final_loss)):
+            pre.append(_row("pretrain", SHAPE, "fa_w", seed, "noise", step, "batch_loss", loss + 0.02 * rng.normal(), "", "n"))
+    return Tables(pd.DataFrame(), EMPTY_SUMMARY, pretrain=pd.DataFrame(pre), context={"noise": "n"})
+
+
+def test_c3_asks_for_memorisation_not_only_a_falling_loss():
+    """An untrained network's noise CE is ~3.0 > ln 10; fresh noise flattens the readout to ln 10 and
+    "falls" without memorising anything: C3 (final CE below ln C) must not hold on it."""
+    fresh = _by(claims_table(_pretrain_loss_tables(np.log(10))))
+    assert fresh[("C3", "noise CE last vs first (n)")].holds  # the old test: passes for any flattening
+    assert not fresh[("C3", "final noise CE vs ln 10 (memorised; n)")].holds
+    memorised = _by(claims_table(_pretrain_loss_tables(1.5)))
+    assert memorised[("C3", "final noise CE vs ln 10 (memorised; n)")].holds
+
+
+def test_an_angle_comparison_needs_the_aligned_arm_below_90():
+    """Depth 5 without BatchNorm: FA w/ ends at 93°, FA w/o anti-aligned at 105°. The difference is
+    significant, but neither arm is aligned: C6 must not hold."""
+    rng, met = np.random.default_rng(8), []
+    for seed in range(10):
+        for cond, angle in (("fa_w", 93.0), ("fa_wo", 105.0)):
+            met.append(_row("main", "d", cond, seed, "data", 10, "angle_deg", angle + rng.normal(), "2"))
+    by = _by(claims_table(Tables(pd.DataFrame(met), EMPTY_SUMMARY, context={"experiment": "main"})))
+    row = by[("C6", "final last-layer angle fa_w vs fa_wo [main]")]
+    assert row.p_holm < 1e-6 and row.effect < 0 and not row.holds and row.direction == "n.s."
+
+
+def test_a_diverged_pretraining_network_leaves_the_readout_and_meta_rows():
+    """9 networks with uniform readouts and 1 NaN network that predicts class 0 on every probe: the
+    NaN network alone made C10b's equivalence fail; flagged as diverged it is excluded."""
+    rng = np.random.default_rng(9)
+    det = _readout(2.0, 0.0, rng)
+    det = [{**r, "value": 0.0} if r["seed"] == 9 and r["step"] == 100 and r["metric"] == "readout_pred_class" else r for r in det]
+    pre = [_row("pretrain", SHAPE, "fa_w", s, "noise", st, "batch_loss", 2.0, "", "n") for s in range(10) for st in (0, 100)]
+    meta = [{"noise": "n", "dataset": SHAPE, "depth": 2, "seed": s, "step": st, "task": "meta", "adapt_step": 5,
+             "metric": "loss", "value": (3.0 if st == 0 else 2.0) + 0.01 * rng.normal()}
+            for s in range(10) for st in (0, 100)]  # fmt: skip
+    key = ("C10b", "noise-trained class counts uniform within w < 0.1 (n)")
+    t = Tables(pd.DataFrame(), EMPTY_SUMMARY, pd.DataFrame(pre), pd.DataFrame(det), meta=pd.DataFrame(meta),
+               context={"noise": "n"})  # fmt: skip
+    assert not _by(claims_table(t))[key].holds  # the NaN network's class-0 predictions decide
+    pre.append({**pre[-1], "seed": 9, "metric": "diverged", "value": 1.0})
+    t.pretrain = pd.DataFrame(pre)
+    by = _by(claims_table(t))
+    assert by[key].holds
+    assert by[("C16", "meta-loss (sum over tasks) after 5 steps, noise step 100 vs 0 (n)")].n == 9
+
+
+def test_c9_reads_the_late_window_accuracy_where_the_summary_has_it():
+    """The plateau rule stops a slow learner early (FA w/o 'converged' 3 points low); over a fixed
+    late window both arms are equal: C9 reads the late window, the plateau row is shown."""
+    rng = np.random.default_rng(10)
+    summary = pd.DataFrame(
+        [{"experiment": "main", "dataset": "d", "depth": 2, "condition": c, "seed": s, "auc_test_acc": 0.8,
+          "converged_test_acc": conv + 0.001 * rng.normal(), "late_test_acc": 0.85 + 0.001 * rng.normal(), "diverged": False}
+         for s in range(10) for c, conv in (("bp", 0.86), ("fa_wo", 0.82), ("fa_w", 0.85))]
+    )  # fmt: skip
+    by = _by(claims_table(Tables(pd.DataFrame(), summary, context={"experiment": "main"})))
+    late = by[("C9", "late-window acc fa_w vs fa_wo")]
+    plateau = by[("C9", "converged acc (plateau rule) fa_w vs fa_wo")]
+    assert late.primary and not late.holds and plateau.holds and not plateau.primary
+
+
+def test_c2_is_reported_beside_the_papers_fresh_noise_protocol():
+    t = _tables()
+    t.details = pd.concat([t.details, t.details[t.details.noise == "other"].assign(noise="fresh")], ignore_index=True)
+    fixed = {"protocol": "fixed", "n_samples": 100}
+    specs = {"n": fixed, "other": fixed, "fresh": {"protocol": "fresh"}}
+    t.context = {**t.context, "figure1_sets": ["n", "other", "fresh"], "noise_specs": specs}
+    table = claims_table(t)
+    fresh = table[(table.claim == "C2") & (table.noise_set == "fresh")]
+    assert len(fresh) and not fresh.primary.any() and set(fresh.protocol) == {"fresh"}
+    from noisefa.verdict import verdict_table
+
+    v = verdict_table(table).set_index("claim")
+    assert v.loc["C2", "kind"] == "premise" and v.loc["C1", "kind"] == "check"
+    assert "Under the paper's protocol (fresh noise): n.s." in v.loc["C2", "evidence"]

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from noisefa.config import ConfigError, load, schema, validate
+from noisefa.config import ConfigError, load, read_yaml, schema, validate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -168,7 +168,7 @@ def test_which_training_jobs_stop_at_convergence():
     from noisefa.experiments import experiments, train_stop
 
     cfg = load(REPO / "config/config.yaml")
-    rule = {"patience_epochs": 3, "min_delta": 0.001, "min_epochs": 5}
+    rule = {"patience_epochs": 3, "min_delta": 0.001, "min_epochs": 50}  # the end of late_window [40, 50]
     stops = {name: train_stop(cfg, name) for name in experiments(cfg)}
     assert stops["main"] == rule and stops["rules"] == rule
     assert stops["figure2"] is None and all(v is None for k, v in stops.items() if k.startswith("size"))  # curves, fixed updates
@@ -177,3 +177,47 @@ def test_which_training_jobs_stop_at_convergence():
     assert train_stop(off, "main") is None
     no_window = validate({**cfg, "convergence": {"patience_epochs": 3, "min_delta": 0.001}})
     assert train_stop(no_window, "main") is None  # no AUC window: every job runs to the cap
+
+
+def test_an_external_ood_set_of_other_labels_is_refused_naming_the_key():
+    """Networks trained on clothing scored against digit labels measure nothing (issue 21, item 8)."""
+    bad = {"datasets": ["fashion_mnist"], "ood": {"enabled": True, "dataset": "fashion_mnist", "external": ["mnist5k"]}}
+    with pytest.raises(ConfigError) as e:
+        validate(bad)
+    msg = str(e.value)
+    assert msg.startswith("config key ood.external[0]: mnist5k's labels are 'digits'")
+    assert "fashion_mnist (ood.dataset), whose labels are 'fashion'" in msg
+    assert "Write instead `ood.external: []`" in msg and "set `ood.dataset` to a dataset of label space 'digits'" in msg
+    with pytest.raises(ConfigError, match=r"ood.external\[1\]: kmnist's labels are 'kmnist'.*`ood.external: \[usps\]`"):
+        validate({"datasets": ["mnist"], "ood": {"enabled": True, "dataset": "mnist", "external": ["usps", "kmnist"]}})
+    with pytest.raises(ConfigError, match="stl10_32's labels are 'stl10'"):  # CIFAR-10 and STL-10 classes differ
+        validate({"datasets": ["cifar10"], "ood": {"enabled": True, "dataset": "cifar10", "external": ["stl10_32"]}})
+    ok = validate(
+        {"datasets": ["mnist"], "ood": {"enabled": True, "dataset": "mnist", "external": ["usps", "digits", "mnist5k"]}}
+    )
+    assert ok["ood"]["external"] == ["usps", "digits", "mnist5k"]
+    # meta-loss tasks of different labels are fine: each task adapts the network to its own labels first
+    validate({"datasets": ["synthetic"], "meta": {"tasks": ["mnist", "fashion_mnist", "kmnist"]}})
+
+
+@pytest.mark.parametrize("path", SHIPPED)
+def test_shipped_ood_jobs_test_only_external_sets_of_their_labels(path):
+    from noisefa.datasets import same_labels
+    from noisefa.plan import Plan, ood_external
+
+    cfg = load(REPO / path)
+    ood = cfg["ood"]
+    if ood["enabled"]:
+        assert ood_external(cfg, ood["dataset"]) == ood["external"]  # validated: all of them
+    for job in Plan(cfg).ood(None):
+        assert all(same_labels(x, job.wc["dataset"]) for x in ood_external(cfg, job.wc["dataset"]))
+    paper = load(REPO / "config/paper_offline.yaml")
+    assert (paper["ood"]["dataset"], paper["ood"]["external"]) == ("mnist5k", ["digits"])
+    assert ood_external(paper, "fashion_mnist") == []  # the protocol study's Fashion-MNIST cells
+
+
+def test_a_late_window_that_ends_before_it_starts_is_refused():
+    cfg = read_yaml(REPO / ".test/config/config.yaml")
+    cfg["convergence"]["late_window"] = [3, 2]
+    with pytest.raises(ConfigError, match="convergence.late_window"):
+        validate(cfg)

@@ -109,3 +109,18 @@ def test_real_debian_fashion_mnist(tmp_path):
 def test_every_dataset_has_a_description_and_valid_shape():
     for spec in DATASETS.values():
         assert spec.description and len(spec.shape) == 3 and spec.n_classes >= 2
+
+
+def test_every_dataset_has_a_label_space():
+    from noisefa.datasets import LABEL_SPACES, DatasetSpec, same_labels
+
+    spaces = {name: spec.label_space for name, spec in DATASETS.items()}
+    assert {spaces[n] for n in ("mnist", "mnist5k", "usps", "digits")} == {"digits"}
+    assert spaces["fashion_mnist"] == "fashion" and spaces["kmnist"] == "kmnist" and spaces["cifar100"] == "cifar100"
+    assert spaces["cifar10"] == "cifar10" and spaces["stl10"] == spaces["stl10_32"] == "stl10"  # STL-10: monkey, not frog
+    assert spaces["synthetic"] == "synthetic"
+    assert all(s in LABEL_SPACES for s in spaces.values())  # every shipped space says what its classes are
+    assert same_labels("mnist5k", "digits") and not same_labels("fashion_mnist", "mnist5k")
+    assert not same_labels("cifar10", "stl10_32")
+    # a dataset registered without one (README's recipe) has its own, never another's
+    assert DatasetSpec("stripes", (1, 8, 8), 10, "stripes", lambda src: None).label_space == "stripes"

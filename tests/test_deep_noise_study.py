@@ -27,3 +27,20 @@ def test_one_short_run_records_every_checkpoint():
     r = S.run_one(2, "sgd lr 0.01 clip 1", steps=20, checkpoints=[10, 20], seeds=[0], dim=16)
     assert [rec["step"] for rec in r["records"]] == [0, 10, 20] and r["diverged"] == []
     assert len(r["records"][-1]["angles"]) == 2 and "P2" in S.summarise(r)[0]
+
+
+def test_the_study_never_selects_on_a_cells_networks():
+    """The study chooses the settings the cells then use: its seeds lie beyond every cell's seeds
+    (0..n_seeds-1, n_seeds capped by the schema), and the shipped study files were run on them."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from noisefa.deep_noise_study import STUDY_SEEDS
+
+    repo = Path(__file__).resolve().parents[1]
+    cap = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())["properties"]["n_seeds"]["maximum"]
+    assert min(STUDY_SEEDS) >= cap
+    for f in sorted((repo / "docs/studies").glob("deep_noise*.json")):
+        assert all(min(r["seeds"]) >= cap for r in json.loads(f.read_text())["results"]), f

@@ -241,3 +241,97 @@ def test_all_converged_waits_for_the_window_the_slowest_network_and_never_for_a_
     assert all_converged(_rows({0: flat, 1: rising}, diverged=[1]), **rule, min_epochs=1.0)  # a diverged one is not waited for
     assert not all_converged(_rows({0: flat[:2]}), **rule, min_epochs=0.5)  # the plateau window must be observed in full
     assert not all_converged([], **rule, min_epochs=0.0)
+
+
+def _model_and_data(seed: int = 0):
+    from noisefa.model import Architecture, StackedMLP
+
+    model = StackedMLP(Architecture(20, 5, 3, hidden=16, batchnorm=False), [0, 1, 2]).double()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(600, 20, generator=g, dtype=torch.float64)
+    y = (x[:, :5].argmax(1) + (torch.rand(600, generator=g) < 0.3) * torch.randint(0, 5, (600,), generator=g)) % 5
+    return model, x, y
+
+
+def test_kept_logits_are_those_of_the_same_pass_and_change_no_loss_accuracy_or_calibration():
+    from noisefa.engine import evaluate_split
+    from noisefa.learning_rules import get_rule
+
+    model, x, y = _model_and_data()
+    rule = get_rule("fa")
+    loss, acc, sums = evaluate_split(model, rule, x, y, chunk=128, n_bins=5)
+    loss2, acc2, sums2, logits = evaluate_split(model, rule, x, y, chunk=128, n_bins=5, keep_logits=True)
+    assert torch.equal(loss, loss2) and torch.equal(acc, acc2) and torch.equal(sums, sums2)
+    with torch.no_grad():
+        model.eval()
+        torch.testing.assert_close(logits, model(x, rule))
+    assert logits.shape == (3, 600, 5)
+    assert len(evaluate_split(model, rule, x, y, keep_logits=True)) == 3  # loss, accuracy, logits
+
+
+def test_logit_range_of_a_network_whose_readout_is_ten_times_larger_is_ten_times_larger():
+    from noisefa.engine import evaluate_split
+    from noisefa.learning_rules import get_rule
+
+    model, x, y = _model_and_data()
+    rule = get_rule("bp")
+    before = M.logit_range(evaluate_split(model, rule, x, y, keep_logits=True)[-1])
+    with torch.no_grad():
+        model.weights[-1].mul_(10)
+        model.biases[-1].mul_(10)
+    after = M.logit_range(evaluate_split(model, rule, x, y, keep_logits=True)[-1])
+    torch.testing.assert_close(after, 10 * before)
+    assert (before > 0).all()
+    z = torch.tensor([[[0.0, 1.0, 5.0], [2.0, 2.0, 2.0], [-1.0, 0.0, 3.0], [0.0, 0.0, 1.0]]])  # ranges 5, 0, 4, 1
+    assert M.logit_range(z).item() == pytest.approx(2.5)  # the median of an even count: the middle two's mean
+
+
+def test_the_calibrated_losses_do_not_move_when_the_readout_is_scaled():
+    from noisefa.engine import evaluate_split
+    from noisefa.learning_rules import get_rule
+
+    model, x, y = _model_and_data()
+    rule = get_rule("bp")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(100):  # better than chance (an untrained network's best temperature can be infinite)
+        opt.zero_grad()
+        M.stacked_cross_entropy(model(x[:200], rule), y[:200]).sum().backward()
+        opt.step()
+    with torch.no_grad():  # readouts of three different confidences
+        model.weights[-1].mul_(torch.tensor([0.5, 2.0, 8.0], dtype=torch.float64).view(3, 1, 1))
+
+    def calibrated():
+        train = evaluate_split(model, rule, x[:200], y[:200], keep_logits=True)[-1]
+        test = evaluate_split(model, rule, x[200:], y[200:], keep_logits=True)[-1]
+        t = M.fit_temperature(test, y[200:])
+        raw = M.stacked_cross_entropy(test, y[200:]).double()
+        return t, M.cross_entropy_at(test, y[200:], t), M.cross_entropy_at(train, y[:200], t), raw
+
+    t, test_cal, train_cal, raw = calibrated()
+    assert (test_cal <= raw + 1e-9).all()  # T = 1 is among the temperatures searched
+    for c in (0.1, 10.0, 300.0, 1e18):  # 1e18: the scale of a blown-up depth-5 FA network's logits
+        with torch.no_grad():
+            model.weights[-1].mul_(c)
+            model.biases[-1].mul_(c)
+        tc, test_c, train_c, raw_c = calibrated()
+        torch.testing.assert_close(tc, c * t, rtol=1e-6, atol=0)
+        torch.testing.assert_close(test_c, test_cal, rtol=1e-9, atol=1e-12)  # scale-free ...
+        torch.testing.assert_close(train_c, train_cal, rtol=1e-6, atol=1e-9)
+        assert not torch.allclose(raw_c, raw, rtol=1e-3)  # ... where the raw loss is not
+        with torch.no_grad():
+            model.weights[-1].div_(c)
+            model.biases[-1].div_(c)
+    test = evaluate_split(model, rule, x[200:], y[200:], keep_logits=True)[-1]
+    for f in (0.95, 1.05):  # the minimum over T
+        assert (M.cross_entropy_at(test, y[200:], t * f) > test_cal).all()
+
+
+def test_temperature_of_a_diverged_network_is_nan_and_of_a_separated_set_at_its_bound():
+    logits = torch.randn(3, 50, 4, dtype=torch.float64)
+    y = torch.randint(0, 4, (50,))
+    logits[1, 3, 2] = float("nan")
+    t = M.fit_temperature(logits, y)
+    assert torch.isnan(t[1]) and torch.isfinite(t[[0, 2]]).all()
+    assert torch.isnan(M.logit_range(logits)[1]) and torch.isfinite(M.logit_range(logits)[[0, 2]]).all()
+    separated = torch.nn.functional.one_hot(y, 4).double().unsqueeze(0)  # every image right: CE falls as T -> 0
+    assert M.fit_temperature(separated, y).item() < math.exp(M.LOG_T_MIN) * 1.01

@@ -19,7 +19,7 @@ def test_the_main_sweep_is_the_main_training_jobs_and_their_pretraining():
     jobs = projection.main_sweep(cfg)
     train = [j for j in jobs if j.rule == "train"]
     assert {j.wc["experiment"] for j in train} == {"main"}
-    assert len(train) == 4 * 3  # depths 2-5 x bp, fa_wo, fa_w
+    assert len(train) == 2 * 4 * 3  # fashion_mnist and mnist5k x depths 2-5 x bp, fa_wo, fa_w
     assert sorted(int(j.wc["depth"]) for j in jobs if j.rule == "pretrain") == [2, 3, 4, 5]
     assert all(t.startswith(("results/train/main/", "results/pretrain/")) for t in projection.targets(cfg))
 

@@ -21,7 +21,9 @@ def test_two_sample_t_known_values():
     r = stats.two_sample_t([1, 2, 3], [4, 5, 6])
     # pooled sd 1, se = sqrt(2/3): t = -3 / sqrt(2/3) = -3.674; df 4 -> p = 0.0213
     assert r.statistic == pytest.approx(-3 / math.sqrt(2 / 3))
-    assert r.p_value == pytest.approx(0.02131, abs=1e-4) and r.effect == -3 and r.n == 3
+    assert r.p_value == pytest.approx(0.02131, abs=1e-4) and r.effect == -3
+    assert r.n == 6  # both groups: the networks in the test
+    assert stats.two_sample_t([1, 2, 3, float("nan")], [4, 5]).n == 5
 
 
 def test_paired_t_and_nan_handling():
@@ -96,7 +98,7 @@ def test_gap_closed_known_values():
 def test_chi2_uniform_sums_independent_networks():
     r = stats.chi2_uniform([[10, 10, 10], [20, 5, 5]])  # 0 + (100 + 25 + 25) / 10 = 15 on 2 * 2 df
     assert r.statistic == 15.0 and r.n == 60 and r.p_value == pytest.approx(0.0047012, abs=1e-6)
-    assert r.effect == pytest.approx(0.5)
+    assert r.effect == pytest.approx(math.sqrt((15 - 4) / 60))  # unbiased: sqrt((χ² - df) / N), not sqrt(15 / 60)
     assert stats.chi2_uniform([[100, 100, 100, 100]]).p_value == 1.0
 
 
@@ -123,3 +125,100 @@ def test_gap_closed_interval_is_not_zero_when_the_contrast_has_no_variance():
     # fraction 1: L = mean(w) - mean(bp) has no variance (both constant), f = 0.3 / 0.4 does (through wo)
     r = stats.gap_closed([0.9, 0.9, 0.9], [0.5, 0.6, 0.7], [1.0, 1.0, 1.0], 1.0)
     assert r.effect == pytest.approx(0.75) and r.ci_low < 0.75 < r.ci_high
+
+
+def test_unbiased_w_is_zero_for_uniform_counts_with_an_interval_from_zero():
+    r = stats.chi2_uniform([[100, 100, 100, 100], [50, 50, 50, 50]])
+    assert r.statistic == 0 and r.effect == 0 and r.ci_low == 0 and r.ci_high == 0  # sqrt(χ²/N) would be 0 too
+    # counts as uniform as chance makes them: χ² = df, the biased w would read sqrt(df / N) = 0.095
+    rng = np.random.default_rng(0)
+    counts = np.stack([np.bincount(rng.integers(0, 10, 1000), minlength=10) for _ in range(10)])
+    r = stats.chi2_uniform(counts)
+    assert r.effect < 0.02 and r.ci_low == 0 and 0 < r.ci_high < 0.1
+    assert math.sqrt(r.statistic / r.n) > 0.09  # what the biased estimate printed
+    eq = stats.chi2_uniform_equivalence(counts, 0.1)
+    assert eq.effect == r.effect and eq.ci_low == 0 and 0 < eq.ci_high < r.ci_high  # 90 % is narrower
+
+
+def test_w_interval_inverts_the_noncentral_chi2():
+    from scipy import stats as sps
+
+    r = stats.chi2_uniform([[10, 10, 10], [20, 5, 5]])  # χ² = 15 on 4 df, N = 60
+    assert r.effect == pytest.approx(math.sqrt(11 / 60)) and r.ci_low < r.effect < r.ci_high
+    assert sps.ncx2.sf(15, 4, 60 * r.ci_low**2) == pytest.approx(0.025, abs=1e-8)
+    assert sps.ncx2.cdf(15, 4, 60 * r.ci_high**2) == pytest.approx(0.025, abs=1e-8)
+    eq = stats.chi2_uniform_equivalence([[10, 10, 10], [20, 5, 5]], 0.5)
+    assert sps.ncx2.sf(15, 4, 60 * eq.ci_low**2) == pytest.approx(0.05, abs=1e-8)  # the 90 % interval
+    assert sps.ncx2.cdf(15, 4, 60 * eq.ci_high**2) == pytest.approx(0.05, abs=1e-8)
+    assert eq.p_value == pytest.approx(sps.ncx2.cdf(15, 4, 60 * 0.25))  # the test itself is unchanged
+    # the 90 % upper bound is below the margin exactly when the equivalence test rejects at 0.05
+    for margin in (0.6, 0.7, 0.8, 1.0):
+        e = stats.chi2_uniform_equivalence([[10, 10, 10], [20, 5, 5]], margin)
+        assert (e.ci_high < margin) == (e.p_value < 0.05)
+    # nothing counted: not computable; a count: never a NaN interval
+    assert math.isnan(stats.chi2_uniform([[0, 0, 0]]).p_value) and math.isnan(
+        stats.chi2_uniform_equivalence([[0, 0]], 0.1).p_value
+    )
+    one = stats.chi2_uniform([[1, 0]])
+    assert math.isfinite(one.ci_low) and math.isfinite(one.ci_high)
+
+
+def test_w_interval_covers_the_true_w():
+    # bias spread over the classes (p = 1/C + w z, C Σ z² = 1), 5 networks x 1,000 probes, 200 draws.
+    # The noncentral χ² is the large-sample law of Pearson's χ²; with the bias in one class its variance
+    # is larger and the interval covers less (about 0.90 for w = 0.2 at 5 x 200 probes).
+    w, C = 0.1, 10
+    z = np.linspace(-1, 1, C)
+    p = 1 / C + w * z / math.sqrt(C * np.sum(z**2))
+    rng = np.random.default_rng(0)
+    hits95 = hits90 = 0
+    for _ in range(200):
+        counts = rng.multinomial(1000, p, size=5)
+        r, e = stats.chi2_uniform(counts), stats.chi2_uniform_equivalence(counts, 0.5)
+        hits95 += r.ci_low <= w <= r.ci_high
+        hits90 += e.ci_low <= w <= e.ci_high
+    for hits, level in ((hits95, 0.95), (hits90, 0.90)):
+        bound = 3 * math.sqrt(level * (1 - level) / 200)  # three binomial standard errors
+        assert abs(hits / 200 - level) < bound, (hits, level)
+
+
+def test_tost_on_fewer_than_two_values_is_not_computable():
+    for values in ([], [0.1]):
+        r = stats.tost_one_sample(values, 0, margin=1)
+        assert math.isnan(r.p_value) and math.isnan(r.ci_low) and math.isnan(r.ci_high) and r.n == len(values)
+    assert stats.tost_one_sample([0.1], 0, margin=1).effect == pytest.approx(0.1)
+    assert math.isnan(stats.tost_paired([1.0, float("nan")], [1.0, 2.0], margin=1).p_value)  # one pair
+    assert not stats.significant(stats.tost_one_sample([0.1], 0, margin=1).p_value, 0.05)
+
+
+def test_tost_with_zero_spread_is_the_limit_of_the_t_tests():
+    inside = stats.tost_one_sample([0.2, 0.2, 0.2], 0, margin=0.5)
+    assert inside.p_value == 0.0 and inside.ci_low == inside.ci_high == pytest.approx(0.2)
+    assert math.isnan(inside.statistic)
+    assert stats.tost_one_sample([0.5, 0.5], 0, margin=0.5).p_value == 1.0  # on the margin: not inside
+    assert stats.tost_paired([1, 2, 3], [2, 3, 4], margin=0.5).p_value == 1.0  # a constant shift of -1
+
+
+def test_one_sided_t_tests_against_scipy():
+    from scipy import stats as sps
+
+    two = stats.two_sample_t([1, 2, 3], [4, 5, 6])
+    less = stats.two_sample_t([1, 2, 3], [4, 5, 6], alternative="less")
+    greater = stats.two_sample_t([1, 2, 3], [4, 5, 6], alternative="greater")
+    assert less.p_value == pytest.approx(0.02131 / 2, abs=1e-4) and greater.p_value == pytest.approx(1 - less.p_value)
+    assert less.statistic == two.statistic and less.effect == two.effect and less.n == 6
+    assert (less.ci_low, less.ci_high) == (two.ci_low, two.ci_high)  # the two-sided 95 % interval
+    assert less.test == "two-sample t (one-sided, less)" and two.test == "two-sample t"
+    w = stats.two_sample_t([1, 2, 3, 4], [4, 5, 7], equal_var=False, alternative="greater")
+    assert w.p_value == pytest.approx(sps.ttest_ind([1, 2, 3, 4], [4, 5, 7], equal_var=False, alternative="greater").pvalue)
+
+    one = stats.one_sample_t([1, 2, 3, 4, 5], 1, alternative="greater")
+    assert one.p_value == pytest.approx(0.0474 / 2, abs=1e-4)
+    assert (one.ci_low, one.ci_high) == pytest.approx((2 - 2.776445 * math.sqrt(0.5), 2 + 2.776445 * math.sqrt(0.5)), abs=1e-5)
+    a, b = [2.0, 3.0, 5.0, 4.0], [1.0, 2.0, 3.0, 4.5]
+    for alt in ("less", "greater", "two-sided"):
+        r = stats.paired_t(a, b, alternative=alt)
+        assert r.p_value == pytest.approx(sps.ttest_rel(a, b, alternative=alt).pvalue)
+        assert (r.ci_low, r.ci_high) == pytest.approx((stats.paired_t(a, b).ci_low, stats.paired_t(a, b).ci_high))
+    with pytest.raises(ValueError, match="alternative"):
+        stats.two_sample_t([1, 2], [3, 4], alternative="bigger")

@@ -14,7 +14,7 @@ import jsonschema
 import yaml
 
 from .conditions import CONDITIONS
-from .datasets import DATASETS
+from .datasets import DATASETS, datasets_of_label_space, label_space_text, same_labels
 from .errors import SizeError, refuse_larger
 from .experiments import (
     FIGURE2,
@@ -198,6 +198,9 @@ def _check_figures(cfg: dict, sch: dict) -> None:
             )
     _check_ood_meta(cfg)
     _check_protocols(cfg)
+    window = cfg["convergence"].get("late_window")
+    if window and not window[0] < window[1]:
+        raise ConfigError(f"config key convergence.late_window: {window} needs a < b (epochs a < e <= b are averaged)")
     r = cfg["rules"]
     _check_names("rules.conditions", r["conditions"], CONDITIONS)
     _check_names("rules.datasets", r["datasets"], DATASETS)
@@ -234,7 +237,32 @@ def _same_shape(key: str, names: list[str], reference: str) -> None:
             )
 
 
+def _same_labels(key: str, names: list[str], reference: str, reference_key: str) -> None:
+    """Every dataset at ``key`` scores networks trained on ``reference`` (set by ``reference_key``)
+    against its own labels: it must be of ``reference``'s label space (``datasets.same_labels``)."""
+    for i, name in enumerate(names):
+        if same_labels(name, reference):
+            continue
+        ref_space, space = DATASETS[reference].label_space, DATASETS[name].label_space
+        shape = DATASETS[reference].in_dim
+        keep = [n for n in names if same_labels(n, reference)]
+        more = [d for d in datasets_of_label_space(ref_space) if d not in keep + [reference] and DATASETS[d].in_dim == shape]
+        others = f"or add any of {more}" if more else f"no other registered dataset of this shape has label space {ref_space!r}"
+        trainable = [d for d in datasets_of_label_space(space) if DATASETS[d].in_dim == shape]
+        raise ConfigError(
+            f"config key {key}[{i}]: {name}'s labels are {label_space_text(name)}, but the networks it would test "
+            f"are trained on {reference} ({reference_key}), whose labels are {label_space_text(reference)}: class k of "
+            f"one is not class k of the other, so the accuracy would score {reference}'s networks against {name}'s "
+            f"labels. Write instead `{key}: [{', '.join(keep)}]` ({others}); or, to test on {name}, set "
+            f"`{reference_key}` to a dataset of label space {space!r} (one of {trainable}, also listed in `datasets`)."
+        )
+
+
 def _check_ood_meta(cfg: dict) -> None:
+    """OOD and meta-loss sets. The OOD external sets score the networks of `ood.dataset` on their own
+    labels: one label space. The meta-loss tasks need only one shape: each adapts a noise-trained
+    network to its own labels (SGD on the task's training images) before its loss is measured on
+    the same task's test images, so no network is scored on labels it was not trained for."""
     ood = cfg["ood"]
     if ood["enabled"]:
         if ood["dataset"] not in cfg["datasets"]:
@@ -246,6 +274,7 @@ def _check_ood_meta(cfg: dict) -> None:
         if extra:
             raise ConfigError(f"config key ood.depths: {extra} not in depths {cfg['depths']}")
         _same_shape("ood.external", ood["external"], ood["dataset"])
+        _same_labels("ood.external", ood["external"], ood["dataset"], "ood.dataset")
     meta = cfg["meta"]
     if meta["enabled"]:
         _same_shape("meta.tasks", meta["tasks"], meta["tasks"][0])

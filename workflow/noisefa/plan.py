@@ -16,7 +16,7 @@ from functools import cached_property
 
 from . import paths
 from .conditions import get_condition
-from .datasets import get_spec
+from .datasets import get_spec, same_labels
 from .experiments import (
     PROTOCOLS,
     arch,
@@ -204,6 +204,15 @@ class Plan:
                 "meta": [j.file(paths.META) for j in self.meta(noise=proto.noise, batchnorm=proto.batchnorm)],
             })  # fmt: skip
         return out
+
+
+def ood_external(cfg: dict, dataset: str) -> list[str]:
+    """The sets of `ood.external` an OOD job of ``dataset``'s networks is tested on: those of its label
+    space (``datasets.same_labels``). For `ood.dataset` that is all of them (``config.validate``
+    refuses any other); a protocol-study cell of another dataset (`protocols.datasets`, e.g.
+    Fashion-MNIST beside digit sets) is tested on none, never on labels it was not trained for.
+    (Its C15 rows would not be read anyway: the protocol study repeats C14, not C15.)"""
+    return [d for d in cfg["ood"]["external"] if same_labels(d, dataset)]
 
 
 def plan(cfg: dict) -> Plan:

@@ -8,7 +8,7 @@ experiment to one name (``LABEL``), and runs the same claim functions as the mai
 (``claims.claims_table``): a claim reads the same here as in ``claims.csv``. Each protocol's
 verdict per claim follows ``verdict.verdict_of``.
 
-The claims a protocol's cells can compute: C1-C3 and C10-C11 from its pretraining, C5-C7, C9 and
+The claims a protocol's cells can compute: C1-C3 and C10a-C11 from its pretraining, C5-C7b, C9 and
 C13 from its data training, C14 from OOD jobs on its networks (transformed test images of the
 study's dataset) and C16 from a meta-loss job of its noise set and architecture. C4 (Figure 1's
 sweep), C8 (the order control), C12 (the size sweep) and C15 (a second dataset of the study's
@@ -26,7 +26,7 @@ from .tidy import DETAIL_COLUMNS, DETAIL_DTYPES, META_COLUMNS, META_DTYPES, OOD_
 from .verdict import verdict_of
 
 LABEL = "protocol"  # the experiment name every protocol's cells get in its own tables
-CLAIMS = ("C1", "C2", "C3", "C5", "C6", "C7", "C9", "C10", "C11", "C13", "C14", "C16")
+CLAIMS = ("C1", "C2", "C3", "C5", "C5s", "C6", "C7a", "C7b", "C9", "C10a", "C10b", "C11", "C13", "C14", "C16")
 COLUMNS = ["noise_set", "protocol", "batchnorm", "claim", "verdict", *[c for c in CLAIM_COLUMNS if c not in
            ("claim", "noise_set", "protocol", "batchnorm")]]  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""Per-network summaries of the tidy metrics: final accuracy, AUC, alignment.
+"""Per-network summaries of the tidy metrics: final, converged and late-window accuracy, AUC,
+alignment; and the one rule that leaves out networks that diverged or blew up.
 
 One row per (experiment, dataset, depth, condition, seed). Used by the aggregate
 stage (results/tables/summary.csv) and by the report notebooks.
@@ -13,29 +14,112 @@ from .metrics import auc
 from .tidy import NETWORK_KEYS as KEYS
 from .tidy import SUMMARY_COLUMNS, summary_frame
 
+# The blow-up rule (``blown_up``): a network blew up when, at any logged step, some layer's ||W - B||
+# (``wb_distance``) exceeds BLOWUP_FACTOR times its value at its phase's first logged step, or its
+# test logit range (median max - min logit, ``metrics.logit_range``) exceeds LOGIT_RANGE_BOUND nats.
+# Measured on Fashion-MNIST with config/paper_offline.yaml's networks and training (no BatchNorm, SGD
+# lr 0.01, momentum 0.9, 50 epochs; networks of seeds 0-9, or 1, 3 and 9 where logits were read):
+# ||W - B|| grows at most 1.4x in noise pretraining (depth 2; depth 5 with its 30,000 clipped
+# steps), 1.6x under BP at depth 4, 19x under FA w/o at depth 3 (logit range at most 7,600 nats,
+# test CE 78-250). Under FA w/o at depth 4 the readout's grows 236-2,000x within the first epoch
+# (2e5x by epoch 50; logit range 1e7-9e8 after one epoch, 5e10-2e12 at 50, test CE 1e9-5e10 nats
+# at 0.82-0.85 accuracy); at depth 5 4.6e4-4e7x within the first epoch (logit range up to 1e22,
+# test CE up to 1e20; three of ten networks then collapse to ~0.2 accuracy with a logit range of
+# 0.5-2 nats, which only the weight rule sees). Both bounds sit in those gaps: 100 between 19 and
+# 236; 1e6 nats 130x above the largest ordinary range and 10x below the smallest blown-up one.
+BLOWUP_FACTOR = 100.0
+LOGIT_RANGE_BOUND = 1e6
+
 
 def diverged(df: pd.DataFrame, keys=KEYS) -> pd.DataFrame:
     """The ``keys`` of networks that diverged in either phase (metric ``diverged``) of a tidy table."""
     return df.loc[df.metric == "diverged", list(keys)].drop_duplicates() if not df.empty else df[list(keys)]
 
 
-def exclude_diverged(df: pd.DataFrame, flags: pd.DataFrame | None = None, keys=KEYS) -> tuple[pd.DataFrame, int]:
-    """Rows of networks that never diverged, and how many networks were left out: the one rule for
-    every table. A summary (a ``diverged`` column) decides by that column; a tidy table by its own
-    ``diverged`` rows, or by those of ``flags`` (e.g. details rows by the pretraining metrics)."""
-    if flags is None and "diverged" in df.columns and "metric" not in df.columns:
-        bad = df.diverged.astype(bool).to_numpy()
-        return df[~bad], int(bad.sum())
-    bad = diverged(df if flags is None else flags, keys)
+def blown_up(df: pd.DataFrame, keys=KEYS) -> pd.DataFrame:
+    """The ``keys`` of networks of a tidy table whose weights blew up: at some logged step a layer's
+    ``wb_distance`` above ``BLOWUP_FACTOR`` times its value at the first logged step of its phase
+    (and job: the table's ``experiment`` and ``condition`` when ``keys`` lack them, so a pretraining
+    table by ``tidy.PRETRAIN_KEYS`` compares every job with itself), or a ``test_logit_range``
+    above ``LOGIT_RANGE_BOUND``. Networks that diverged are found by ``diverged``; NaN is never
+    above a bound."""
+    keys = list(keys)
+    if df.empty:
+        return df[keys]
+    job = keys + [c for c in ("experiment", "condition", "phase", "layer") if c in df.columns and c not in keys]
+    wb = df[df.metric == "wb_distance"]
+    bad = []
+    if not wb.empty:
+        first = wb[wb.step == wb.groupby(job).step.transform("min")].groupby(job).value.first().rename("_start")
+        wb = wb.join(first, on=job)
+        bad.append(wb.loc[wb.value > BLOWUP_FACTOR * wb._start, keys])
+    bad.append(df.loc[(df.metric == "test_logit_range") & (df.value > LOGIT_RANGE_BOUND), keys])
+    return pd.concat(bad, ignore_index=True).drop_duplicates()
+
+
+class Excluded(int):
+    """How many networks ``exclude_diverged`` left out (an int), and why: ``diverged`` and
+    ``blown_up`` (a network that did both counts as diverged), so a report can say both."""
+
+    diverged: int
+    blown_up: int
+
+    def __new__(cls, diverged: int = 0, blown_up: int = 0):
+        n = super().__new__(cls, int(diverged) + int(blown_up))
+        n.diverged, n.blown_up = int(diverged), int(blown_up)
+        return n
+
+    def __repr__(self) -> str:
+        return f"Excluded(diverged={self.diverged}, blown_up={self.blown_up})"
+
+    def __str__(self) -> str:  # printed and formatted as the number it is
+        return str(int(self))
+
+
+def _hits(df: pd.DataFrame, bad: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Whether each row of ``df`` belongs to one of the networks ``bad`` lists (by ``keys``)."""
     if bad.empty or df.empty:
-        return df, 0
-    mask = df[list(keys)].merge(bad.assign(_bad=True), on=list(keys), how="left")["_bad"].notna().to_numpy()
-    return df[~mask], len(bad)
+        return np.zeros(len(df), bool)
+    bad = bad[keys].drop_duplicates().astype({k: df[k].dtype for k in keys})
+    return df[keys].merge(bad.assign(_bad=True), on=keys, how="left")["_bad"].notna().to_numpy()
+
+
+def exclude_diverged(
+    df: pd.DataFrame, flags: pd.DataFrame | None = None, keys=KEYS, exclude_blown_up: bool = True
+) -> tuple[pd.DataFrame, Excluded]:
+    """Rows of networks that neither diverged nor blew up, and how many networks were left out
+    (``Excluded``: an int, with the two counts apart): the one rule for every table. A summary
+    (``diverged`` and ``blown_up`` columns) decides by those columns; a tidy table by its own rows
+    (``diverged``, ``blown_up``), or by those of ``flags``, another table, matched on ``keys``, the
+    columns both have (e.g. details or meta rows by the pretraining table, ``tidy.PRETRAIN_KEYS``).
+    ``exclude_blown_up=False`` leaves out the diverged networks only (for a reader that decides to
+    keep the blown-up ones, e.g. by accuracy alone, and says so)."""
+    keys = list(keys)
+    if flags is None and "diverged" in df.columns and "metric" not in df.columns:
+        div = df.diverged.astype(bool).to_numpy()
+        blew = np.zeros(len(df), bool)
+        if exclude_blown_up and "blown_up" in df.columns:
+            blew = df.blown_up.astype(bool).to_numpy() & ~div
+        return df[~(div | blew)], Excluded(div.sum(), blew.sum())
+    source = df if flags is None else flags
+    bad_div = diverged(source, keys)
+    bad_blew = blown_up(source, keys) if exclude_blown_up else source.iloc[:0][keys]
+    bad_blew = bad_blew[~_hits(bad_blew, bad_div, keys)]
+    if df.empty:
+        return df, Excluded()
+    mask = _hits(df, bad_div, keys) | _hits(df, bad_blew, keys)
+    return df[~mask], Excluded(len(bad_div), len(bad_blew))
 
 
 def excluded_note(title: str, n: int) -> str:
-    """A figure's title with the number of diverged networks left out (unchanged when none)."""
-    return f"{title} [{n} diverged networks excluded]" if n else title
+    """A figure's title with the number of networks left out (unchanged when none): "[k diverged
+    networks excluded]", or with blown-up ones "[k diverged, j blown-up networks excluded]"."""
+    if not n:
+        return title
+    blew = getattr(n, "blown_up", 0)
+    if not blew:
+        return f"{title} [{n} diverged networks excluded]"
+    return f"{title} [{n - blew} diverged, {blew} blown-up networks excluded]"
 
 
 def _window(epochs, values, upto: float | None):
@@ -76,10 +160,29 @@ def plateau(epochs, acc, patience_epochs: float = 3.0, min_delta: float = 0.001)
     return float(e[-1]), float(a[last].mean()), False
 
 
+def late_accuracy(epochs, acc, window) -> float:
+    """Mean test accuracy over the evaluations in the late window (a, b]: epochs a < e <= b, the
+    same for every condition, so a slow learner is not read off before it has learnt. NaN without a
+    window, when the curve ends before b (stopped or capped earlier) or has no evaluation in it."""
+    if window is None:
+        return float("nan")
+    a, b = (float(v) for v in window)
+    if not a < b:
+        raise ValueError(f"convergence.late_window {list(window)} is empty: it needs a < b")
+    e = np.asarray(epochs, float)
+    v = np.asarray(acc, float)
+    keep = (e > a + 1e-9) & (e <= b + 1e-9)
+    if not len(e) or e.max() < b - 1e-9 or not keep.any():
+        return float("nan")
+    return float(v[keep].mean())
+
+
 def all_converged(rows: list[dict], patience_epochs: float, min_delta: float, min_epochs: float) -> bool:
     """Whether every network of a training job has converged by ``plateau``'s rule (the one the
     summary applies afterwards, so stopping here changes no converged accuracy or epoch), once it
-    has trained ``min_epochs`` (the AUC window). Diverged networks never converge and are not waited for."""
+    has trained ``min_epochs`` (``experiments.train_stop``: the end of the AUC window or of the late
+    window, whichever is later, so both cover every network). Diverged networks never converge and
+    are not waited for."""
     if rows and rows[-1]["epoch"] < min_epochs - 1e-9:  # the latest evaluation: no scan of the history yet
         return False
     acc = [r for r in rows if r["metric"] == "test_acc" and r["step"] > 0]
@@ -102,12 +205,15 @@ def summarise(
     experiments: dict | None = None,
     auc_epochs: float | None = None,
     stop_at_convergence: bool = False,
+    late_window: list[float] | None = None,
 ) -> pd.DataFrame:
-    """Per-network summary in the contract (``tidy.SUMMARY_COLUMNS``); networks that diverged keep a
-    row with ``diverged`` True (exclude them). ``experiments``: {experiment: {kind, train_size:
-    {dataset: n}}} (``experiments.experiment_columns``) for the identity columns. ``auc_epochs``: the
-    AUC covers epochs 0 to it, the same window for every condition (None: the whole curve);
-    ``stop_at_convergence`` is the config's, read by the training jobs, not here."""
+    """Per-network summary in the contract (``tidy.SUMMARY_COLUMNS``); networks that diverged or
+    blew up keep a row with ``diverged`` / ``blown_up`` True (exclude them). ``experiments``:
+    {experiment: {kind, train_size: {dataset: n}}} (``experiments.experiment_columns``) for the
+    identity columns. ``auc_epochs``: the AUC covers epochs 0 to it, the same window for every
+    condition (None: the whole curve); ``late_window`` [a, b]: ``late_test_acc`` is the mean test
+    accuracy over epochs (a, b] (``late_accuracy``; None: NaN); ``stop_at_convergence`` is the
+    config's, read by the training jobs, not here."""
     data = df[df.phase == "data"]
     acc = data[data.metric == "test_acc"].sort_values("step")
     rows = []
@@ -122,6 +228,7 @@ def summarise(
                 converged_test_acc=conv_acc,
                 convergence_epoch=conv_epoch,
                 converged=converged,
+                late_test_acc=late_accuracy(trained.epoch, trained.value, late_window),
                 auc_test_acc=_window_auc(g.epoch, g.value, auc_epochs),
                 first_eval_epoch=first.epoch,
                 first_eval_test_acc=first.value,
@@ -143,5 +250,6 @@ def summarise(
     )
     out = out.merge(last[KEYS + ["value"]].rename(columns={"value": "final_last_layer_angle_deg"}), on=KEYS, how="left")
     out = out.merge(start[KEYS + ["value"]].rename(columns={"value": "initial_last_layer_angle_deg"}), on=KEYS, how="left")
-    out["diverged"] = out[KEYS].merge(diverged(df).assign(_d=True), on=KEYS, how="left")["_d"].notna().to_numpy()
+    out["diverged"] = _hits(out, diverged(df), KEYS)
+    out["blown_up"] = _hits(out, blown_up(df), KEYS)
     return summary_frame(out)

@@ -39,6 +39,10 @@ METRICS = {
     "test_loss": "cross-entropy on the test set",
     "test_acc": "accuracy on the test set",
     "test_ece": "expected calibration error on the test set (15 bins of the max softmax probability; first and last step only)",
+    "test_logit_range": "median over test images of (largest - smallest logit), in nats: the logits' scale (first/last step)",
+    "test_temperature": "the temperature T minimising the test cross-entropy of logits / T (first and last step only)",
+    "test_loss_calibrated": "test cross-entropy of logits / test_temperature: free of the logits' scale (first/last step)",
+    "train_loss_calibrated": "training-subset cross-entropy at test_temperature (first/last step), for a scale-free loss gap",
     "batch_loss": "mean training-batch cross-entropy since the previous evaluation",
     "angle_deg": "mean over neurons of the angle between W's and B's column of each input neuron of the layer",
     "matrix_angle_deg": "angle between vec(W) and vec(B)",
@@ -82,7 +86,9 @@ META_DTYPES = {**{c: DTYPES[c] for c in META_COLUMNS if c in DTYPES}, "task": "s
 # summary.csv: one row per data-trained network (``noisefa.summary.summarise`` writes it;
 # ``read_summary`` is its one reader). `kind` and `train_size` say what the experiment is for and
 # how many training images its networks saw (``experiments.experiment_columns``); `converged` is
-# False where the epoch cap came before the plateau; `diverged` networks keep their row (exclude them).
+# False where the epoch cap came before the plateau; `late_test_acc` is the mean test accuracy over
+# the config's late window (`convergence.late_window`); `diverged` and `blown_up` networks
+# (``summary.diverged``, ``summary.blown_up``) keep their row (exclude them).
 NETWORK_KEYS = ["experiment", "dataset", "depth", "condition", "seed"]
 PRETRAIN_KEYS = ["dataset", "noise", "depth", "seed"]  # a pretraining job's network (its dataset: the shape)
 SUMMARY_DTYPES = {
@@ -97,24 +103,32 @@ SUMMARY_DTYPES = {
     "converged_test_acc": "float64",
     "convergence_epoch": "float64",
     "converged": "bool",
+    "late_test_acc": "float64",
     "auc_test_acc": "float64",
     "first_eval_epoch": "float64",
     "first_eval_test_acc": "float64",
     "final_last_layer_angle_deg": "float64",
     "initial_last_layer_angle_deg": "float64",
     "diverged": "bool",
+    "blown_up": "bool",
 }
 SUMMARY_COLUMNS = list(SUMMARY_DTYPES)
+# Columns added after summaries were first written, with the value such a summary reads with (a
+# reference bundle, a hand-built table): no late window measured, no blow-up found.
+LATER_COLUMNS = {"late_test_acc": float("nan"), "blown_up": False}
 _TRUE, _FALSE = {"true", "1", "1.0"}, {"false", "0", "0.0"}
 
 
 def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` in the summary contract: its columns in order, typed (flags read from True/False or 1/0)."""
+    """``df`` in the summary contract: its columns in order, typed (flags read from True/False or 1/0;
+    a column of ``LATER_COLUMNS`` that is absent, or a blank flag of one, takes its stated value)."""
+    df = df.assign(**{c: v for c, v in LATER_COLUMNS.items() if c not in df.columns})
     missing = [c for c in SUMMARY_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"summary rows lack columns {missing}")
     df = df[SUMMARY_COLUMNS].copy()
-    for flag in ("converged", "diverged"):
+    df["blown_up"] = df.blown_up.astype(object).where(df.blown_up.notna(), False)
+    for flag in ("converged", "diverged", "blown_up"):
         words = df[flag].astype(str).str.strip().str.lower()
         bad = ~words.isin(_TRUE | _FALSE)
         if bad.any():

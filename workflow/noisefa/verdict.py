@@ -1,15 +1,29 @@
-"""One verdict per claim, read from the primary rows of the claims table.
+"""One verdict per statement of the paper, read from the primary rows of the claims table.
 
-The rule, written before any result was looked at:
+Each primary row has a ``direction`` (``claims.direction``): ``supports`` (its test succeeds),
+``contradicts`` (significant in the opposite direction) or ``n.s.``. The rule, written before any
+result was looked at:
 
-- ``not computed``: the claim has no primary row (its experiment is off, or its data are missing);
-- ``holds``: every primary row holds;
-- ``fails``: no primary row holds;
-- ``mixed``: some primary rows hold and some do not (for example one dataset or depth but not
-  another, or faster learning but not close to BP); ``evidence`` names the rows that do not.
+- ``not computed``: the statement has no primary row with a test (its experiment is off, its data
+  are missing, or too few networks);
+- ``contradicted``: at least one primary row contradicts it, whatever the others say;
+- ``holds``: every primary row supports it;
+- ``fails``: none does (and none contradicts);
+- ``mixed``: some support it and the rest are not significant (for example one depth but not another).
+
+The evidence leads with the count of each kind of row; then it shows the strongest contrary row
+(smallest adjusted p) when there is one, and the row that decides the verdict: for ``holds`` the
+weakest supporting row, for ``mixed`` the not-holding row farthest from holding, for ``fails`` the
+row *closest* to holding (the claim's best case still falls short).
+
+Where the paper states two things, each is its own statement (C7a/C7b, C8a/C8b, C10a/C10b), and C5
+is the Figure 2b cell with its depth sweep apart (C5s). A ``check`` (C1) tests the implementation,
+not the paper: any correct independent initialisation passes it. A ``premise`` (C2) chose the
+protocol (the rule in README, on seeds disjoint from the cells'): it holds by construction of the
+config, so the same test under the paper's own protocol (fresh noise) is shown beside it.
 
 Primary rows (``claims.py``) test the claim as the paper states it, over networks, under the
-configured noise set and protocol, after Holm's adjustment within the claim.
+configured noise set and protocol, after Holm's adjustment within the statement.
 """
 
 from __future__ import annotations
@@ -19,30 +33,36 @@ import math
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["claim", "figure", "statement", "verdict", "evidence", "rows", "noise_set", "protocol", "batchnorm"]
-VERDICTS = ("holds", "fails", "mixed", "not computed")
+COLUMNS = ["claim", "kind", "figure", "statement", "verdict", "supports", "not_significant", "contradicts", "evidence",
+           "rows", "noise_set", "protocol", "batchnorm"]  # fmt: skip
+VERDICTS = ("holds", "mixed", "fails", "contradicted", "not computed")
+KINDS = ("claim", "check", "premise")
 
-# claim -> (figure, the paper's claim in a few words)
-STATEMENTS: dict[str, tuple[str, str]] = {
-    "C1": ("1e", "untrained last-layer angle is at 90°"),
-    "C2": ("1e", "noise training lowers the angle well below 90°"),
-    "C3": ("1d", "cross-entropy falls during noise training"),
-    "C4": ("1f", "alignment appears under several random-input conditions"),
-    "C5": ("2b", "FA w/ learns faster than FA w/o, close to BP"),
-    "C6": ("2c", "final angle after data training lower w/ than w/o"),
-    "C7": ("2d,e", "W ends closer to B w/ than w/o"),
-    "C8": ("2f,g", "data→noise leaves the weights; noise→data lowers the angle"),
-    "C9": ("3, Tab.1", "FA w/ narrows the accuracy gap to BP"),
-    "C10": ("4b", "untrained readout ≠ chance; noise-trained readout ≈ chance"),
-    "C11": ("4c,d", "effective rank of W falls during noise training"),
-    "C12": ("4e,f", "smaller generalisation gap w/ than w/o"),
-    "C13": ("4g,h", "lower Gram-matrix effective dimensionality w/"),
-    "C14": ("5b", "higher accuracy on translated / rotated / scaled inputs w/"),
-    "C15": ("5c", "higher accuracy on another dataset (USPS) w/"),
-    "C16": ("6", "meta-loss falls during noise training; faster adaptation w/"),
-    "B1": ("rules", "FA w/ learns faster than the other rules without weight transport"),
-    "B2": ("rules", "FA w/ converges higher than the other rules"),
-    "B3": ("rules", "FA w/ is better calibrated than the other rules"),
+# statement -> (figure, the paper's statement in a few words, kind)
+STATEMENTS: dict[str, tuple[str, str, str]] = {
+    "C1": ("1e", "untrained last-layer angle is at 90°", "check"),
+    "C2": ("1e", "noise training lowers the angle well below 90°", "premise"),
+    "C3": ("1d", "noise training memorises the set: cross-entropy falls below ln C", "claim"),
+    "C4": ("1f", "alignment appears under several random-input conditions", "claim"),
+    "C5": ("2b", "FA w/ learns faster than FA w/o, close to BP (Figure 2b's cell)", "claim"),
+    "C5s": ("3", "FA w/ learns faster than FA w/o at every dataset and depth", "claim"),
+    "C6": ("2c", "final angle after data training lower w/ than w/o", "claim"),
+    "C7a": ("2e", "W ends closer to B w/ than w/o", "claim"),
+    "C7b": ("2d", "W moves from its untrained state in both arms", "claim"),
+    "C8a": ("2g", "data→noise leaves the angle where data put it", "claim"),
+    "C8b": ("2f", "noise→data lowers the angle (C6's test at Figure 2's cell)", "claim"),
+    "C9": ("3, Tab.1", "FA w/ narrows the accuracy gap to BP", "claim"),
+    "C10a": ("4b", "untrained readout differs from chance", "claim"),
+    "C10b": ("4b", "noise-trained readout is at chance", "claim"),
+    "C11": ("4c,d", "effective rank of W falls during noise training", "claim"),
+    "C12": ("4e,f", "smaller generalisation gap (error) w/ than w/o", "claim"),
+    "C13": ("4g,h", "lower Gram-matrix effective dimensionality w/", "claim"),
+    "C14": ("5b", "higher accuracy on translated / rotated / scaled inputs w/", "claim"),
+    "C15": ("5c", "higher accuracy on another dataset (USPS) w/", "claim"),
+    "C16": ("6", "meta-loss falls during noise training; faster adaptation w/", "claim"),
+    "B1": ("rules", "FA w/ learns faster than the other rules without weight transport", "claim"),
+    "B2": ("rules", "FA w/ converges higher than the other rules", "claim"),
+    "B3": ("rules", "FA w/ is better calibrated than the other rules", "claim"),
 }
 
 
@@ -66,49 +86,97 @@ def computable(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[np.isfinite(rows.p_value.astype(float))] if len(rows) else rows
 
 
+def _directions(rows: pd.DataFrame) -> pd.Series:
+    """Each row's direction (a table written before directions existed: from ``holds``)."""
+    if "direction" in rows:
+        return rows.direction.astype(str)
+    return rows.holds.astype(bool).map({True: "supports", False: "n.s."})
+
+
 def verdict_of(primary: pd.DataFrame) -> str:
     primary = computable(primary)
     if primary.empty:
         return "not computed"
-    held = primary.holds.astype(bool)
-    return "holds" if held.all() else "fails" if not held.any() else "mixed"
+    d = _directions(primary)
+    if (d == "contradicts").any():
+        return "contradicted"
+    return "holds" if (d == "supports").all() else "fails" if not (d == "supports").any() else "mixed"
 
 
 def _weakness(rows: pd.DataFrame) -> pd.Series:
-    """How close each row is to the other verdict: its adjusted p, or for a no-detectable-difference
-    row (which holds on a large p) one minus it."""
+    """How far each row is from supporting the claim: its adjusted p, or for a no-detectable-difference
+    row (which holds on a large p) one minus it. Small: close to supporting."""
     p = rows.p_holm.astype(float)
     return p.where(rows.get("rule", pd.Series("", index=rows.index)) != "undetected", 1 - rows.p_value.astype(float))
 
 
+def evidence_of(rows: pd.DataFrame, v: str) -> str:
+    """The evidence string of a verdict (the rule in the module docstring)."""
+    if v == "not computed":
+        return "no primary row with a test (experiment disabled, data missing or too few networks)"
+    usable = computable(rows)
+    d = _directions(usable)
+    n_sup, n_ns, n_con = int((d == "supports").sum()), int((d == "n.s.").sum()), int((d == "contradicts").sum())
+    lead = f"{len(usable)} primary rows: {n_sup} support, {n_ns} n.s., {n_con} contradict"
+    if len(usable) < len(rows):
+        lead += f" ({len(rows) - len(usable)} without a test)"
+    parts = [lead]
+    if n_con:
+        contrary = usable[d == "contradicts"]
+        parts.append(f"strongest contrary: {_evidence(contrary.loc[contrary.p_holm.astype(float).idxmin()])}")
+    weak = _weakness(usable)
+    if v == "holds":
+        parts.append(f"weakest: {_evidence(usable.loc[weak.idxmax()])}")
+    elif v in ("mixed", "contradicted") and n_ns:
+        ns = usable[d == "n.s."]
+        parts.append(f"not holding: {_evidence(ns.loc[weak[ns.index].idxmax()])}")
+    elif v == "fails":
+        parts.append(f"closest to holding: {_evidence(usable.loc[weak.idxmin()])}")
+    if v == "contradicted" and n_sup:
+        sup = usable[d == "supports"]
+        parts.append(f"supporting: {_evidence(sup.loc[weak[sup.index].idxmin()])}")
+    return "; ".join(parts)
+
+
+def _paper_protocol(claims: pd.DataFrame, claim: str) -> str:
+    """A premise's test under the paper's own protocol (fresh noise), where the config ran it."""
+    if claims.empty or "protocol" not in claims:
+        return ""
+    rows = claims[(claims.claim == claim) & ~claims.primary.astype(bool) & (claims.protocol.astype(str) == "fresh")]
+    rows = rows[rows.comparison.str.contains("networks", regex=False)]
+    if rows.empty:
+        return ""
+    d = _directions(rows)
+    return "; premise used to choose the protocol. Under the paper's protocol (fresh noise): " + "; ".join(
+        f"{direction}: {_evidence(r)}" for direction, r in zip(d, rows.itertuples())
+    )
+
+
 def verdict_table(claims: pd.DataFrame, context: dict | None = None) -> pd.DataFrame:
-    """One row per claim of ``STATEMENTS`` (C1-C16, B1-B3), in that order."""
+    """One row per statement of ``STATEMENTS``, in that order."""
     context = context or {}
     primary = claims[claims.primary.astype(bool)] if not claims.empty else claims
     out = []
-    for claim, (figure, statement) in STATEMENTS.items():
+    for claim, (figure, statement, kind) in STATEMENTS.items():
         rows = primary[primary.claim == claim] if not primary.empty else primary
         v = verdict_of(rows)
-        usable = computable(rows)
-        if v == "not computed":
-            evidence = "no primary row with a test (experiment disabled, data missing or too few networks)"
-        else:
-            held = usable.holds.astype(bool)
-            shown = usable[~held] if v == "mixed" else usable
-            worst = shown.loc[_weakness(shown).idxmax()]  # the row closest to the other verdict speaks
-            lead = f"{int(held.sum())}/{len(usable)} primary rows hold"
-            if len(usable) < len(rows):
-                lead += f" ({len(rows) - len(usable)} without a test)"
-            evidence = f"{lead}; {'not holding' if v == 'mixed' else 'weakest'}: {_evidence(worst)}"
+        d = _directions(computable(rows)) if len(rows) else pd.Series(dtype=str)
+        evidence = evidence_of(rows, v)
+        if kind == "premise":
+            evidence += _paper_protocol(claims, claim) or "; premise used to choose the protocol"
         sets = sorted(set(rows.noise_set.dropna())) if len(rows) else [context.get("noise", "")]
         protocols = sorted(set(rows.protocol.dropna())) if len(rows) else []
         bn = rows.batchnorm.dropna().unique() if len(rows) else []
         out.append(
             {
                 "claim": claim,
+                "kind": kind,
                 "figure": figure,
                 "statement": statement,
                 "verdict": v,
+                "supports": int((d == "supports").sum()),
+                "not_significant": int((d == "n.s.").sum()),
+                "contradicts": int((d == "contradicts").sum()),
                 "evidence": evidence,
                 "rows": len(rows),
                 "noise_set": ", ".join(s for s in sets if s),
@@ -120,12 +188,23 @@ def verdict_table(claims: pd.DataFrame, context: dict | None = None) -> pd.DataF
 
 
 def markdown(verdicts: pd.DataFrame) -> str:
-    """The verdict table as Markdown (README, report): claim, figure, statement, verdict, evidence."""
-    lines = ["| claim | figure | the paper's claim | verdict | evidence |", "|---|---|---|---|---|"]
-    for r in verdicts.itertuples():
-        evidence = r.evidence.replace("|", "\\|")  # a norm's bars would end the cell
-        lines.append(f"| {r.claim} | {r.figure} | {r.statement} | **{r.verdict}** | {evidence} |")
-    first = verdicts.iloc[0] if len(verdicts) else None
-    if first is not None:
-        lines += ["", f"Noise set {first.noise_set or '-'} ({first.protocol or '-'}), BatchNorm {first.batchnorm}."]
+    """The verdict table as Markdown (README, report): the paper's claims, then the checks and premises
+    apart (they test the implementation or chose the protocol, not the paper)."""
+    kind = verdicts["kind"] if "kind" in verdicts else pd.Series("claim", index=verdicts.index)
+    lines = []
+    for title, part in (("The paper's claims", verdicts[kind == "claim"]),
+                        ("Checks and premises (not tests of the paper)", verdicts[kind != "claim"])):  # fmt: skip
+        if part.empty:
+            continue
+        lines += [f"**{title}**", "", "| claim | figure | the paper's statement | verdict | evidence |", "|---|---|---|---|---|"]
+        for r in part.itertuples():
+            evidence = r.evidence.replace("|", "\\|")  # a norm's bars would end the cell
+            label = r.claim if getattr(r, "kind", "claim") == "claim" else f"{r.claim} ({r.kind})"
+            lines.append(f"| {label} | {r.figure} | {r.statement} | **{r.verdict}** | {evidence} |")
+        lines.append("")
+    if len(verdicts):
+        counts = verdicts[kind == "claim"].verdict.value_counts()
+        tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
+        first = verdicts.iloc[0]
+        lines += [f"Claims: {tally}. Noise set {first.noise_set or '-'} ({first.protocol or '-'}), BatchNorm {first.batchnorm}."]
     return "\n".join(lines) + "\n"

@@ -27,7 +27,7 @@ from noisefa.compare import REFERENCE_TABLES
 from noisefa.figures.registry import FIGURES, REPORT_NAMES, TABLES
 from noisefa.figures.registry import figures as registry_figures
 from noisefa.figures.registry import reports as registry_reports
-from noisefa.plan import Job, Plan, files, seeds_of, shape
+from noisefa.plan import Job, Plan, files, ood_external, seeds_of, shape
 from noisefa.resources import estimate
 from noisefa.sources import closure
 
@@ -99,7 +99,7 @@ def cell_job(wc, rule="train"):
 def ood_inputs(wc):
     return {
         "data": paths.DATA.format(dataset=wc.dataset),
-        "external": [paths.DATA.format(dataset=d) for d in config["ood"]["external"]],
+        "external": [paths.DATA.format(dataset=d) for d in ood_external(config, wc.dataset)],
         "checkpoint": cell_job(wc).file(paths.TRAIN_CHECKPOINT),
     }
 

@@ -1,6 +1,13 @@
 # `snakemake compare --configfile C`: this run against its config's reference results (noisefa/compare.py
 # states what is compared and each tolerance). compare_table writes every difference; compare fails
-# on any, after the table is on disk.
+# on any, after the table is on disk. protocols.csv is compared when both the run and the reference
+# have it (older references have none).
+
+
+def compare_reference(wc):
+    tables = reference_tables(wc)
+    protocols = Path(tables[0]).parent / "protocols.csv"
+    return tables + ([str(protocols)] if protocols.exists() else [])
 
 
 localrules:
@@ -10,8 +17,9 @@ localrules:
 
 rule compare_table:
     input:
-        reference=reference_tables,
-        run=[paths.VERDICT.format(ext="csv"), paths.CLAIMS, paths.TABLE1.format(ext="csv"), paths.SUMMARY],
+        reference=compare_reference,
+        run=[paths.VERDICT.format(ext="csv"), paths.CLAIMS, paths.TABLE1.format(ext="csv"), paths.SUMMARY]
+        + ([paths.PROTOCOLS_TABLE] if config["protocols"]["enabled"] else []),
         code=lib("noisefa.stages.compare"),
     output:
         paths.COMPARE,

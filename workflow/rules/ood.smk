@@ -9,7 +9,7 @@ rule ood:
         paths.OOD,
     params:
         spec=ood_spec,
-        external=lambda wc, input: json.dumps(dict(zip(config["ood"]["external"], input.external))),
+        external=lambda wc, input: json.dumps(dict(zip(ood_external(config, wc.dataset), input.external))),
     threads: config["threads"]
     resources:
         mem_mb=mem_mb("ood"),

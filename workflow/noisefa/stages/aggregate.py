@@ -9,7 +9,12 @@
 - ood.parquet, meta.parquet: Figures 5 and 6 (their own column sets, ``tidy.OOD_COLUMNS``
   and ``tidy.META_COLUMNS``).
 - summary.csv: one row per data-trained network, with its converged accuracy
-  (``summary.converged``: the convergence rule of the config).
+  (``summary.plateau``: the convergence rule of the config), its accuracy over the config's
+  late window (``summary.late_accuracy``) and whether it diverged or blew up
+  (``summary.diverged``, ``summary.blown_up``: every table's consumer leaves those out with
+  ``summary.exclude_diverged``). The details and meta tables are written whole: a consumer
+  filters them by the pretraining table's flags, ``exclude_diverged(details, flags=pretrain,
+  keys=tidy.PRETRAIN_KEYS)`` (the columns the three tables share).
 
 File names are never parsed: the rule passes the map.
 """
@@ -20,7 +25,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..summary import summarise
+from ..summary import exclude_diverged, summarise
 from ..tidy import (
     DETAIL_COLUMNS,
     DETAIL_DTYPES,
@@ -43,7 +48,7 @@ def main(argv=None):
     p.add_argument("--details", nargs="*", type=Path, default=[])
     p.add_argument("--ood", nargs="*", type=Path, default=[])
     p.add_argument("--meta", nargs="*", type=Path, default=[])
-    p.add_argument("--convergence", type=json.loads, default={}, help="JSON {patience_epochs, min_delta}")
+    p.add_argument("--convergence", type=json.loads, default={}, help="JSON: the config's convergence block")
     p.add_argument("--experiments", type=json.loads, default={}, help="JSON {experiment: {kind, train_size}}")
     for name in ("parquet", "csv", "summary", "pretrain-table", "details-table", "ood-table", "meta-table"):
         p.add_argument(f"--{name}", type=Path, required=True)
@@ -57,6 +62,9 @@ def main(argv=None):
     write_table(concat_tables(a.meta, META_COLUMNS, META_DTYPES), a.meta_table)
     summary = summarise(df, **a.convergence, experiments=a.experiments)
     write_table(summary, a.summary)
+    _, left_out = exclude_diverged(summary)
+    if left_out:
+        print(f"{left_out.diverged} diverged and {left_out.blown_up} blown-up networks (summary.csv flags them)")
     print(f"{len(df)} metric rows from {len(a.train)} training, {len(a.pretrain_all)} pretraining, {len(a.extra)} order jobs")
     print(summary.groupby(["experiment", "dataset", "depth", "condition"])[["final_test_acc", "auc_test_acc"]].mean().to_string())
 

@@ -36,7 +36,7 @@ def main(argv=None):
     if bad.empty:
         near = int(t.rule.str.startswith("borderline:").sum())
         print(f"compare: all {len(t)} values within their tolerances of the reference"
-              + (f" ({near} borderline changes: p-values near their threshold)" if near else ""))  # fmt: skip
+              + (f" ({near} borderline changes: p near its threshold in both runs)" if near else ""))  # fmt: skip
         return
     lines = [f"  {r.table} [{r.key}] {r.column}: reference {r.reference}, run {r.run} ({r.rule}, tolerance {r.tolerance})"
              for r in bad.head(20).itertuples()]  # fmt: skip

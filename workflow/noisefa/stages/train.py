@@ -5,10 +5,13 @@ seeded initial W (and, for FA, the same B). Evaluates every ``1/evals_per_epoch`
 epoch: test loss and accuracy, per layer the alignment angle, W-B distance,
 effective rank and the angle between the rule's update and BP's, and per hidden
 layer the effective dimensionality of its features' Gram matrix; at the first and
-the last step also the loss and accuracy on a training subset and the test set's
-expected calibration error (read there only). Also writes per-neuron angles and the
-test set's reliability diagram before and after (detail table) and the last
-layer's trajectory.
+the last step also the loss and accuracy on a training subset, the test set's
+expected calibration error, the test logits' scale (median max - min logit) and,
+with one temperature per network fitted on the test set, the test and
+training-subset cross-entropies at that temperature (a loss gap that the logit
+scale does not move); these are read there only. Also writes per-neuron angles
+and the test set's reliability diagram before and after (detail table) and the
+last layer's trajectory.
 """
 
 from __future__ import annotations
@@ -40,7 +43,16 @@ from ..seeds import generator
 from ..summary import all_converged
 from ..tidy import detail_frame, frame, write_table
 
-AT_ENDS = ("train_loss", "train_acc", "test_ece")  # metrics evaluated at the first and the last step only
+# metrics evaluated at the first and the last step only (tidy.METRICS says what each is)
+AT_ENDS = (
+    "train_loss",
+    "train_acc",
+    "test_ece",
+    "test_logit_range",
+    "test_temperature",
+    "test_loss_calibrated",
+    "train_loss_calibrated",
+)
 ECE_BINS = 15  # equal-width confidence bins of the test-set ECE and reliability diagram
 
 
@@ -99,14 +111,31 @@ def run(
 
     def at_ends(step):
         """The metrics read only at the run's first and last step (the generalisation gaps, C12; the
-        calibration, B3 and the rules figure): the training-subset loss and accuracy and the test ECE.
-        Computed there only, they cost two passes per run instead of one per evaluation (the
-        training subset was half of every evaluation's images), with the same values."""
-        loss, acc = evaluate_split(model, rule, x_eval, y_eval)
-        calibration = evaluate_split(model, rule, data.x_test, data.y_test, n_bins=ECE_BINS)[2]
+        calibration, B3 and the rules figure): the training-subset loss and accuracy, the test ECE,
+        and the logits' scale with the losses freed of it. Computed there only, they cost two passes
+        per run instead of one per evaluation (the training subset was half of every evaluation's
+        images), with the same values. The scale measures use the logits of the same two passes:
+        the median test logit range, and the temperature T fitted on the test set (one parameter
+        on 10,000 images: in-sample optimism ~1/(2N) nats) with both cross-entropies at that T, so
+        test_loss_calibrated - train_loss_calibrated is a generalisation gap that scaling a
+        network's logits leaves unchanged. T is fitted on the test set, not the training subset: a
+        network that separates its training subset (FA w/o on a small set, exactly where the raw
+        loss gap measures the scale) has its training loss falling as T -> 0, so a T fitted there
+        would rescale its logits up, not out."""
+        loss, acc, train_logits = evaluate_split(model, rule, x_eval, y_eval, keep_logits=True)
+        _, _, calibration, logits = evaluate_split(model, rule, data.x_test, data.y_test, n_bins=ECE_BINS, keep_logits=True)
         end_details(step, calibration)
-        entries = list(zip(("", "", ""), AT_ENDS, (loss, acc, M.ece_from_sums(calibration))))
-        return rows_from(model, step, step / spe, entries)
+        t = M.fit_temperature(logits, data.y_test)
+        values = (
+            loss,
+            acc,
+            M.ece_from_sums(calibration),
+            M.logit_range(logits).cpu(),
+            t.cpu(),
+            M.cross_entropy_at(logits, data.y_test, t).cpu(),
+            M.cross_entropy_at(train_logits, y_eval, t).cpu(),
+        )
+        return rows_from(model, step, step / spe, [("", name, v) for name, v in zip(AT_ENDS, values)])
 
     def evaluate(step, batch_loss):
         track.record(model, step)
