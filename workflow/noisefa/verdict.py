@@ -117,7 +117,7 @@ def evidence_of(rows: pd.DataFrame, v: str) -> str:
     usable = computable(rows)
     d = _directions(usable)
     n_sup, n_ns, n_con = int((d == "supports").sum()), int((d == "n.s.").sum()), int((d == "contradicts").sum())
-    lead = f"{len(usable)} primary rows: {n_sup} support, {n_ns} n.s., {n_con} contradict"
+    lead = f"{len(usable)} primary row{'s' if len(usable) != 1 else ''}: {n_sup} support, {n_ns} n.s., {n_con} contradict"
     if len(usable) < len(rows):
         lead += f" ({len(rows) - len(usable)} without a test)"
     parts = [lead]
