@@ -4,12 +4,6 @@
 # have it (older references have none).
 
 
-def compare_reference(wc):
-    tables = reference_tables(wc)
-    protocols = Path(tables[0]).parent / "protocols.csv"
-    return tables + ([str(protocols)] if protocols.exists() else [])
-
-
 localrules:
     compare_table,
     compare,
@@ -17,7 +11,7 @@ localrules:
 
 rule compare_table:
     input:
-        reference=compare_reference,
+        reference=reference_tables,
         run=[paths.VERDICT.format(ext="csv"), paths.CLAIMS, paths.TABLE1.format(ext="csv"), paths.SUMMARY]
         + ([paths.PROTOCOLS_TABLE] if config["protocols"]["enabled"] else []),
         code=lib("noisefa.stages.compare"),
