@@ -475,3 +475,15 @@ def test_c2_is_reported_beside_the_papers_fresh_noise_protocol():
     v = verdict_table(table).set_index("claim")
     assert v.loc["C2", "kind"] == "premise" and v.loc["C1", "kind"] == "check"
     assert "Under the paper's protocol (fresh noise): n.s." in v.loc["C2", "evidence"]
+
+
+def test_no_gap_to_close_is_no_test_not_a_failing_row():
+    """BP not ahead of FA w/o: the fraction of the gap closed is undefined; the row has no test."""
+    summary = pd.DataFrame(
+        [{"experiment": "main", "dataset": "d", "depth": 2, "condition": c, "seed": s, "auc_test_acc": a + 0.001 * s,
+          "diverged": False} for s in range(5) for c, a in (("bp", 0.80), ("fa_wo", 0.82), ("fa_w", 0.85))]
+    )  # fmt: skip
+    row = _by(claims_table(Tables(pd.DataFrame(), summary, context={"experiment": "main"})))[
+        ("C5s", "AUC gap to BP closed by fa_w (fraction > 0.5) [main]")
+    ]
+    assert np.isnan(row.p_value) and row.direction == "n.s." and not row.holds

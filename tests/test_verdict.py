@@ -85,3 +85,10 @@ def test_rows_without_a_test_decide_nothing_and_the_interval_is_labelled_by_test
     assert v.loc["C2", "verdict"] == "not computed"
     assert "90% CI" in v.loc["C1", "evidence"] and "95% CI" in v.loc["C5", "evidence"]
     assert "nan..nan" not in v.loc["C5", "evidence"]
+
+
+def test_no_verdict_prints_a_nan_interval():
+    nan = float("nan")
+    claims = pd.DataFrame([{**_claim_row("C10b", True), "ci_low": nan, "ci_high": nan}])
+    evidence = verdict_table(claims).set_index("claim").loc["C10b", "evidence"]
+    assert "no interval" in evidence and "nan" not in evidence

@@ -290,6 +290,8 @@ def _two_sided(r: stats.TestResult) -> stats.TestResult:
     """A one-sided result made two-sided (p = 2 min(p, 1 - p)), so that every directed row of a
     Holm family is decided the same way: two-sided p and the effect's sign."""
     p = r.p_value
+    if not np.isfinite(r.effect):  # no positive gap to close (BP not ahead of FA w/o): no fraction, no test
+        return stats.TestResult(r.test, r.n, np.nan, np.nan, np.nan)
     if not np.isfinite(p):
         return r
     name = r.test.replace("(", "(two-sided ", 1)

@@ -75,8 +75,11 @@ def _fmt(x: float) -> str:
 def _evidence(row) -> str:
     where = f"{row.dataset} d{row.depth}"
     level = "90%" if getattr(row, "rule", "") == "equivalent" else "95%"  # TOST's interval is the 90 % one
+    lo, hi = (math.nan if v is None else float(v) for v in (row.ci_low, row.ci_high))
+    finite = math.isfinite(lo) and math.isfinite(hi)
+    ci = f"{level} CI {_fmt(row.ci_low)}..{_fmt(row.ci_high)}" if finite else "no interval"
     return (
-        f"{row.comparison} [{where}]: effect {_fmt(row.effect)} ({level} CI {_fmt(row.ci_low)}..{_fmt(row.ci_high)}), "
+        f"{row.comparison} [{where}]: effect {_fmt(row.effect)} ({ci}), "
         f"{row.test}, n={int(row.n)}, p={_fmt(row.p_value)}, Holm p={_fmt(row.p_holm)}"
     )
 
