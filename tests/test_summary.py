@@ -43,8 +43,8 @@ def test_the_late_window_reads_a_slow_noisy_learner_at_its_asymptote_where_the_p
     """Issue 21, item 7: on a(t) = 0.85 - 0.3 exp(-t/tau) + noise the plateau rule fires on a noise
     peak before the curve has risen and lands 1.5-4 points low; over the window (40, 50] of a
     50-epoch cap the curve itself is within 0.75 points of 0.85 (0.02 at tau = 6, 0.7 at tau = 12)."""
-    n, sd, window = 20, 0.01, [40, 50]
-    s = summarise(_curves(tau, n, sd, seed=int(tau)), patience_epochs=3, min_delta=0.001, late_window=window)
+    n, sd = 20, 0.01
+    s = summarise(_curves(tau, n, sd, seed=int(tau)), patience_epochs=3, min_delta=0.001, late_epochs=10)
     t = np.arange(161, 201) / 4  # the evaluations in (40, 50]
     curve = np.mean(0.85 - 0.3 * np.exp(-t / tau))  # the noise-free curve over the window
     se = sd / np.sqrt(len(t) * n)
@@ -55,18 +55,16 @@ def test_the_late_window_reads_a_slow_noisy_learner_at_its_asymptote_where_the_p
     assert (s.converged_test_acc < s.late_test_acc).mean() >= 0.9  # for nearly every network
 
 
-def test_the_late_window_is_nan_without_a_window_or_where_the_curve_ends_before_it():
+def test_the_late_window_is_the_last_epochs_of_each_curve_and_nan_without_one():
     e = np.arange(1, 121) / 4  # to epoch 30
-    a = np.full(len(e), 0.8)
+    a = np.where(e > 25, 0.9, 0.5)
     assert np.isnan(late_accuracy(e, a, None))
-    assert np.isnan(late_accuracy(e, a, [40, 50]))  # stopped or capped before the window ends
-    assert np.isnan(late_accuracy(e, a, [25, 31]))  # ends inside it: a shorter window is not the same measure
-    assert late_accuracy(e, a, [25, 30]) == pytest.approx(0.8)
+    assert late_accuracy(e, a, 5) == pytest.approx(0.9)  # (25, 30]: this curve's own cap
+    assert late_accuracy(e[:80], a[:80], 5) == pytest.approx(0.5)  # a cell capped at 20: (15, 20]
     sparse = np.array([10.0, 20.0, 30.0])  # a size-sweep curve: one evaluation in (25, 30]
-    assert late_accuracy(sparse, [0.5, 0.6, 0.7], [25, 30]) == pytest.approx(0.7)
-    assert np.isnan(late_accuracy(sparse, [0.5, 0.6, 0.7], [21, 29]))  # none in the window
-    with pytest.raises(ValueError, match="late_window"):
-        late_accuracy(e, a, [30, 30])
+    assert late_accuracy(sparse, [0.5, 0.6, 0.7], 5) == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="late_epochs"):
+        late_accuracy(e, a, 0)
 
 
 def test_the_late_window_is_a_summary_column_and_reads_the_collapse_that_the_plateau_calls_converged():
@@ -75,7 +73,7 @@ def test_the_late_window_is_a_summary_column_and_reads_the_collapse_that_the_pla
     e = np.arange(0, 201) / 4
     acc = np.where(e < 20, 0.73, 0.2)
     df = pd.DataFrame([dict(KEYS, seed=0, step=k, epoch=x, metric="test_acc", value=a) for k, (x, a) in enumerate(zip(e, acc))])
-    s = summarise(df, patience_epochs=3, min_delta=0.001, late_window=[40, 50])
+    s = summarise(df, patience_epochs=3, min_delta=0.001, late_epochs=10)
     assert list(s.columns) == tidy.SUMMARY_COLUMNS and "late_test_acc" in s and "blown_up" in s
     assert s.converged_test_acc[0] == pytest.approx(0.73) and s.late_test_acc[0] == pytest.approx(0.2)
     assert s.final_test_acc[0] == pytest.approx(0.2)
@@ -87,15 +85,13 @@ def _acc_rows(curves: dict) -> list[dict]:
             for s, c in curves.items() for e, a in c]  # fmt: skip
 
 
-def test_stopping_at_convergence_never_ends_a_job_before_the_late_window_does():
-    cfg = validate(
-        {"datasets": ["synthetic"], "convergence": {"auc_epochs": 5, "late_window": [40, 50], "stop_at_convergence": True}}
-    )
-    rule = train_stop(cfg, "main")
-    assert rule["min_epochs"] == 50  # the later of the AUC window's end (5) and the late window's (50)
-    assert train_stop(validate({**cfg, "convergence": {**cfg["convergence"], "late_window": None}}), "main")["min_epochs"] == 5
+def test_a_late_window_means_no_job_stops_before_its_cap():
+    cfg = validate({"datasets": ["synthetic"], "convergence": {"auc_epochs": 5, "late_epochs": 10, "stop_at_convergence": True}})
+    assert train_stop(cfg, "main") is None  # the window is the cap's last epochs: every job trains to it
+    rule = train_stop(validate({**cfg, "convergence": {**cfg["convergence"], "late_epochs": None}}), "main")
+    assert rule["min_epochs"] == 5  # without it: stop once converged, after the AUC window
     flat = [(k / 4, 0.8) for k in range(1, 241)]  # converged by the plateau rule from the first evaluation
-    for until, stops in ((10, False), (45, False), (49.75, False), (50, True), (60, True)):
+    for until, stops in ((4.75, False), (5, True), (60, True)):
         rows = _acc_rows({0: [p for p in flat if p[0] <= until], 1: [p for p in flat if p[0] <= until]})
         assert all_converged(rows, **rule) is stops, until
 

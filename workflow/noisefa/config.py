@@ -198,9 +198,6 @@ def _check_figures(cfg: dict, sch: dict) -> None:
             )
     _check_ood_meta(cfg)
     _check_protocols(cfg)
-    window = cfg["convergence"].get("late_window")
-    if window and not window[0] < window[1]:
-        raise ConfigError(f"config key convergence.late_window: {window} needs a < b (epochs a < e <= b are averaged)")
     r = cfg["rules"]
     _check_names("rules.conditions", r["conditions"], CONDITIONS)
     _check_names("rules.datasets", r["datasets"], DATASETS)

@@ -181,14 +181,14 @@ STOPS_AT_CONVERGENCE = ("main", RULES, PROTOCOLS)  # Figure 2 (curves) and the s
 def train_stop(cfg: dict, experiment: str) -> dict | None:
     """The convergence rule a training job of ``experiment`` stops by, or None (to the epoch cap):
     only with `convergence.stop_at_convergence` and an AUC window (`convergence.auc_epochs`), which
-    every network trains in full first, so that every condition's AUC covers the same epochs."""
+    every network trains in full first, so that every condition's AUC covers the same epochs. A late
+    window (`convergence.late_epochs`, the last epochs before the cap) needs the cap: no job stops."""
     c = cfg["convergence"]
-    if not c.get("stop_at_convergence") or c.get("auc_epochs") is None:
+    if not c.get("stop_at_convergence") or c.get("auc_epochs") is None or c.get("late_epochs"):
         return None
     if experiments(cfg)[experiment].kind not in STOPS_AT_CONVERGENCE:
         return None
-    end = max(c["auc_epochs"], (c.get("late_window") or [0, 0])[1])  # both windows trained in full
-    return {"patience_epochs": c["patience_epochs"], "min_delta": c["min_delta"], "min_epochs": end}
+    return {"patience_epochs": c["patience_epochs"], "min_delta": c["min_delta"], "min_epochs": c["auc_epochs"]}
 
 
 def generalisation_sizes(cfg: dict) -> dict[str, int]:

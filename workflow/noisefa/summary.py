@@ -160,29 +160,29 @@ def plateau(epochs, acc, patience_epochs: float = 3.0, min_delta: float = 0.001)
     return float(e[-1]), float(a[last].mean()), False
 
 
-def late_accuracy(epochs, acc, window) -> float:
-    """Mean test accuracy over the evaluations in the late window (a, b]: epochs a < e <= b, the
-    same for every condition, so a slow learner is not read off before it has learnt. NaN without a
-    window, when the curve ends before b (stopped or capped earlier) or has no evaluation in it."""
-    if window is None:
+def late_accuracy(epochs, acc, late_epochs: float | None) -> float:
+    """Mean test accuracy over the last ``late_epochs`` epochs of training, (end - W, end]: with a late
+    window every job trains to its epoch cap (``experiments.train_stop``), so every condition of a
+    cell is read over the same epochs, and a slow learner is not read off before it has learnt. The
+    window follows each cell's own cap (datasets and experiments have their own epoch counts). NaN
+    without a window or with no evaluation in it."""
+    if late_epochs is None:
         return float("nan")
-    a, b = (float(v) for v in window)
-    if not a < b:
-        raise ValueError(f"convergence.late_window {list(window)} is empty: it needs a < b")
+    if not late_epochs > 0:
+        raise ValueError(f"convergence.late_epochs must be > 0, got {late_epochs}")
     e = np.asarray(epochs, float)
     v = np.asarray(acc, float)
-    keep = (e > a + 1e-9) & (e <= b + 1e-9)
-    if not len(e) or e.max() < b - 1e-9 or not keep.any():
+    if not len(e):
         return float("nan")
+    keep = e > e.max() - float(late_epochs) + 1e-9
     return float(v[keep].mean())
 
 
 def all_converged(rows: list[dict], patience_epochs: float, min_delta: float, min_epochs: float) -> bool:
     """Whether every network of a training job has converged by ``plateau``'s rule (the one the
     summary applies afterwards, so stopping here changes no converged accuracy or epoch), once it
-    has trained ``min_epochs`` (``experiments.train_stop``: the end of the AUC window or of the late
-    window, whichever is later, so both cover every network). Diverged networks never converge and
-    are not waited for."""
+    has trained ``min_epochs`` (``experiments.train_stop``: the end of the AUC window, so it covers
+    every network). Diverged networks never converge and are not waited for."""
     if rows and rows[-1]["epoch"] < min_epochs - 1e-9:  # the latest evaluation: no scan of the history yet
         return False
     acc = [r for r in rows if r["metric"] == "test_acc" and r["step"] > 0]
@@ -205,14 +205,14 @@ def summarise(
     experiments: dict | None = None,
     auc_epochs: float | None = None,
     stop_at_convergence: bool = False,
-    late_window: list[float] | None = None,
+    late_epochs: float | None = None,
 ) -> pd.DataFrame:
     """Per-network summary in the contract (``tidy.SUMMARY_COLUMNS``); networks that diverged or
     blew up keep a row with ``diverged`` / ``blown_up`` True (exclude them). ``experiments``:
     {experiment: {kind, train_size: {dataset: n}}} (``experiments.experiment_columns``) for the
     identity columns. ``auc_epochs``: the AUC covers epochs 0 to it, the same window for every
-    condition (None: the whole curve); ``late_window`` [a, b]: ``late_test_acc`` is the mean test
-    accuracy over epochs (a, b] (``late_accuracy``; None: NaN); ``stop_at_convergence`` is the
+    condition (None: the whole curve); ``late_epochs`` W: ``late_test_acc`` is the mean test
+    accuracy over the last W epochs of training (``late_accuracy``; None: NaN); ``stop_at_convergence`` is the
     config's, read by the training jobs, not here."""
     data = df[df.phase == "data"]
     acc = data[data.metric == "test_acc"].sort_values("step")
@@ -228,7 +228,7 @@ def summarise(
                 converged_test_acc=conv_acc,
                 convergence_epoch=conv_epoch,
                 converged=converged,
-                late_test_acc=late_accuracy(trained.epoch, trained.value, late_window),
+                late_test_acc=late_accuracy(trained.epoch, trained.value, late_epochs),
                 auc_test_acc=_window_auc(g.epoch, g.value, auc_epochs),
                 first_eval_epoch=first.epoch,
                 first_eval_test_acc=first.value,

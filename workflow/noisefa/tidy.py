@@ -87,7 +87,7 @@ META_DTYPES = {**{c: DTYPES[c] for c in META_COLUMNS if c in DTYPES}, "task": "s
 # ``read_summary`` is its one reader). `kind` and `train_size` say what the experiment is for and
 # how many training images its networks saw (``experiments.experiment_columns``); `converged` is
 # False where the epoch cap came before the plateau; `late_test_acc` is the mean test accuracy over
-# the config's late window (`convergence.late_window`); `diverged` and `blown_up` networks
+# the config's late window (`convergence.late_epochs`: the last epochs of each cell's cap); `diverged` and `blown_up` networks
 # (``summary.diverged``, ``summary.blown_up``) keep their row (exclude them).
 NETWORK_KEYS = ["experiment", "dataset", "depth", "condition", "seed"]
 PRETRAIN_KEYS = ["dataset", "noise", "depth", "seed"]  # a pretraining job's network (its dataset: the shape)
