@@ -1,5 +1,6 @@
 """Running the Snakemake pipeline from tests: the CLI as a user runs it, in a temp directory."""
 
+import json
 import os
 import subprocess
 import sys
@@ -47,3 +48,11 @@ def stage(module: str, *args, check: bool = True) -> subprocess.CompletedProcess
     if check:
         assert r.returncode == 0, r.stderr
     return r
+
+
+def tiny_noise_set(out: Path) -> Path:
+    """A fixed 256-sample Gaussian noise set of 64-pixel inputs and 10 classes (the stage tests' set)."""
+    spec = {"name": "n", "noise": {"distribution": "gaussian", "mean": 0, "std": 1, "protocol": "fixed", "n_samples": 256,
+            "seed": 0}, "dim": 64, "n_classes": 10}  # fmt: skip
+    stage("make_noise", "--spec", json.dumps(spec), "--out", out)
+    return out

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from pipeline_utils import stage
+from pipeline_utils import stage, tiny_noise_set
 
 from noisefa.model import load_checkpoint
 from noisefa.stages.train import AT_ENDS
@@ -36,13 +36,7 @@ TRAIN = {
 def workdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("stages")
     stage("prepare_data", "prepare", "--dataset", "synthetic", "--root", d / "tv", "--out", d / "data.pt")
-    spec = {
-        "name": "n",
-        "noise": {"distribution": "gaussian", "mean": 0, "std": 1, "protocol": "fixed", "n_samples": 256, "seed": 0},
-        "dim": 64,
-        "n_classes": 10,
-    }
-    stage("make_noise", "--spec", json.dumps(spec), "--out", d / "noise.pt")
+    tiny_noise_set(d / "noise.pt")
     pre = {
         "experiment": "t",
         "seeds": [0, 1],

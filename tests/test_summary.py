@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_utils import stage
+from pipeline_utils import stage, tiny_noise_set
 
 from noisefa import tidy
 from noisefa.config import validate
@@ -151,13 +151,7 @@ def test_exclude_diverged_leaves_out_blown_up_networks_too_and_counts_them_apart
 def diverged_pretraining(tmp_path_factory):
     """A real pretraining job whose networks blow up (lr 1e20), recorded rather than stopped."""
     d = tmp_path_factory.mktemp("pretrain_diverged")
-    spec = {
-        "name": "n",
-        "noise": {"distribution": "gaussian", "mean": 0, "std": 1, "protocol": "fixed", "n_samples": 256, "seed": 0},
-        "dim": 64,
-        "n_classes": 10,
-    }
-    stage("make_noise", "--spec", json.dumps(spec), "--out", d / "noise.pt")
+    tiny_noise_set(d / "noise.pt")
 
     def pretrain(tag, lr):
         pre = {

@@ -83,6 +83,7 @@ from scipy import stats as sps
 
 from .claims import DEFAULTS as CLAIM_SETTINGS
 from .claims import EQUIVALENT, UNDETECTED
+from .summary import exclude_diverged
 
 COLUMNS = ["table", "key", "column", "reference", "run", "difference", "tolerance", "rule", "within"]
 REFERENCE_TABLES = ("verdict.csv", "claims.csv", "table1.csv", "summary.csv")
@@ -265,9 +266,7 @@ def _verdicts(file: str, ref: pd.DataFrame, run: pd.DataFrame, group, changed: d
 def _cells(summary: pd.DataFrame, columns) -> pd.DataFrame:
     """Mean, standard deviation and count of each summary column per cell, networks that diverged
     or blew up left out (as the claims leave them out)."""
-    bad = [summary[c].astype(str).str.lower() == "true" for c in ("diverged", "blown_up") if c in summary]
-    s = summary[~np.logical_or.reduce(bad)] if bad else summary
-    g = s.groupby(CELL)[list(columns)]
+    g = exclude_diverged(summary)[0].groupby(CELL)[list(columns)]
     return pd.concat([g.mean(), g.std(ddof=1).add_suffix("_sd"), g.count().add_suffix("_n")], axis=1).reset_index()
 
 
