@@ -487,3 +487,23 @@ def test_no_gap_to_close_is_no_test_not_a_failing_row():
         ("C5s", "AUC gap to BP closed by fa_w (fraction > 0.5) [main]")
     ]
     assert np.isnan(row.p_value) and row.direction == "n.s." and not row.holds
+
+
+def test_c7b_both_arms_must_move_from_the_untrained_state():
+    """C7b holds when both arms' W leave the shared initial state, not when one stays where it began."""
+
+    def table(w_final, wo_final):
+        rng, met = np.random.default_rng(11), []
+        for seed in range(10):
+            start = 1.4 + 0.01 * rng.normal()
+            for cond, final in (("fa_w", w_final), ("fa_wo", wo_final)):
+                met.append(_row("main", "d", cond, seed, "data", 0, "wb_distance_norm", start, "2"))
+                met.append(_row("main", "d", cond, seed, "data", 10, "wb_distance_norm", final + 0.01 * rng.normal(), "2"))
+        return claims_table(Tables(pd.DataFrame(met), EMPTY_SUMMARY, context={"experiment": "main"}))
+
+    from noisefa.verdict import verdict_table
+
+    moved = table(0.5, 1.0)
+    assert moved[moved.claim == "C7b"].holds.all() and len(moved[moved.claim == "C7b"]) == 2
+    still = table(0.5, 1.4)  # FA w/o never leaves its untrained state
+    assert verdict_table(still).set_index("claim").loc["C7b", "verdict"] == "mixed"
