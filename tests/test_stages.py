@@ -10,6 +10,8 @@ import pytest
 import torch
 from pipeline_utils import stage, tiny_noise_set
 
+from noisefa import metrics as M
+from noisefa.conditions import CONTROLS, get_condition
 from noisefa.model import load_checkpoint
 from noisefa.stages.train import AT_ENDS
 from noisefa.summary import summarise
@@ -70,7 +72,7 @@ def workdir(tmp_path_factory):
     return d
 
 
-def train(d, condition, tag, pretrained=True, check=True, stop=None, precision=None, **train_changes):
+def train(d, condition, tag, pretrained=True, check=True, stop=None, precision=None, start=None, **train_changes):
     spec = {
         "experiment": "t",
         "seeds": [0, 1],
@@ -82,8 +84,9 @@ def train(d, condition, tag, pretrained=True, check=True, stop=None, precision=N
         "train": {**TRAIN, **train_changes},
         **({"stop": stop} if stop else {}),
         **({"precision": precision} if precision else {}),
+        **({"start": start} if start else {}),
     }
-    extra = ["--pretrained", d / "pre.pt"] if pretrained and condition == "fa_w" else []
+    extra = ["--pretrained", d / "pre.pt"] if pretrained and get_condition(condition).pretrained else []
     r = stage(
         "train",
         "--spec",
@@ -174,6 +177,35 @@ def test_training_cli_twice_gives_identical_metrics(workdir):
     b = train(workdir, "fa_w", "run2")
     pd.testing.assert_frame_equal(a, b)
     assert set(a.metric) >= {"test_acc", "train_loss", "angle_deg", "erank", "wb_distance", "delta_angle_deg"}
+
+
+def _start_of(d, tag):
+    """The networks a training job started from: its step-0 rows (angles) and its checkpoint's B."""
+    m = pd.read_parquet(d / f"{tag}.parquet")
+    return m[(m.step == 0) & (m.metric == "angle_deg")].set_index(["layer", "seed"]).value
+
+
+def test_the_controls_train_from_their_starts_and_twice_identically(workdir):
+    pre = pd.read_parquet(workdir / "pre.parquet")
+    twin, _ = load_checkpoint(workdir / "pre.pt")
+    if not (workdir / "wo.parquet").exists():
+        train(workdir, "fa_wo", "wo")
+    wo = _start_of(workdir, "wo")
+    for name in CONTROLS:
+        a = train(workdir, name, f"c_{name}", start={"aligned_angle": "matched"} if name == "fa_aligned" else None)
+        b = train(workdir, name, f"c_{name}2", start={"aligned_angle": "matched"} if name == "fa_aligned" else None)
+        pd.testing.assert_frame_equal(a, b)
+    aligned = _start_of(workdir, "c_fa_aligned")
+    target = M.neuron_angles(twin.weights[1].detach(), twin.feedback[1]).double().mean(1).numpy()
+    # the layer angle of W whose every column is at angle t from B's is at least t (equal norms: equal)
+    assert (aligned.loc["2"].to_numpy() >= target - 1e-3).all() and (aligned.loc["2"].to_numpy() < target + 8).all()
+    assert (aligned.loc["1"] == wo.loc["1"]).all()  # the first layer is untouched
+    last = pre[(pre.metric == "angle_deg") & (pre.layer == "2") & (pre.step == pre.step.max())].set_index("seed").value
+    np.testing.assert_allclose(_start_of(workdir, "c_fa_newb").loc["2"].to_numpy(), 90, atol=25)  # a fresh B: no alignment
+    assert (_start_of(workdir, "c_fa_fresh").loc["2"].to_numpy() == last.to_numpy()).all()  # the twin itself (tests' noise)
+    assert (_start_of(workdir, "c_fa_scaled") == wo).all()  # a rescaled readout has the same angles
+    newb, _ = load_checkpoint(workdir / "c_fa_newb.pt")
+    assert not any(torch.equal(x, y) for x, y in zip(newb.feedback, twin.feedback))
 
 
 def test_pretraining_aligns_last_layer_and_fa_arms_share_B(workdir):
@@ -346,6 +378,28 @@ def test_meta_retraces_the_pretraining_and_adaptation_lowers_the_loss(workdir, t
     tr = torch.load(tmp_path / "meta.pt", weights_only=False)
     assert set(tr["W"]) == {"untrained/synthetic", "trained/synthetic"} and tr["W"]["trained/synthetic"].shape == (5, 2, 10, 16)
     torch.testing.assert_close(tr["W"]["trained/synthetic"][0], model.weights[-1].detach())
+    assert set(m.start) == {"noise"}
+
+    # with the controls: the same snapshots, and adaptation from each control built from them
+    spec["controls"] = ["aligned", "newb", "scaled"]
+    stage(
+        "meta", "--spec", json.dumps(spec), "--noise", workdir / "noise.pt",
+        "--tasks", json.dumps({"synthetic": str(workdir / "data.pt")}),
+        "--out", tmp_path / "meta_c.parquet", "--trajectory", tmp_path / "meta_c.pt",
+    )  # fmt: skip
+    c = pd.read_parquet(tmp_path / "meta_c.parquet")
+    pd.testing.assert_frame_equal(c[c.start == "noise"].reset_index(drop=True), m)
+    ctrl = c[c.start != "noise"]
+    assert set(ctrl.start) == {"aligned", "newb", "scaled"} and set(ctrl.step) == {40}
+    assert ctrl.groupby(["start", "task"]).seed.nunique().eq(2).all()
+    from noisefa.model import StackedMLP
+    from noisefa.starts import build
+
+    scaled = build("scaled", StackedMLP(model.arch, model.seeds), model)
+    scaled.estimate_batchnorm(x[: meta["batch_size"]])
+    expected = evaluate_split(scaled, get_rule("fa"), xe, ye)[0].numpy()
+    got = ctrl[(ctrl.start == "scaled") & (ctrl.task == "synthetic") & (ctrl.adapt_step == 0)].sort_values("seed").value
+    np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-6)
 
 
 def test_table1_from_a_known_summary(tmp_path):

@@ -592,12 +592,13 @@ def c16_meta_loss(t: Tables):
     as the paper states it compares the end of noise training with its start (primary); where the
     curve has its minimum, the minimum against the start and the end against the minimum are shown
     (a meta-loss that falls and rises again holds the claim only if its end is still below its start)."""
-    d = t.meta
+    d = tidy.noise_snapshots(t.meta)
     if d.empty:
         return []
     d = d[d.metric == "loss"]
-    rows = []
+    rows, used = [], t.context.get("noise")
     for (ds, noise, depth), g in d.groupby(["dataset", "noise", "depth"]):
+        primary = not used or noise == used  # another set's rows (fa_fresh's twins: the mechanism's) are shown
         first, last = g.step.min(), g.step.max()
         k = g[g.task == "meta"].adapt_step.max()
 
@@ -609,7 +610,7 @@ def c16_meta_loss(t: Tables):
             if len(a) and len(a) == len(b):
                 what = "meta-loss (sum over tasks)" if task == "meta" else f"{task} loss"
                 label = f"{what} after {k} steps, noise step {last} vs {first} ({noise})"
-                rows.append(_row("C16", "6", ds, depth, label, _paired(a, b), LESS, noise=noise))
+                rows.append(_row("C16", "6", ds, depth, label, _paired(a, b), LESS, primary, noise=noise))
         curve = g[(g.task == "meta") & (g.adapt_step == k)].groupby("step").value.mean()
         if len(curve) > 2:
             low = int(curve.idxmin())

@@ -17,6 +17,8 @@ from .conditions import CONDITIONS
 from .datasets import DATASETS, datasets_of_label_space, label_space_text, same_labels
 from .errors import SizeError, refuse_larger
 from .experiments import (
+    CONTROLS,
+    DOSE_PREFIX,
     FIGURE2,
     RULES,
     SIZE_PREFIX,
@@ -198,14 +200,37 @@ def _check_figures(cfg: dict, sch: dict) -> None:
             )
     _check_ood_meta(cfg)
     _check_protocols(cfg)
+    _check_controls(cfg)
     r = cfg["rules"]
     _check_names("rules.conditions", r["conditions"], CONDITIONS)
     _check_names("rules.datasets", r["datasets"], DATASETS)
     merged = {**base_train(cfg, r["datasets"][0]), **r["train"]}
     _schema_errors(merged, sch["properties"]["train"], prefix="rules.train -> train.")
-    taken = {FIGURE2, RULES} | {size_experiment(n) for n in g["sizes"]}
-    if cfg["experiment"] in taken:
+    taken = {FIGURE2, RULES, CONTROLS} | {size_experiment(n) for n in g["sizes"]}
+    if cfg["experiment"] in taken or re.fullmatch(rf"{DOSE_PREFIX}\d+", cfg["experiment"]):
         raise ConfigError(f"config key experiment: {cfg['experiment']!r} is the name of a figure's experiment; choose another")
+
+
+def _check_controls(cfg: dict) -> None:
+    """The controls are read against the main sweep's FA w/o and FA w/ networks of the same seeds."""
+    c = cfg["controls"]
+    if not c["enabled"]:
+        return
+    missing = [n for n in ("fa_wo", "fa_w") if n not in cfg["conditions"]]
+    if missing:
+        raise ConfigError(
+            f"config key controls.enabled: the controls are compared with fa_wo and fa_w; add {missing} to conditions"
+        )
+    if "fa_fresh" in c["conditions"] and c["fresh_noise"] not in cfg["noise"]["sets"]:
+        raise _unknown("controls.fresh_noise", c["fresh_noise"], cfg["noise"]["sets"])
+    d = c["dose"]
+    if d["enabled"]:
+        if d["dataset"] not in cfg["datasets"]:
+            raise ConfigError(f"config key controls.dose.dataset: {d['dataset']!r} is not in datasets {cfg['datasets']} "
+                              "(its FA w/o and FA w/ networks come from the main sweep)")  # fmt: skip
+        extra = [x for x in d["depths"] if x not in cfg["depths"]]
+        if extra:
+            raise ConfigError(f"config key controls.dose.depths: {extra} not in depths {cfg['depths']}")
 
 
 def _check_protocols(cfg: dict) -> None:

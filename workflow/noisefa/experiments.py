@@ -10,6 +10,10 @@ a training config; its name is the ``experiment`` column and a folder of results
   updates (Fig. 4e,f);
 - ``rules``: beyond the paper, noise-pretrained FA against sign-symmetry, DFA, Kolen-Pollack
   and the weight mirror (the ``rules`` figure);
+- ``controls``: beyond the paper, the control conditions (``conditions.CONTROLS``) at every cell of
+  the main sweep, trained like it (the ``mechanism`` table and figure);
+- ``dose<angle>``: beyond the paper, fa_aligned at a fixed target angle on one dataset (the
+  alignment dose-response of the ``mechanism`` figure);
 - ``protocols-<bn|nobn>`` and ``protocols-<bn|nobn>-<noise set>``: the protocol study
   (``protocols`` key): per BatchNorm setting one experiment of BP and FA w/o networks, shared by
   every noise protocol, and per noise set one of FA w/ networks pretrained on it. A cell the main
@@ -24,13 +28,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .conditions import get_condition
 from .datasets import get_spec
 
 FIGURE2 = "figure2"
 SIZE_PREFIX = "size"
 RULES = "rules"
 PROTOCOLS = "protocols"
-KINDS = ("main", FIGURE2, SIZE_PREFIX, RULES, PROTOCOLS)  # what an experiment is for
+CONTROLS = "controls"
+DOSE_PREFIX = "dose"
+KINDS = ("main", FIGURE2, SIZE_PREFIX, RULES, PROTOCOLS, CONTROLS, DOSE_PREFIX)  # what an experiment is for
+
+
+def dose_experiment(angle: int) -> str:
+    """The name of the dose-response experiment at fa_aligned's target ``angle`` (made here only)."""
+    return f"{DOSE_PREFIX}{int(angle)}"
 
 
 def size_experiment(size: int) -> str:
@@ -54,6 +66,7 @@ class Experiment:
     noise: str | None = None  # the noise set FA w/ pretrains on; None: noise.use
     study: str = ""  # "" for the figures' experiments (the main tables), PROTOCOLS for the protocol study
     kind: str = "main"  # one of KINDS: the summary's `kind` column
+    aligned_angle: str | float | None = None  # fa_aligned's target; None: `controls.aligned_angle`
 
     def train_size(self, cfg: dict, dataset: str) -> int:
         """Training images its networks of ``dataset`` learn from (the summary's `train_size` column)."""
@@ -172,10 +185,38 @@ def experiments(cfg: dict) -> dict[str, Experiment]:
             overrides = size_overrides(cfg, g["dataset"], n)
             out[name] = Experiment(name, (g["dataset"],), tuple(g["depths"]), conds, overrides, kind=SIZE_PREFIX)
     out.update(_protocol_experiments(cfg))
+    out.update(_control_experiments(cfg))
     return out
 
 
-STOPS_AT_CONVERGENCE = ("main", RULES, PROTOCOLS)  # Figure 2 (curves) and the size sweep (fixed updates) run to the cap
+def _control_experiments(cfg: dict) -> dict[str, Experiment]:
+    c = cfg.get("controls", {})
+    if not c.get("enabled"):
+        return {}
+    conds = tuple(c["conditions"])
+    out = {CONTROLS: Experiment(CONTROLS, tuple(cfg["datasets"]), tuple(cfg["depths"]), conds, {}, kind=CONTROLS)}
+    dose = c["dose"]
+    if dose["enabled"]:
+        for a in dose["angles"]:
+            name = dose_experiment(a)
+            out[name] = Experiment(name, (dose["dataset"],), tuple(dose["depths"]), ("fa_aligned",), {}, kind=DOSE_PREFIX,
+                                   aligned_angle=float(a))  # fmt: skip
+    return out
+
+
+def aligned_angle(cfg: dict, experiment: str) -> str | float:
+    """fa_aligned's target angle in ``experiment``: its own (a dose) or `controls.aligned_angle`."""
+    e = experiments(cfg)[experiment]
+    return e.aligned_angle if e.aligned_angle is not None else cfg.get("controls", {}).get("aligned_angle", "matched")
+
+
+def condition_noise(cfg: dict, experiment: str, condition: str) -> str:
+    """The noise set the twin of ``condition``'s networks in ``experiment`` pretrains on."""
+    return cfg["controls"]["fresh_noise"] if get_condition(condition).fresh_noise else experiment_noise(cfg, experiment)
+
+
+# Figure 2 (curves) and the size sweep (fixed updates) run to the cap
+STOPS_AT_CONVERGENCE = ("main", RULES, PROTOCOLS, CONTROLS, DOSE_PREFIX)
 
 
 def train_stop(cfg: dict, experiment: str) -> dict | None:
@@ -233,11 +274,16 @@ def noise_sweep(cfg: dict) -> list[tuple[str, int, int, int]]:
 
 
 def ood_cells(cfg: dict) -> list[tuple[str, str, int, str]]:
-    """(experiment, dataset, depth, condition) of the main sweep's cells tested out of distribution."""
+    """(experiment, dataset, depth, condition) of the main sweep's cells tested out of distribution,
+    and of the controls at the same cells (the mechanism of C14 and C15)."""
     ood = cfg["ood"]
     if not ood["enabled"]:
         return []
-    return [(cfg["experiment"], ood["dataset"], depth, c) for depth in ood["depths"] for c in cfg["conditions"]]
+    out = [(cfg["experiment"], ood["dataset"], depth, c) for depth in ood["depths"] for c in cfg["conditions"]]
+    if cfg.get("controls", {}).get("enabled") and ood["dataset"] in cfg["datasets"]:
+        out += [(CONTROLS, ood["dataset"], depth, c) for depth in ood["depths"] if depth in cfg["depths"]
+                for c in cfg["controls"]["conditions"]]  # fmt: skip
+    return out
 
 
 def ood_tests(cfg: dict) -> dict[str, list[float]]:
@@ -277,6 +323,24 @@ def protocol_ood_cells(cfg: dict) -> list[tuple[str, str, int, str]]:
         return []
     cells = [c for proto in protocol_grid(cfg) for c in protocol_cells(cfg, proto)]
     return [c for c in dict.fromkeys(cells) if c not in set(ood_cells(cfg))]
+
+
+def control_meta(cfg: dict) -> list[tuple[str, bool]]:
+    """(noise set, BatchNorm) of the meta-loss job of fa_fresh's twins (C16's fresh-noise control)."""
+    c = cfg.get("controls", {})
+    if not cfg["meta"]["enabled"] or not c.get("enabled") or "fa_fresh" not in c["conditions"]:
+        return []
+    return [(c["fresh_noise"], batchnorm_at(cfg, cfg["meta"]["depth"]))]
+
+
+def meta_controls(cfg: dict, noise: str) -> list[str]:
+    """The control starts (noisefa.starts) the meta-loss job on ``noise`` also adapts from: those of
+    the configured controls built from its own networks, for the primary noise set only (fa_fresh's
+    twins have a meta job of their own, ``control_meta``)."""
+    c = cfg.get("controls", {})
+    if not c.get("enabled") or noise != cfg["noise"]["use"]:
+        return []
+    return [get_condition(n).start for n in c["conditions"] if not get_condition(n).fresh_noise]
 
 
 def protocol_meta(cfg: dict) -> list[tuple[str, bool]]:

@@ -21,8 +21,9 @@ from .experiments import (
     PROTOCOLS,
     arch,
     batchnorm_at,
+    condition_noise,
+    control_meta,
     experiment_batchnorm,
-    experiment_noise,
     figure2_experiment,
     meta_shape,
     noise_sweep,
@@ -104,17 +105,18 @@ class Plan:
         """Training jobs of ``study`` (None: every study)."""
         return [_cell("train", *cell, g) for cell in train_cells(self.cfg, study) for g in self.groups]
 
-    def pretrain_of(self, experiment: str, dataset: str, depth, seeds: str) -> Job:
-        """The pretraining job ``experiment``'s FA w/ networks of (dataset, depth, seeds) start from:
-        its noise set and architecture, at the dataset's input shape."""
+    def pretrain_of(self, experiment: str, dataset: str, depth, seeds: str, condition: str = "fa_w") -> Job:
+        """The pretraining job ``experiment``'s FA w/ networks (or the twins of ``condition``'s) of
+        (dataset, depth, seeds) start from: its noise set and architecture, at the dataset's input shape."""
         bn = experiment_batchnorm(self.cfg, experiment, int(depth))
-        return _pretrain(experiment_noise(self.cfg, experiment), bn, **shape(dataset), depth=depth, seeds=seeds)
+        noise = condition_noise(self.cfg, experiment, condition)
+        return _pretrain(noise, bn, **shape(dataset), depth=depth, seeds=seeds)
 
     def pretrain_of_train(self, job: Job) -> Job | None:
         w = job.wc
         if not get_condition(w["condition"]).pretrained:
             return None
-        return self.pretrain_of(w["experiment"], w["dataset"], w["depth"], w["seeds"])
+        return self.pretrain_of(w["experiment"], w["dataset"], w["depth"], w["seeds"], w["condition"])
 
     def sweep(self) -> list[Job]:
         """Figure 1's pretraining jobs (noise set x seed group at one shape and depth)."""
@@ -171,7 +173,8 @@ class Plan:
             keys = [(noise, bool(batchnorm))]
         else:
             keys = [(self.cfg["noise"]["use"], batchnorm_at(self.cfg, depth))] if study in ("", None) else []
-            keys += protocol_meta(self.cfg) if study in (PROTOCOLS, None) else []
+            keys += [k for k in control_meta(self.cfg) if k not in keys] if study in ("", None) else []
+            keys += [k for k in protocol_meta(self.cfg) if k not in keys] if study in (PROTOCOLS, None) else []
         return [_pretrain(n, bn, *shp, depth, g, rule="meta") for n, bn in keys for g in self.groups]
 
     # ---- every job once

@@ -80,8 +80,17 @@ OOD_COLUMNS = ["experiment", "dataset", "depth", "condition", "seed", "test_set"
 OOD_DTYPES = {**{c: DTYPES[c] for c in OOD_COLUMNS if c in DTYPES}, "test_set": "string", "magnitude": "float64"}
 # Figure 6: the loss on each task after `adapt_step` steps of adaptation from the snapshot taken
 # at noise step `step` (adapt_step 0: before adaptation); `task` "meta" rows hold the sum over tasks.
-META_COLUMNS = ["noise", "dataset", "depth", "seed", "step", "task", "adapt_step", "metric", "value"]
-META_DTYPES = {**{c: DTYPES[c] for c in META_COLUMNS if c in DTYPES}, "task": "string", "adapt_step": "int64"}
+# `start`: "noise" for the snapshots of noise training (Figure 6, C16); a control's start
+# (noisefa.starts: aligned, newb, scaled) for adaptation from that control built at the last step.
+META_COLUMNS = ["noise", "dataset", "depth", "seed", "start", "step", "task", "adapt_step", "metric", "value"]
+META_DTYPES = {**{c: DTYPES[c] for c in META_COLUMNS if c in DTYPES}, "task": "string", "adapt_step": "int64",
+               "start": "string"}  # fmt: skip
+
+
+def noise_snapshots(meta: pd.DataFrame) -> pd.DataFrame:
+    """The meta table's rows of noise-training snapshots (not the controls' adaptations)."""
+    return meta[meta.start == "noise"] if "start" in meta else meta
+
 
 # summary.csv: one row per data-trained network (``noisefa.summary.summarise`` writes it;
 # ``read_summary`` is its one reader). `kind` and `train_size` say what the experiment is for and

@@ -9,10 +9,12 @@ from noisefa.config import read_yaml, validate
 from noisefa.datasets import DATASETS, get_spec, needs_fetch
 from noisefa.experiments import (
     RULES,
+    aligned_angle,
     arch,
     batchnorm_at,
+    condition_noise,
+    meta_controls,
     experiment_batchnorm,
-    experiment_noise,
     experiment_columns,
     figure2_experiment,
     generalisation_sizes,
@@ -120,6 +122,17 @@ def train_inputs(wc):
     return inputs
 
 
+def start_of(wc):
+    """A control's start parameters (noisefa.starts); none for the paper's conditions (their spec is unchanged)."""
+    cond = get_condition(wc.condition)
+    return {"start": {"aligned_angle": aligned_angle(config, wc.experiment)}} if cond.start == "aligned" else {}
+
+
+def meta_controls_of(wc):
+    starts = meta_controls(config, wc.noise)
+    return {"controls": starts} if starts else {}
+
+
 def train_spec(wc):
     pretrained = get_condition(wc.condition).pretrained
     return job_spec(
@@ -129,9 +142,10 @@ def train_spec(wc):
         dataset=wc.dataset,
         depth=int(wc.depth),
         condition=wc.condition,
-        noise=experiment_noise(config, wc.experiment) if pretrained else "",
+        noise=condition_noise(config, wc.experiment, wc.condition) if pretrained else "",
         train=train_config(config, wc.experiment, wc.dataset),
         stop=train_stop(config, wc.experiment),
+        **start_of(wc),
     )
 
 

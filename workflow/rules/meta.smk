@@ -10,7 +10,7 @@ rule meta:
         metrics=paths.META,
         trajectory=paths.META_TRAJECTORY,
     params:
-        spec=lambda wc: pretrain_spec(wc, {"meta": config["meta"]}),
+        spec=lambda wc: pretrain_spec(wc, {"meta": config["meta"], **meta_controls_of(wc)}),
         tasks=lambda wc, input: json.dumps(dict(zip(config["meta"]["tasks"], input.tasks))),
     threads: config["threads"]
     resources:

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from ..files import load_torch
-from ..tidy import read_table
+from ..tidy import noise_snapshots, read_table
 from . import style
 from .panels import ci_lines, no_data, pca_project
 
@@ -141,7 +141,7 @@ def plot(meta: pd.DataFrame, trajectory: dict | None = None, context: dict | Non
     style.setup()
     context = context or {}
     cfg = context.get("meta", {})
-    d = meta
+    d = noise_snapshots(meta)
     if not d.empty:
         if context.get("noise") and "noise" in d:
             d = d[d.noise == context["noise"]]

@@ -7,6 +7,11 @@ steps adapts a copy of every network to each task for ``meta.steps`` SGD steps
 snapshot at step 0 is the untrained network (where FA w/o starts), the last one
 the noise-pretrained network (where FA w/ starts). For those two, the last
 layer's W is kept through every adaptation step (for the PCA of Fig. 6).
+
+With ``controls`` in the spec (the starts of ``noisefa.starts``: aligned, newb, scaled), the same
+adaptation also runs from each control built from the untrained and the noise-pretrained networks
+(rows with that ``start`` at the last step): which ingredient of noise pretraining lowers the
+meta-loss (``noisefa.mechanism``, C16).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ..meta import adapt
 from ..model import Architecture, StackedMLP
 from ..runtime import parser, setup_job, user_errors
 from ..seeds import generator
+from ..starts import build
 from ..tidy import META_COLUMNS, META_DTYPES, write_table
 from .pretrain import noise_source
 
@@ -55,39 +61,47 @@ def run(spec: dict, noise_path: Path, tasks: dict[str, Path], out: Path, traject
     source, _ = noise_source(noise, model, pre["batch_size"], device)
     snaps = snapshot_steps(pre["steps"], cfg["snapshots"])
     kept = {}  # (phase, task) -> [last-layer W after each adaptation step]
+    untrained = []  # the step-0 networks, for the controls
 
-    def evaluate(step, batch_loss):
-        rows, total = [], torch.zeros(model.n_models, dtype=torch.float64)
-        phase = "untrained" if step == 0 else "trained" if step == pre["steps"] else None
+    def adaptation_rows(net, step, start, phase=None):
+        rows, total = [], torch.zeros(net.n_models, dtype=torch.float64)
         for name, task in data.items():
             snapshots = kept.setdefault((phase, name), []) if phase else None
 
-            def record(net, k, snapshots=snapshots):
+            def record(adapting, k, snapshots=snapshots):
                 if snapshots is not None:
-                    snapshots.append(net.weights[-1].detach().cpu().clone())
+                    snapshots.append(adapting.weights[-1].detach().cpu().clone())
 
             losses = adapt(
-                model, rule, *task, steps=cfg["steps"], lr=cfg["lr"], batch_size=cfg["batch_size"],
+                net, rule, *task, steps=cfg["steps"], lr=cfg["lr"], batch_size=cfg["batch_size"],
                 seed_key=("meta", name, arch.depth), record=record,
             )  # fmt: skip
             for k, values in enumerate(losses):
                 rows += [
-                    {"step": step, "seed": s, "task": name, "adapt_step": k, "metric": "loss", "value": v}
-                    for s, v in zip(model.seeds, values.tolist())
+                    {"step": step, "seed": s, "start": start, "task": name, "adapt_step": k, "metric": "loss", "value": v}
+                    for s, v in zip(net.seeds, values.tolist())
                 ]
             total += losses[-1]
-        rows += [
-            {"step": step, "seed": s, "task": "meta", "adapt_step": cfg["steps"], "metric": "loss", "value": v}
-            for s, v in zip(model.seeds, total.tolist())
+        return rows + [
+            {"step": step, "seed": s, "start": start, "task": "meta", "adapt_step": cfg["steps"], "metric": "loss", "value": v}
+            for s, v in zip(net.seeds, total.tolist())
         ]
+
+    def evaluate(step, batch_loss):
+        phase = "untrained" if step == 0 else "trained" if step == pre["steps"] else None
+        if step == 0:
+            untrained.append(model.select(list(range(model.n_models))).to(device))
+        rows = adaptation_rows(model, step, "noise", phase)
         if batch_loss is not None:
             rows += [
-                {"step": step, "seed": s, "task": "noise", "adapt_step": 0, "metric": "batch_loss", "value": v}
+                {"step": step, "seed": s, "start": "noise", "task": "noise", "adapt_step": 0, "metric": "batch_loss", "value": v}
                 for s, v in zip(model.seeds, batch_loss.tolist())
             ]
         return rows
 
     rows = fit(model, rule, source, make_optimizer(model, pre), pre["steps"], snaps, evaluate, f"meta depth={arch.depth}")
+    for start in spec.get("controls", []):  # from the untrained (fresh) and the noise-trained (twin) networks
+        rows += adaptation_rows(build(start, untrained[0], model), pre["steps"], start)
     df = pd.DataFrame(rows)
     df["noise"], df["dataset"], df["depth"] = noise["name"], noise_shape(noise["dim"], noise["n_classes"]), arch.depth
     df = df[META_COLUMNS].astype(META_DTYPES)

@@ -1,7 +1,8 @@
 """Train the stacked networks of one cell (dataset x depth x condition) on data.
 
 FA w/ starts from the noise-pretrained checkpoint, BP and FA w/o from the same
-seeded initial W (and, for FA, the same B). Evaluates every ``1/evals_per_epoch``
+seeded initial W (and, for FA, the same B); a control (``conditions.CONTROLS``) from what its
+start (``noisefa.starts``) makes of the seeded networks and that checkpoint. Evaluates every ``1/evals_per_epoch``
 epoch: test loss and accuracy, per layer the alignment angle, W-B distance,
 effective rank and the angle between the rule's update and BP's, and per hidden
 layer the effective dimensionality of its features' Gram matrix; at the first and
@@ -40,6 +41,7 @@ from ..learning_rules import get_rule
 from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
 from ..runtime import parser, resume_path, setup_job, user_errors
 from ..seeds import generator
+from ..starts import build
 from ..summary import all_converged
 from ..tidy import detail_frame, frame, write_table
 
@@ -56,20 +58,23 @@ AT_ENDS = (
 ECE_BINS = 15  # equal-width confidence bins of the test-set ECE and reliability diagram
 
 
-def initial_model(spec: dict, arch: Architecture, pretrained: Path | None) -> StackedMLP:
+def initial_model(spec: dict, arch: Architecture, pretrained: Path | None, start: str = "init") -> StackedMLP:
+    """The networks a job starts from: what ``start`` (noisefa.starts) makes of the seeded stack
+    and, where given, of the noise-pretrained twin checkpoint ``pretrained`` (checked first: same
+    architecture, seeds and B)."""
     fresh = StackedMLP(arch, spec["seeds"])
-    if pretrained is None:
-        return fresh
-    model, _ = load_checkpoint(pretrained, rule="pretrain")
-    if model.arch != arch or model.seeds != fresh.seeds:
-        raise CorruptFile(
-            f"pretrained checkpoint {pretrained} holds {model.arch} seeds {model.seeds}; "
-            f"this job needs {arch} seeds {fresh.seeds}. Rerun pretraining."
-        )
-    for i, (b_pre, b_init) in enumerate(zip(model.feedback, fresh.feedback)):
-        if not torch.equal(b_pre, b_init):  # B must be the one FA w/o uses: fixed forever
-            raise CorruptFile(f"B{i} of {pretrained} differs from the seeded B: the checkpoint is stale; rerun pretraining")
-    return model
+    twin = None
+    if pretrained is not None:
+        twin, _ = load_checkpoint(pretrained, rule="pretrain")
+        if twin.arch != arch or twin.seeds != fresh.seeds:
+            raise CorruptFile(
+                f"pretrained checkpoint {pretrained} holds {twin.arch} seeds {twin.seeds}; "
+                f"this job needs {arch} seeds {fresh.seeds}. Rerun pretraining."
+            )
+        for i, (b_pre, b_init) in enumerate(zip(twin.feedback, fresh.feedback)):
+            if not torch.equal(b_pre, b_init):  # B must be the one FA w/o uses: fixed forever
+                raise CorruptFile(f"B{i} of {pretrained} differs from the seeded B: the checkpoint is stale; rerun pretraining")
+    return build(start, fresh, twin, spec.get("start"))
 
 
 def run(
@@ -88,7 +93,7 @@ def run(
     tcfg = spec["train"]
     data = load_prepared(data_path, tcfg.get("train_subset"), device)
     arch = Architecture(data.in_dim, data.n_classes, spec["depth"], **spec["model"])
-    model = initial_model(spec, arch, pretrained).to(device)
+    model = initial_model(spec, arch, pretrained, cond.start).to(device)
     rule = get_rule(cond.rule)
     bs = tcfg["batch_size"]
     refuse_larger("train.batch_size", bs, len(data.y_train), f"training images of {data.name}")  # else batches shrink
