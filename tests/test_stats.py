@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from noisefa import stats
 
@@ -222,3 +223,26 @@ def test_one_sided_t_tests_against_scipy():
         assert (r.ci_low, r.ci_high) == pytest.approx((stats.paired_t(a, b).ci_low, stats.paired_t(a, b).ci_high))
     with pytest.raises(ValueError, match="alternative"):
         stats.two_sample_t([1, 2], [3, 4], alternative="bigger")
+
+
+def test_paired_ratio_interval_ends_where_the_paired_t_test_reaches_its_level():
+    rng = np.random.default_rng(0)
+    b = 1.0 + 0.3 * rng.standard_normal(12)
+    a = 0.6 * b + 0.2 * rng.standard_normal(12)
+    ratio, lo, hi = stats.paired_ratio(a, b)
+    assert ratio == pytest.approx(a.mean() / b.mean())
+    assert lo < ratio < hi
+    for end in (lo, hi):  # Fieller's interval: the rho at which a - rho b is just significant at 5 %
+        assert sps.ttest_1samp(a - end * b, 0.0).pvalue == pytest.approx(0.05, abs=1e-9)
+    inside = sps.ttest_1samp(a - ratio * b, 0.0).pvalue
+    assert inside == pytest.approx(1.0)
+
+
+def test_paired_ratio_is_unbounded_when_the_denominator_is_not_significant():
+    rng = np.random.default_rng(1)
+    b = 0.05 + rng.standard_normal(8)  # mean indistinguishable from 0
+    a = rng.standard_normal(8)
+    assert sps.ttest_1samp(b, 0.0).pvalue > 0.05
+    ratio, lo, hi = stats.paired_ratio(a, b)
+    assert np.isfinite(ratio) and np.isnan(lo) and np.isnan(hi)
+    assert np.isnan(stats.paired_ratio([1.0], [2.0])[0])

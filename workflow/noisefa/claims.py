@@ -56,6 +56,7 @@ DEFAULTS = {
     "readout_margin": 0.02,  # "at chance": a readout unit's mean probability within 1/C +- 0.02
     "class_bias_margin": 0.1,  # "at chance": the predicted classes' bias below Cohen's w 0.1 ("small")
     "gap_fraction": 0.5,  # "close to BP": pretraining closes more than half of BP's lead over FA w/o
+    "mechanism_alpha": 0.05,  # the mechanism table's level (noisefa.mechanism), not a claim's
 }
 
 

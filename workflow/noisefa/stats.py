@@ -320,3 +320,28 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
         return m, float("nan"), float("nan")
     h = float(sps.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
     return m, m - h, m + h
+
+
+def paired_ratio(a, b, level: float = 0.95) -> tuple[float, float, float]:
+    """The ratio mean(a) / mean(b) of two paired differences (e.g. a control's and FA w/'s effects
+    on the same networks, a_i and b_i of network i) with Fieller's interval: every rho for which
+    the paired t-test of a_i - rho b_i = 0 is not rejected at 1 - ``level``. Exact under normality;
+    bounded only where mean(b) itself differs from 0 at that level (else the interval is the whole
+    line or its complement: returned as NaN, NaN). Pairs with a non-finite value are dropped.
+    Returns (ratio, low, high)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    n = len(a)
+    if n < 2:
+        return math.nan, math.nan, math.nan
+    ma, mb = a.mean(), b.mean()
+    ratio = ma / mb if mb != 0 else math.nan
+    saa, sbb, sab = np.var(a, ddof=1) / n, np.var(b, ddof=1) / n, np.cov(a, b, ddof=1)[0, 1] / n
+    q2 = sps.t.ppf(0.5 + level / 2, n - 1) ** 2
+    A, B, C = mb**2 - q2 * sbb, ma * mb - q2 * sab, ma**2 - q2 * saa  # A rho^2 - 2 B rho + C <= 0
+    disc = B**2 - A * C
+    if A <= 0 or disc < 0:
+        return float(ratio), math.nan, math.nan
+    root = math.sqrt(disc)
+    return float(ratio), float((B - root) / A), float((B + root) / A)

@@ -4,6 +4,7 @@
 localrules:
     aggregate,
     claims,
+    mechanism,
     protocols,
     table1,
 
@@ -74,6 +75,32 @@ rule claims:
         "--pretrain {input.pretrain} --details {input.details} --ood {input.ood} --meta {input.meta} "
         "--context {params.context:q} "
         "--out {output.claims} --verdict-csv {output.verdict} --verdict-md {output.verdict_md} > {log} 2>&1"
+
+
+rule mechanism:
+    """Which control reproduces each downstream effect of noise pretraining (noisefa.mechanism)."""
+    input:
+        metrics=paths.METRICS,
+        summary=paths.SUMMARY,
+        ood=paths.OOD_TABLE,
+        meta=paths.META_TABLE,
+        code=lib("noisefa.stages.mechanism"),
+    output:
+        table=report(paths.MECHANISM, caption="../report/mechanism_table.rst", category="Beyond the paper"),
+        dose=paths.DOSE_RESPONSE,
+        md=paths.MECHANISM_MD,
+    params:
+        context=lambda wc: json.dumps(mechanism_context(), sort_keys=True),
+    log:
+        paths.log("mechanism"),
+    benchmark:
+        paths.benchmark("mechanism")
+    conda:
+        ENV
+    shell:
+        "python -m noisefa.stages.mechanism --metrics {input.metrics} --summary {input.summary} --ood {input.ood} "
+        "--meta {input.meta} --context {params.context:q} --out {output.table} --dose {output.dose} "
+        "--md {output.md} > {log} 2>&1"
 
 
 rule table1:

@@ -223,6 +223,12 @@ def trajectory_files(fig):
     return TRAJECTORY_FILES[fig.trajectories]() if fig.trajectories else {}
 
 
+def mechanism_context():
+    """What the mechanism table reads: the main sweep, its noise set, the controls, the level."""
+    return {"experiment": config["experiment"], "noise": config["noise"]["use"], "controls": config["controls"],
+            "alpha": config["claims"]["mechanism_alpha"]}  # fmt: skip
+
+
 def protocol_inputs():
     files = []
     for e in PLAN.protocol_entries():
@@ -278,6 +284,7 @@ def all_targets():
         paths.CLAIMS,
         paths.VERDICT.format(ext="md"),
         *([paths.PROTOCOLS_TABLE] if config["protocols"]["enabled"] else []),
+        *([paths.MECHANISM, paths.MECHANISM_MD] if config["controls"]["enabled"] else []),
         *table_targets(),
         *[figure_file(f) for f in figures()],
         *[paths.NOTEBOOK_HTML.format(report=r) for r in reports()],

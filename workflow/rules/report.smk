@@ -20,6 +20,7 @@ rule notebook:
         table1=paths.TABLE1.format(ext="md"),
         figures=lambda wc: [figure_file(f) for f in REPORTS[wc.report]],
         protocols=lambda wc: [paths.PROTOCOLS_TABLE] if wc.report == "protocols" else [],
+        mechanism=lambda wc: [paths.MECHANISM_MD] if wc.report == "main" and config["controls"]["enabled"] else [],
         code=lib("noisefa.summary"),
     output:
         paths.NOTEBOOK,
@@ -27,6 +28,7 @@ rule notebook:
         config=lambda wc: json.dumps(config, sort_keys=True),
         figures=lambda wc: json.dumps([figure_file(f) for f in REPORTS[wc.report]]),
         protocols=lambda wc, input: input.protocols[0] if input.protocols else "none",  # :q drops an empty string
+        mechanism=lambda wc, input: input.mechanism[0] if input.mechanism else "none",
     log:
         paths.log("notebook", "{report}"),
     benchmark:
@@ -40,7 +42,7 @@ rule notebook:
         "-p pretrain_path {input.pretrain} -p details_path {input.details} "
         "-p ood_path {input.ood} -p meta_path {input.meta} -p table1_md_path {input.table1} "
         "-p figure_paths_json {params.figures:q} -p config_json {params.config:q} "
-        "-p protocols_path {params.protocols:q} "
+        "-p protocols_path {params.protocols:q} -p mechanism_md_path {params.mechanism:q} "
         "> {log} 2>&1"
 
 

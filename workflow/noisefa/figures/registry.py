@@ -36,6 +36,8 @@ TABLES = {  # the figure CLIs' table arguments -> the file each reads
     "ood": paths.OOD_TABLE,
     "meta": paths.META_TABLE,
     "protocols": paths.PROTOCOLS_TABLE,
+    "mechanism": paths.MECHANISM,
+    "dose": paths.DOSE_RESPONSE,
 }
 
 
@@ -167,6 +169,10 @@ FIGURES: dict[str, Figure] = {
                lambda cfg: "Claims under every noise protocol, with and without BatchNorm; "
                            + data_note(cfg, cfg["protocols"]["datasets"]) + f", depths {cfg['protocols']['depths']}",
                enabled=lambda cfg: cfg["protocols"]["enabled"]),
+        Figure("mechanism", "figure_mechanism", "mechanism", ("mechanism", "dose"), "mechanism.rst", "Beyond the paper",
+               "main", lambda cfg: {},
+               lambda cfg: f"Why: the controls against FA w/; {noise_title(cfg)}; {data_note(cfg)}",
+               enabled=lambda cfg: cfg["controls"]["enabled"]),
     )
 }  # fmt: skip
 

@@ -113,6 +113,8 @@ def cli(description: str, argv=None) -> argparse.Namespace:
     p.add_argument("--ood", type=Path, help="results/tables/ood.parquet")
     p.add_argument("--meta", type=Path, help="results/tables/meta.parquet")
     p.add_argument("--protocols", type=Path, help="results/tables/protocols.csv")
+    p.add_argument("--mechanism", type=Path, help="results/tables/mechanism.csv")
+    p.add_argument("--dose", type=Path, help="results/tables/dose_response.csv")
     p.add_argument("--trajectories", type=json.loads, default={}, help="JSON {label: trajectory.pt path}")
     p.add_argument("--context", type=json.loads, default={}, help="JSON of the config values the figure shows")
     p.add_argument("--out", type=Path, required=True)
