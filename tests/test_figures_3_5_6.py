@@ -170,7 +170,7 @@ def _meta() -> pd.DataFrame:
             if step:
                 rows.append((step, seed, "noise", 0, "batch_loss", 2.3 - 0.001 * step))
     df = pd.DataFrame(rows, columns=["step", "seed", "task", "adapt_step", "metric", "value"])
-    df["noise"], df["dataset"], df["depth"] = "fixed60k", "noise:in784_c10", 2
+    df["noise"], df["dataset"], df["depth"], df["start"] = "fixed60k", "noise:in784_c10", 2, "noise"
     return df[tidy.META_COLUMNS].astype(tidy.META_DTYPES)
 
 

@@ -341,6 +341,8 @@ def test_every_condition_is_a_valid_config_value_with_its_own_rule_label_and_col
     for name, c in CONDITIONS.items():
         assert c.name == name and get_rule(c.rule).name == c.rule and c.label
         assert PALETTE[name] == c.color
-    assert [n for n, c in CONDITIONS.items() if c.pretrained] == ["fa_w"]  # pretraining trains with FA only
+    # pretraining trains with FA only: its one paper condition, and the controls built from it (all FA)
+    assert [n for n, c in CONDITIONS.items() if c.pretrained and not c.control] == ["fa_w"]
+    assert {c.rule for c in CONDITIONS.values() if c.pretrained} == {"fa"}
     assert len({c.color for c in CONDITIONS.values()}) == len(CONDITIONS)
     assert (PALETTE["bp"], PALETTE["fa_wo"], PALETTE["fa_w"]) == ("#444444", "#1f77b4", "#d62728")

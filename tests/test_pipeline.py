@@ -37,13 +37,23 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
         "tables/table1.csv",
         "tables/table1.md",
         "tables/table1.tex",
+        "tables/mechanism.csv",
+        "tables/mechanism.md",
+        "tables/dose_response.csv",
         *[f"figures/{f}.png" for f in FIGURES],
         *[f"reports/{r}.{ext}" for r in REPORTS for ext in ("ipynb", "html")],
     ]:
         assert (res / f).stat().st_size > 0, f
     everything = pd.read_parquet(res / "tables/metrics.parquet")
     # Figure 2's cell is the main sweep's (same dataset, depth and training): no experiment of its own
-    assert set(everything.experiment) == {"main", "size200", "size800", "rules"}
+    assert set(everything.experiment) == {"main", "size200", "size800", "rules", "controls", "dose0", "dose90"}
+    controls = everything[everything.experiment == "controls"]
+    assert set(controls.condition) == {"fa_aligned", "fa_newb", "fa_scaled", "fa_fresh"} and set(controls.depth) == {2, 3}
+    mech = pd.read_csv(res / "tables/mechanism.csv")
+    assert {"C5", "C9", "C13", "C16", "B3"} <= set(mech.claim) and set(mech.control) == set(controls.condition)
+    assert mech.explanation.notna().all() and mech.reproduces.notna().all()
+    dose = pd.read_csv(res / "tables/dose_response.csv", dtype={"target": str}, keep_default_na=False)
+    assert set(dose.target) == {"0", "90", "matched", ""} and (dose[dose.target == "0"].initial_angle_deg < 0.01).all()
     rules = everything[everything.experiment == "rules"]
     assert set(rules.condition) == {"bp", "fa_w", "ss", "dfa", "kp", "wm"}  # any rule by name
     assert set(everything.phase) == {"noise", "data", "noise_after"}

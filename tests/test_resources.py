@@ -57,9 +57,13 @@ def test_paper_budget_lists_exactly_the_jobs_snakemake_plans(tmp_path):
     # main sweep, Figure 2, Figure 4e,f's sizes, the rules; the protocol study (Fashion-MNIST, depths 2-3):
     # without BatchNorm the main sweep's BP / FA w/o and its FA w/ on the 60k set are reused, so FA w/
     # on fresh, 1k, 10k (3 x 2 depths); with BatchNorm BP, FA w/o (2 x 2) and FA w/ on all four sets (4 x 2)
-    assert jobs["train"] == 5 * 4 * 3 + 3 + 4 * 3 + 7 * 2 + 3 * 2 + 2 * 2 + 4 * 2
-    # Figure 5: MNIST networks of every depth and condition; the protocol study's 24 cells (C14)
-    assert jobs["ood"] == 4 * 3 + (2 * 2 + 4 * 2) * 2
-    assert jobs["meta"] == 1 + 7  # Figure 6's, and one per other (noise set, BatchNorm) of the study (C16)
+    # and the controls: 4 at every main-sweep cell, fa_aligned at 5 fixed angles on MNIST at depths 2-3
+    assert jobs["train"] == 5 * 4 * 3 + 3 + 4 * 3 + 7 * 2 + 3 * 2 + 2 * 2 + 4 * 2 + 5 * 4 * 4 + 5 * 2
+    # Figure 5: MNIST networks of every depth and condition, and the controls' there; the protocol
+    # study's 24 cells (C14)
+    assert jobs["ood"] == 4 * 3 + 4 * 4 + (2 * 2 + 4 * 2) * 2
+    # Figure 6's (which also adapts from the controls), and one per other (noise set, BatchNorm) of the
+    # study (C16), fresh noise's among them (the fa_fresh control's C16)
+    assert jobs["meta"] == 1 + 7
     assert {f"figure{i}" for i in range(1, 7)} | {"figure_rules"} <= set(planned) and planned["table1"] == 1
     assert "total CPU-hours" in R.budget(cfg)

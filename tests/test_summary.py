@@ -188,7 +188,8 @@ def test_the_details_and_meta_rows_of_a_diverged_pretraining_network_are_left_ou
     assert n.diverged == 2 and set(kept.noise) == {"other"} and len(kept) == (details.noise == "other").sum()
     net = bad["metrics"].iloc[0]
     meta = pd.DataFrame(
-        [dict(noise=noise, dataset=net.dataset, depth=2, seed=s, step=0, task="t", adapt_step=0, metric="loss", value=1.0)
+        [dict(noise=noise, dataset=net.dataset, depth=2, seed=s, start="noise", step=0, task="t", adapt_step=0, metric="loss",
+              value=1.0)
          for noise in (net.noise, "other") for s in (0, 1)]
     )[tidy.META_COLUMNS].astype(tidy.META_DTYPES)  # fmt: skip
     kept, _ = exclude_diverged(meta, flags=pretrain, keys=tidy.PRETRAIN_KEYS)

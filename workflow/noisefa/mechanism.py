@@ -33,8 +33,6 @@ import pandas as pd
 
 from . import stats, tidy
 from .conditions import CONTROLS
-from .experiments import CONTROLS as CONTROLS_EXPERIMENT
-from .experiments import DOSE_PREFIX
 from .summary import exclude_diverged
 
 ALPHA = 0.05  # `claims.mechanism_alpha`'s default
@@ -54,7 +52,9 @@ class Tables:
     metrics: pd.DataFrame
     ood: pd.DataFrame
     meta: pd.DataFrame
-    context: dict  # experiment (the main sweep), noise (its set), controls (the config block), alpha
+    # experiment (the main sweep), controls_experiment, dose_experiments ({experiment: angle}), noise
+    # (the main sweep's set), controls (the config block), alpha: ``mechanism_context`` in common.smk
+    context: dict
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _empty() -> pd.DataFrame:
 def _arms(d: pd.DataFrame, t: Tables) -> pd.DataFrame:
     """FA w/o and FA w/ of the main sweep and the controls of the controls experiment."""
     main = (d.experiment == t.context["experiment"]) & d.condition.isin(["fa_wo", "fa_w"])
-    ctrl = (d.experiment == CONTROLS_EXPERIMENT) & d.condition.isin(list(CONTROLS))
+    ctrl = (d.experiment == t.context.get("controls_experiment", "controls")) & d.condition.isin(list(CONTROLS))
     return d[main | ctrl]
 
 
@@ -272,7 +272,7 @@ DOSE_COLUMNS = ["depth", "condition", "target", "seed", "initial_angle_deg", "au
 
 def dose_table(summary: pd.DataFrame, context: dict) -> pd.DataFrame:
     """Per network of the dose-response's dataset: fa_aligned at each fixed target angle
-    (experiments ``dose<angle>``), fa_aligned matched to its twin, FA w/o and FA w/, each with the
+    (``context["dose_experiments"]``: {experiment: angle}), fa_aligned matched to its twin, FA w/o and FA w/, each with the
     last layer's angle where data training starts (measured: the x axis) and its AUC and
     late-window accuracy."""
     dose = context.get("controls", {}).get("dose", {})
@@ -280,12 +280,12 @@ def dose_table(summary: pd.DataFrame, context: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=DOSE_COLUMNS)
     s = exclude_diverged(summary)[0]
     s = s[(s.dataset == dose["dataset"]) & s.depth.isin(dose["depths"])]
-    main, ctrl = s.experiment == context["experiment"], s.experiment == CONTROLS_EXPERIMENT
-    is_dose = s.experiment.str.fullmatch(rf"{DOSE_PREFIX}\d+")
+    doses = {k: str(int(v)) for k, v in context.get("dose_experiments", {}).items()}
+    main, ctrl = s.experiment == context["experiment"], s.experiment == context.get("controls_experiment", "controls")
+    is_dose = s.experiment.isin(list(doses))
     keep = (main & s.condition.isin(["fa_wo", "fa_w"])) | (ctrl & (s.condition == "fa_aligned")) | is_dose
     s = s[keep]
-    target = np.where(is_dose[keep], s.experiment.str.removeprefix(DOSE_PREFIX), np.where(s.condition == "fa_aligned",
-                      "matched", ""))  # fmt: skip
+    target = np.where(is_dose[keep], s.experiment.map(doses), np.where(s.condition == "fa_aligned", "matched", ""))
     late = s.late_test_acc if "late_test_acc" in s else s.converged_test_acc
     out = pd.DataFrame({
         "depth": s.depth.astype(int), "condition": s.condition, "target": target, "seed": s.seed.astype(int),

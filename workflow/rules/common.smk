@@ -8,11 +8,13 @@ from noisefa.conditions import CONDITIONS, get_condition
 from noisefa.config import read_yaml, validate
 from noisefa.datasets import DATASETS, get_spec, needs_fetch
 from noisefa.experiments import (
+    CONTROLS as CONTROLS_EXPERIMENT,
     RULES,
     aligned_angle,
     arch,
     batchnorm_at,
     condition_noise,
+    dose_experiment,
     meta_controls,
     experiment_batchnorm,
     experiment_columns,
@@ -225,7 +227,10 @@ def trajectory_files(fig):
 
 def mechanism_context():
     """What the mechanism table reads: the main sweep, its noise set, the controls, the level."""
-    return {"experiment": config["experiment"], "noise": config["noise"]["use"], "controls": config["controls"],
+    c = config["controls"]
+    doses = {dose_experiment(a): a for a in c["dose"]["angles"]} if c["enabled"] and c["dose"]["enabled"] else {}
+    return {"experiment": config["experiment"], "noise": config["noise"]["use"], "controls": c,
+            "controls_experiment": CONTROLS_EXPERIMENT, "dose_experiments": doses,
             "alpha": config["claims"]["mechanism_alpha"]}  # fmt: skip
 
 
