@@ -51,12 +51,13 @@ def fraction_panel(ax, table: pd.DataFrame) -> None:
     ax.set_yticks(range(len(cells)), cells, fontsize=6)
     ax.grid(False)
     sec = ax.secondary_yaxis("right")
-    sec.set_yticks(range(len(cells)), [str(e) for e in expl], fontsize=6)
+    sec.set_yticks(range(len(cells)), [str(e).replace("; fresh noise reproduces it", " (+ fresh noise)") for e in expl],
+                   fontsize=6)
     claims = [c.split()[0] for c in cells]
     for i in range(1, len(claims)):
         if claims[i] != claims[i - 1]:
             ax.axhline(i - 0.5, c="k", lw=0.6)
-    plt.colorbar(im, ax=ax, fraction=0.03, pad=0.25, label="fraction of FA w/'s effect reproduced")
+    plt.colorbar(im, ax=ax, fraction=0.03, pad=0.3, label="fraction of FA w/'s effect reproduced")
     ax.set_title(
         "(a) fraction of FA w/ − FA w/o each control reproduces (blank: no effect to explain; faint: undetermined)", fontsize=8
     )
@@ -92,7 +93,7 @@ def plot(table: pd.DataFrame, dose: pd.DataFrame, title: str = ""):
     n_cells = (
         max(1, table.groupby(["claim", "measure", "variant", "dataset", "depth"], dropna=False).ngroups) if len(table) else 1
     )
-    fig = plt.figure(figsize=(11, 1.5 + 0.28 * n_cells + 3.2))
+    fig = plt.figure(figsize=(12, 1.5 + 0.28 * n_cells + 3.2))
     grid = fig.add_gridspec(2, max(1, len(depths)), height_ratios=[0.28 * n_cells + 0.8, 3.0], hspace=0.35)
     fraction_panel(fig.add_subplot(grid[0, :]), table)
     for k, depth in enumerate(depths):
