@@ -135,6 +135,8 @@ class Plan:
         """{pretraining job: [[experiment, dataset], ...] of the main tables' FA w/ networks from it}."""
         out: dict[Job, list[list[str]]] = {}
         for j in self.train(""):
+            if get_condition(j.wc["condition"]).control:  # a control's twin is FA w/'s: its noise rows are FA w/'s
+                continue
             if p := self.pretrain_of_train(j):
                 users = out.setdefault(p, [])
                 pair = [j.wc["experiment"], j.wc["dataset"]]
