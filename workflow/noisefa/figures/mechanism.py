@@ -51,8 +51,9 @@ def fraction_panel(ax, table: pd.DataFrame) -> None:
     ax.set_yticks(range(len(cells)), cells, fontsize=6)
     ax.grid(False)
     sec = ax.secondary_yaxis("right")
-    sec.set_yticks(range(len(cells)), [str(e).replace("; fresh noise reproduces it", " (+ fresh noise)") for e in expl],
-                   fontsize=6)
+    sec.set_yticks(
+        range(len(cells)), [str(e).replace("; fresh noise reproduces it", " (+ fresh noise)") for e in expl], fontsize=6
+    )
     claims = [c.split()[0] for c in cells]
     for i in range(1, len(claims)):
         if claims[i] != claims[i - 1]:
