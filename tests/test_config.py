@@ -216,3 +216,16 @@ def test_shipped_ood_jobs_test_only_external_sets_of_their_labels(path):
     paper = load(REPO / "config/paper_offline.yaml")
     assert (paper["ood"]["dataset"], paper["ood"]["external"]) == ("mnist5k", ["digits"])
     assert ood_external(paper, "fashion_mnist") == []  # the protocol study's Fashion-MNIST cells
+
+
+@pytest.mark.parametrize("name", ["protocols-nobn", "protocols", "protocols-bn-gaussian_fresh", "size123", "dose30", "controls",
+                                  "rules", "figure2"])  # fmt: skip
+def test_the_pipeline_s_own_experiment_names_are_refused_for_the_main_sweep(name):
+    with pytest.raises(ConfigError, match=rf"config key experiment: '{name}' is the name of one of the pipeline's own"):
+        validate({"datasets": ["synthetic"], "experiment": name})
+    validate({"datasets": ["synthetic"], "experiment": "sizes_main"})  # only the made names are taken
+
+
+def test_table1_depth_must_be_a_trained_depth():
+    with pytest.raises(ConfigError, match=r"config key table1.depth: 4 is not one of depths \[2, 3\]"):
+        validate({"datasets": ["synthetic"], "depths": [2, 3], "table1": {"depth": 4}})

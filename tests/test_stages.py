@@ -422,6 +422,14 @@ def test_table1_from_a_known_summary(tmp_path):
     md = out["md"].read_text()
     assert "| d | 91.00 ± 1.00 (1 at cap) | 81.00 ± 1.00 (1 at cap) | 86.00 ± 1.00 (1 at cap) |" in md
     assert "\\begin{tabular}" in out["tex"].read_text() and "$\\pm$" in out["tex"].read_text()
+    assert "mean ± std over 3 networks\n" in md
+    # more trials than networks: the caption counts the networks the cells hold, and says so
+    spec["trials"] = 8
+    stage(
+        "table1", "--spec", json.dumps(spec), "--summary", tmp_path / "summary.csv",
+        "--csv", out["csv"], "--md", out["md"], "--tex", out["tex"],
+    )  # fmt: skip
+    assert "mean ± std over 5 networks; table1.trials is 8" in out["md"].read_text()
 
 
 def test_the_spec_s_precision_reaches_the_products(workdir):

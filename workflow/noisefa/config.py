@@ -20,13 +20,13 @@ from .experiments import (
     CONTROLS,
     DOSE_PREFIX,
     FIGURE2,
+    PROTOCOLS,
     RULES,
     SIZE_PREFIX,
     base_train,
     experiments,
     noise_sweep,
     pretrain_config,
-    size_experiment,
     train_config,
 )
 from .noise import DISTRIBUTIONS
@@ -206,9 +206,19 @@ def _check_figures(cfg: dict, sch: dict) -> None:
     _check_names("rules.datasets", r["datasets"], DATASETS)
     merged = {**base_train(cfg, r["datasets"][0]), **r["train"]}
     _schema_errors(merged, sch["properties"]["train"], prefix="rules.train -> train.")
-    taken = {FIGURE2, RULES, CONTROLS} | {size_experiment(n) for n in g["sizes"]}
-    if cfg["experiment"] in taken or re.fullmatch(rf"{DOSE_PREFIX}\d+", cfg["experiment"]):
-        raise ConfigError(f"config key experiment: {cfg['experiment']!r} is the name of a figure's experiment; choose another")
+    # the names the pipeline makes for its own experiments (experiments.py), whether or not this
+    # config runs them: a main sweep named like one would merge into its cells and settings
+    reserved = rf"{FIGURE2}|{RULES}|{CONTROLS}|{SIZE_PREFIX}\d+|{DOSE_PREFIX}\d+|{PROTOCOLS}(-.*)?"
+    if re.fullmatch(reserved, cfg["experiment"]):
+        raise ConfigError(
+            f"config key experiment: {cfg['experiment']!r} is the name of one of the pipeline's own experiments "
+            f"({FIGURE2}, {RULES}, {CONTROLS}, {SIZE_PREFIX}<N>, {DOSE_PREFIX}<N>, {PROTOCOLS}-...); choose another, e.g. 'main'"
+        )
+    if cfg["table1"]["depth"] not in cfg["depths"]:
+        raise ConfigError(
+            f"config key table1.depth: {cfg['table1']['depth']} is not one of depths {cfg['depths']}: Table 1 would be "
+            "empty; choose one of them"
+        )
 
 
 def _check_controls(cfg: dict) -> None:

@@ -37,6 +37,16 @@ def table1(summary: pd.DataFrame, experiment: str, depth: int, trials: int) -> p
     return out
 
 
+def networks(t: pd.DataFrame, trials: int) -> str:
+    """How many networks the cells hold, as the caption says it: the counted ones, never the
+    setting alone (``table1.trials`` above ``n_seeds`` gives cells of fewer)."""
+    if t.empty:
+        return f"{trials} networks (no cell has any)"
+    lo, hi = int(t.n.min()), int(t.n.max())
+    n = f"{lo} networks" if lo == hi else f"{lo}–{hi} networks (cells differ)"
+    return n if hi == trials and lo == trials else f"{n}; table1.trials is {trials}"
+
+
 def _cell(r) -> str:
     flag = f" ({r.not_converged} at cap)" if r.not_converged else ""
     return f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}{flag}"
@@ -71,7 +81,7 @@ def main(argv=None):
         t = table1(read_summary(a.summary), a.spec["experiment"], a.spec["depth"], a.spec["trials"])
         write_table(t, a.csv)
         w = wide(t) if not t.empty else pd.DataFrame()
-        caption = f"Converged test accuracy (%), depth {a.spec['depth']}, mean ± std over {a.spec['trials']} networks\n\n"
+        caption = f"Converged test accuracy (%), depth {a.spec['depth']}, mean ± std over {networks(t, a.spec['trials'])}\n\n"
         atomic_write(a.md, lambda tmp: Path(tmp).write_text(caption + (markdown(w) if not t.empty else "no data\n")))
         atomic_write(a.tex, lambda tmp: Path(tmp).write_text(latex(w) if not t.empty else "% no data\n"))
     print(w.to_string() if not t.empty else "no data")
