@@ -229,3 +229,14 @@ def test_the_pipeline_s_own_experiment_names_are_refused_for_the_main_sweep(name
 def test_table1_depth_must_be_a_trained_depth():
     with pytest.raises(ConfigError, match=r"config key table1.depth: 4 is not one of depths \[2, 3\]"):
         validate({"datasets": ["synthetic"], "depths": [2, 3], "table1": {"depth": 4}})
+
+
+def test_a_protocol_study_set_smaller_than_the_pretraining_batch_is_refused_before_any_job():
+    sets = {"main": {"distribution": "gaussian", "protocol": "fixed", "n_samples": 60000},
+            "tiny": {"distribution": "gaussian", "protocol": "fixed", "n_samples": 100}}  # fmt: skip
+    cfg = {"datasets": ["synthetic"], "noise": {"use": "main", "sets": sets}, "figure1": {"sets": []}}
+    validate({**cfg, "protocols": {"enabled": False, "sets": ["tiny"]}})  # not trained: not checked
+    with pytest.raises(
+        ConfigError, match=r"config key pretrain.batch_size: 128 is larger than the 100 samples of noise set tiny"
+    ):
+        validate({**cfg, "protocols": {"enabled": True, "datasets": ["synthetic"], "sets": ["tiny"]}})

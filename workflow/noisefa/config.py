@@ -163,9 +163,15 @@ def _check_sizes(cfg: dict) -> None:
                 refuse_larger(_train_key(cfg, name, d, "train_subset"), tc["train_subset"], n_train, f"training images of {d}")
             n = tc.get("train_subset") or n_train
             refuse_larger(_train_key(cfg, name, d, "batch_size"), tc["batch_size"], n, f"training images of {d} ({name})")
+    # every noise set some job pretrains on: the main one, Figure 1's, the protocol study's, fa_fresh's
     sets = {cfg["noise"]["use"]} | {s for s, *_ in noise_sweep(cfg)}
     depths = {*cfg["depths"], *cfg["rules"]["depths"], *cfg["generalisation"]["depths"]}
     depths |= {cfg["figure1"]["depth"], cfg["figure2"]["depth"], cfg["meta"]["depth"]}
+    if cfg["protocols"]["enabled"]:
+        sets |= set(cfg["protocols"]["sets"])
+        depths |= set(cfg["protocols"]["depths"])
+    if cfg["controls"]["enabled"] and "fa_fresh" in cfg["controls"]["conditions"]:
+        sets.add(cfg["controls"]["fresh_noise"])
     batch, d = max((pretrain_config(cfg, d)["batch_size"], d) for d in depths)
     key = f"pretrain_overrides.depth{d}" if "batch_size" in cfg["pretrain_overrides"].get(f"depth{d}", {}) else "pretrain"
     for s in sorted(sets):
