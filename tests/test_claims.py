@@ -282,6 +282,45 @@ def test_c16_reports_the_minimum_and_holds_on_the_end_as_the_paper_states_it():
     assert not by[("C16", "meta-loss (sum over tasks) after 5 steps, noise step 2000 vs 0 (n)")].holds
 
 
+def test_c16_reads_the_primary_noise_set_and_only_shows_another_sets_meta_job_and_the_controls_rows():
+    """fa_fresh's twins have a meta job on the fresh set, and the primary job also adapts from the
+    controls: neither may decide C16. Holds on the primary set, fails where only the other set falls,
+    contradicted where the primary set's meta-loss rises."""
+
+    def tables(primary_levels, other_levels):
+        rng, meta = np.random.default_rng(5), []
+        for noise, levels in (("n", primary_levels), ("fresh", other_levels)):
+            for seed in range(10):
+                for step, level in zip((0, 2000), levels):
+                    meta.append(
+                        {
+                            "noise": noise,
+                            "dataset": SHAPE,
+                            "depth": 2,
+                            "seed": seed,
+                            "start": "noise",
+                            "step": step,
+                            "task": "meta",
+                            "adapt_step": 5,
+                            "metric": "loss",
+                            "value": level + 0.05 * rng.normal(),
+                        }
+                    )
+                meta.append({**meta[-1], "start": "aligned", "value": 99.0})  # a control's row: never read by C16
+        return Tables(pd.DataFrame(), EMPTY_SUMMARY, meta=pd.DataFrame(meta), context={"noise": "n"})  # fmt: skip
+
+    def rows(t):
+        c16 = claims_table(t)
+        return c16[c16.claim == "C16"].set_index("noise_set")
+
+    r = rows(tables((7.0, 4.0), (7.0, 7.0)))
+    assert r.loc["n"].primary and r.loc["n"].holds and not r.loc["fresh"].primary and not r.loc["fresh"].holds
+    r = rows(tables((7.0, 7.0), (7.0, 4.0)))  # only the shown set falls: the claim fails
+    assert not r.loc["n"].holds and r.loc["n"].direction == "n.s." and r.loc["fresh"].holds
+    r = rows(tables((4.0, 7.0), (7.0, 4.0)))  # the primary set's meta-loss rises: contradicted
+    assert r.loc["n"].direction == "contradicts" and r.loc["n"].effect == pytest.approx(3.0, abs=0.1)
+
+
 def test_holm_within_a_claim_makes_many_barely_significant_rows_fail():
     """Four datasets, each FA w/ faster with p = 0.0006 alone: Holm gives 0.0024, none holds."""
     from scipy import stats as sps

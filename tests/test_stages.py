@@ -203,7 +203,8 @@ def test_the_controls_train_from_their_starts_and_twice_identically(workdir):
     last = pre[(pre.metric == "angle_deg") & (pre.layer == "2") & (pre.step == pre.step.max())].set_index("seed").value
     np.testing.assert_allclose(_start_of(workdir, "c_fa_newb").loc["2"].to_numpy(), 90, atol=25)  # a fresh B: no alignment
     assert (_start_of(workdir, "c_fa_fresh").loc["2"].to_numpy() == last.to_numpy()).all()  # the twin itself (tests' noise)
-    assert (_start_of(workdir, "c_fa_scaled") == wo).all()  # a rescaled readout has the same angles
+    # a rescaled readout has the same angles (up to the float32 rounding of the rescaled weights)
+    np.testing.assert_allclose(_start_of(workdir, "c_fa_scaled").sort_index().to_numpy(), wo.sort_index().to_numpy(), atol=1e-3)
     newb, _ = load_checkpoint(workdir / "c_fa_newb.pt")
     assert not any(torch.equal(x, y) for x, y in zip(newb.feedback, twin.feedback))
 
@@ -344,6 +345,16 @@ def test_ood_identity_is_the_test_accuracy_and_transforms_hurt(workdir, tmp_path
     assert acc[acc.test_set == "again"].value.between(final.min() - 0.2, 1.0).all()
 
 
+def _meta(workdir, spec, out):
+    """Run the meta stage on the synthetic task; its metrics (``out``.parquet; trajectory ``out``.pt)."""
+    stage(
+        "meta", "--spec", json.dumps(spec), "--noise", workdir / "noise.pt",
+        "--tasks", json.dumps({"synthetic": str(workdir / "data.pt")}),
+        "--out", out.with_suffix(".parquet"), "--trajectory", out.with_suffix(".pt"),
+    )  # fmt: skip
+    return pd.read_parquet(out.with_suffix(".parquet"))
+
+
 def test_meta_retraces_the_pretraining_and_adaptation_lowers_the_loss(workdir, tmp_path):
     from noisefa.datasets import load_prepared
     from noisefa.engine import evaluate_split
@@ -353,12 +364,7 @@ def test_meta_retraces_the_pretraining_and_adaptation_lowers_the_loss(workdir, t
     meta = {"snapshots": 3, "steps": 4, "lr": 0.05, "batch_size": 32, "train_samples": 200, "eval_samples": 300}
     pre = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "batch_size": 32, "steps": 40, "log_every": 10, "readout_probes": 300}
     spec = {"experiment": "pretrain", "seeds": [0, 1], "model": MODEL, "depth": 2, "pretrain": pre, "meta": meta}
-    stage(
-        "meta", "--spec", json.dumps(spec), "--noise", workdir / "noise.pt",
-        "--tasks", json.dumps({"synthetic": str(workdir / "data.pt")}),
-        "--out", tmp_path / "meta.parquet", "--trajectory", tmp_path / "meta.pt",
-    )  # fmt: skip
-    m = pd.read_parquet(tmp_path / "meta.parquet")
+    m = _meta(workdir, spec, tmp_path / "meta")
     assert sorted(m.step.unique()) == [0, 20, 40]
     loss = m[(m.metric == "loss") & (m.task == "synthetic")]
     # the snapshot at the last step is the pretraining job's network: same loss before adaptation
@@ -382,12 +388,7 @@ def test_meta_retraces_the_pretraining_and_adaptation_lowers_the_loss(workdir, t
 
     # with the controls: the same snapshots, and adaptation from each control built from them
     spec["controls"] = ["aligned", "newb", "scaled"]
-    stage(
-        "meta", "--spec", json.dumps(spec), "--noise", workdir / "noise.pt",
-        "--tasks", json.dumps({"synthetic": str(workdir / "data.pt")}),
-        "--out", tmp_path / "meta_c.parquet", "--trajectory", tmp_path / "meta_c.pt",
-    )  # fmt: skip
-    c = pd.read_parquet(tmp_path / "meta_c.parquet")
+    c = _meta(workdir, spec, tmp_path / "meta_c")
     pd.testing.assert_frame_equal(c[c.start == "noise"].reset_index(drop=True), m)
     ctrl = c[c.start != "noise"]
     assert set(ctrl.start) == {"aligned", "newb", "scaled"} and set(ctrl.step) == {40}

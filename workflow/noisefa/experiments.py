@@ -325,7 +325,7 @@ def protocol_ood_cells(cfg: dict) -> list[tuple[str, str, int, str]]:
     return [c for c in dict.fromkeys(cells) if c not in set(ood_cells(cfg))]
 
 
-def control_meta(cfg: dict) -> list[tuple[str, bool]]:
+def fresh_noise_meta(cfg: dict) -> list[tuple[str, bool]]:
     """(noise set, BatchNorm) of the meta-loss job of fa_fresh's twins (C16's fresh-noise control)."""
     c = cfg.get("controls", {})
     if not cfg["meta"]["enabled"] or not c.get("enabled") or "fa_fresh" not in c["conditions"]:
@@ -336,7 +336,7 @@ def control_meta(cfg: dict) -> list[tuple[str, bool]]:
 def meta_controls(cfg: dict, noise: str) -> list[str]:
     """The control starts (noisefa.starts) the meta-loss job on ``noise`` also adapts from: those of
     the configured controls built from its own networks, for the primary noise set only (fa_fresh's
-    twins have a meta job of their own, ``control_meta``)."""
+    twins have a meta job of their own, ``fresh_noise_meta``)."""
     c = cfg.get("controls", {})
     if not c.get("enabled") or noise != cfg["noise"]["use"]:
         return []

@@ -139,7 +139,7 @@ def _meta(t: Tables) -> pd.DataFrame:
     parts = []
     for noise, g in d.groupby("noise"):
         last, first = g.step.max(), g.step.min()
-        snap = g[g.start == "noise"] if "start" in g else g
+        snap = tidy.noise_snapshots(g)
         if noise == used:
             parts += [snap[snap.step == first].assign(condition="fa_wo"), snap[snap.step == last].assign(condition="fa_w")]
             if "start" in g:

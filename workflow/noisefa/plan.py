@@ -22,9 +22,9 @@ from .experiments import (
     arch,
     batchnorm_at,
     condition_noise,
-    control_meta,
     experiment_batchnorm,
     figure2_experiment,
+    fresh_noise_meta,
     meta_shape,
     noise_sweep,
     ood_cells,
@@ -175,7 +175,7 @@ class Plan:
             keys = [(noise, bool(batchnorm))]
         else:
             keys = [(self.cfg["noise"]["use"], batchnorm_at(self.cfg, depth))] if study in ("", None) else []
-            keys += [k for k in control_meta(self.cfg) if k not in keys] if study in ("", None) else []
+            keys += [k for k in fresh_noise_meta(self.cfg) if k not in keys] if study in ("", None) else []
             keys += [k for k in protocol_meta(self.cfg) if k not in keys] if study in (PROTOCOLS, None) else []
         return [_pretrain(n, bn, *shp, depth, g, rule="meta") for n, bn in keys for g in self.groups]
 
