@@ -9,11 +9,11 @@ from noisefa.datasets import (
     DEBIAN_FASHION_MNIST,
     DatasetUnavailable,
     Source,
-    fetch,
     get_spec,
     load_prepared,
     prepare,
 )
+from noisefa.downloads import fetch
 
 
 def test_registry_shapes():

@@ -105,7 +105,7 @@ def test_corrupt_prepared_file_says_how_to_regenerate(tmp_path):
 
 
 def _train_stage(tmp_path, on_divergence):
-    stage("prepare_data", "prepare", "--dataset", "synthetic", "--root", tmp_path, "--out", tmp_path / "s.pt")
+    stage("prepare_data", "--dataset", "synthetic", "--root", tmp_path, "--out", tmp_path / "s.pt")
     train = {"optimizer": "sgd", "lr": 1e20, "momentum": 0.9, "batch_size": 64, "epochs": 1,
              "evals_per_epoch": 2, "eval_train_samples": 300, "probe_batch": 64, "gram_samples": 100}  # fmt: skip
     spec = {"experiment": "t", "dataset": "synthetic", "depth": 2, "condition": "fa_wo", "seeds": [0, 1],
@@ -188,7 +188,11 @@ def test_quick_dag_has_one_fetch_job_and_no_shared_outputs(tmp_path):
     fetch = [n for n, lab in labels.items() if lab == "fetch_dataset"]
     assert len(fetch) == 1  # only fashion_mnist needs a fetch; one job, others wait for it
     waits = {labels[b] for a, b in edges if a in fetch}
-    assert waits == {"prepare_dataset"}
+    assert waits == {"download", "prepare_dataset"}
+    # Downloads first: every branch starts after `download` (a failed fetch leaves nothing to compute).
+    roots = {labels[n] for n in labels if n not in {b for _, b in edges}}
+    assert roots == {"fetch_dataset"}
+    assert {labels[b] for a, b in edges if labels[a] == "download"} == {"make_noise", "prepare_dataset"}
     r = snakemake("--configfile", REPO / "config/quick.yaml", "--directory", tmp_path, "-n", "--printshellcmds")
     outs = [line.split("output:", 1)[1].strip() for line in r.stdout.splitlines() if line.strip().startswith("output:")]
     flat = [o.strip() for line in outs for o in line.split(",")]

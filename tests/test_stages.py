@@ -37,7 +37,7 @@ TRAIN = {
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("stages")
-    stage("prepare_data", "prepare", "--dataset", "synthetic", "--root", d / "tv", "--out", d / "data.pt")
+    stage("prepare_data", "--dataset", "synthetic", "--root", d / "tv", "--out", d / "data.pt")
     tiny_noise_set(d / "noise.pt")
     pre = {
         "experiment": "t",

@@ -211,7 +211,7 @@ def test_a_pretraining_network_that_blew_up_is_left_out_of_the_details_by_the_sa
 
 
 def test_a_training_job_logs_the_logit_scale_and_the_calibrated_losses_at_its_ends(tmp_path):
-    stage("prepare_data", "prepare", "--dataset", "synthetic", "--root", tmp_path / "tv", "--out", tmp_path / "data.pt")
+    stage("prepare_data", "--dataset", "synthetic", "--root", tmp_path / "tv", "--out", tmp_path / "data.pt")
     train = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "batch_size": 64, "epochs": 2, "evals_per_epoch": 2,
              "eval_train_samples": 300, "probe_batch": 64, "gram_samples": 100}  # fmt: skip
     spec = {"experiment": "t", "dataset": "synthetic", "depth": 2, "condition": "fa_wo", "seeds": [0, 1],

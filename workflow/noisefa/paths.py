@@ -14,6 +14,8 @@ def job_files(directory: str) -> tuple[str, ...]:
 
 
 FETCHED = "resources/fetched/{dataset}.ok"
+# Every dataset of the config fetched: the `download` target; the first jobs of every branch wait for it.
+DOWNLOADED = "resources/fetched/all-datasets.ok"
 TORCHVISION_ROOT = "resources/torchvision"
 DATA = "results/data/{dataset}.pt"
 NOISE = "results/noise/{noise}/in{dim}_c{classes}.pt"

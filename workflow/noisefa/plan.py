@@ -186,6 +186,15 @@ class Plan:
         every = self.pretrain(None) + self.train(None) + self.data_then_noise() + self.meta(None) + self.ood(None)
         return list(dict.fromkeys(every))
 
+    @cached_property
+    def datasets(self) -> list[str]:
+        """Every dataset a job of the config reads (trained on, tested on out of distribution, or
+        adapted to in the meta-loss task): what the `download` target fetches."""
+        used = {j.wc["dataset"] for j in self.jobs if "dataset" in j.wc}
+        used |= {e for d in set(used) for e in ood_external(self.cfg, d)}
+        used |= set(self.cfg["meta"]["tasks"]) if self.meta(None) else set()
+        return sorted(used)
+
     # ---- the protocol study's files, per protocol (what noisefa.protocols.tables_for reads)
     def protocol_entries(self) -> list[dict]:
         p, out = self.cfg["protocols"], []

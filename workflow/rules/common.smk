@@ -6,7 +6,7 @@ import shlex
 from noisefa import paths
 from noisefa.conditions import CONDITIONS, get_condition
 from noisefa.config import read_yaml, validate
-from noisefa.datasets import DATASETS, get_spec, needs_fetch
+from noisefa.datasets import DATASETS, Source, get_spec, needs_fetch, raw_files_present
 from noisefa.experiments import (
     CONTROLS as CONTROLS_EXPERIMENT,
     RULES,
@@ -56,6 +56,8 @@ REPORT_ENV = "../../envs/report.yaml"
 # Every compute job of this config, with its wildcards (noisefa/plan.py); the targets below and
 # the scheduler's requests (noisefa/resources.py) both read it.
 PLAN = Plan(config)
+# Where raw dataset files live (what the fetch and prepare jobs are given).
+SOURCE = Source(Path(paths.TORCHVISION_ROOT), Path(config["data"]["local_dir"]) if config["data"]["local_dir"] else None)
 
 
 wildcard_constraints:
@@ -70,6 +72,33 @@ wildcard_constraints:
     arch="bn|nobn",
     report="|".join(REPORT_NAMES),
     figure=r"[A-Za-z0-9_]+",
+
+
+def fetch_args():
+    d = config["data"]
+    args = [f"--timeout {d['download_timeout']:g}", f"--retries {d['download_retries']}"]
+    args += [f"--mirror {shlex.quote(m)}" for m in d["mirrors"]]
+    args += [] if d["original_urls"] else ["--no-original-urls"]
+    return " ".join(args + local_dir_arg())
+
+
+def local_dir_arg():
+    return [f"--local-dir {shlex.quote(config['data']['local_dir'])}"] if config["data"]["local_dir"] else []
+
+
+def drop_stale_markers():
+    """A marker whose raw files are gone (deleted to save space, or after an error named them
+    damaged) would keep its dataset from being fetched again; when its prepared file still has
+    to be made, the marker goes, and that dataset's fetch job reruns."""
+    for d in PLAN.datasets:
+        marker = Path(paths.FETCHED.format(dataset=d))
+        if marker.exists() and not Path(paths.DATA.format(dataset=d)).exists() and not raw_files_present(d, SOURCE):
+            print(f"{marker}: the raw files of {d} are gone; fetching them again", file=sys.stderr)
+            marker.unlink()
+
+
+if workflow.is_main_process:
+    drop_stale_markers()
 
 
 def lib(module):

@@ -4,6 +4,7 @@
 rule make_noise:
     input:
         code=lib("noisefa.stages.make_noise"),
+        downloaded=ancient(paths.DOWNLOADED),
     output:
         paths.NOISE,
     params:
