@@ -371,6 +371,24 @@ def test_networks_that_diverged_in_training_leave_the_ood_claims():
     assert row.n == 18  # 9 networks in each arm
 
 
+def test_the_verdict_counts_the_networks_it_left_out():
+    from noisefa.claims import left_out
+    from noisefa.verdict import markdown, verdict_table
+
+    t = _tables()
+    assert left_out(t) == ""
+    main = t.summary.experiment == "main"
+    t.summary.loc[main & (t.summary.seed == 0), "diverged"] = True
+    n = int((main & (t.summary.seed == 0)).sum())
+    bad = t.pretrain[t.pretrain.seed == 3].iloc[:1].assign(metric="diverged", value=1.0)
+    t.pretrain = pd.concat([t.pretrain, bad], ignore_index=True)
+    sentence = left_out(t)
+    assert sentence == f"Networks left out of every test: {n} that diverged and 0 that blew up in data training; " \
+        "1 that diverged and 0 that blew up in noise pretraining."  # fmt: skip
+    md = markdown(verdict_table(claims_table(t), t.context), sentence)
+    assert md.rstrip().endswith(sentence)
+
+
 def test_rules_comparison_rows_beyond_the_paper():
     rng = np.random.default_rng(1)
     summary, met = [], []

@@ -205,3 +205,39 @@ def test_order_controls_take_the_right_rows():
     assert (d["size"] == len(SEEDS)).all() and list(d.index.sort_values()) == sorted(figure2.ORDER_CONTROLS)
     expected = {"untrained": 90, "noise only": 50, "data only": 70, "noise→data": 30, "data→noise": 40}
     assert np.allclose(d["mean"][list(expected)], list(expected.values()), atol=0.1)
+
+
+def _saved_trajectory(path, W, B, seeds):
+    torch.save({"phase": "data", "seeds": seeds, "steps": list(range(len(W))), "W": W, "B": B, "layer": 2, "meta": {}}, path)
+    return path
+
+
+def test_figure2_pca_leaves_out_diverged_networks_and_says_so(tmp_path):
+    """lr 1e6 with on_divergence: record made the PCA's SVD fail on non-finite points. The panel
+    now takes the first network finite in every trajectory, or leaves a trajectory out and says so."""
+    g = torch.Generator().manual_seed(0)
+    B = torch.randn(2, 3, 4, generator=g)
+    W = torch.randn(5, 2, 3, 4, generator=g)
+    nan_first = W.clone()
+    nan_first[3:, 0] = float("nan")  # seed 0 diverged at the 4th snapshot
+    files = {
+        "fa_wo": _saved_trajectory(tmp_path / "a.pt", nan_first, B, [0, 1]),
+        "fa_w": _saved_trajectory(tmp_path / "b.pt", W, B, [0, 1]),
+    }
+    traj, b, left_out = figure2.load_trajectories(files)
+    assert left_out == [] and torch.equal(traj["fa_wo"], W[:, 1].double()) and torch.equal(b, B[1].double())
+    all_nan = W.clone()
+    all_nan[2:] = float("nan")
+    files["bp"] = _saved_trajectory(tmp_path / "c.pt", all_nan, B, [0, 1])
+    traj, b, left_out = figure2.load_trajectories(files)
+    assert left_out == ["bp"] and set(traj) == {"fa_wo", "fa_w"} and torch.equal(b, B[1].double())
+    fig, ax = plt_subplots()
+    figure2._pca(ax, files)
+    assert any("left out (every network diverged): BP, data" in t.get_text() for t in ax.texts)
+    assert np.isfinite(np.concatenate([line.get_xydata() for line in ax.lines if len(line.get_xydata())])).all()
+
+
+def plt_subplots():
+    import matplotlib.pyplot as plt
+
+    return plt.subplots()

@@ -346,3 +346,26 @@ def test_every_condition_is_a_valid_config_value_with_its_own_rule_label_and_col
     assert {c.rule for c in CONDITIONS.values() if c.pretrained} == {"fa"}
     assert len({c.color for c in CONDITIONS.values()}) == len(CONDITIONS)
     assert (PALETTE["bp"], PALETTE["fa_wo"], PALETTE["fa_w"]) == ("#444444", "#1f77b4", "#d62728")
+
+
+def test_a_finite_but_exploding_training_loss_is_warned_about_once(capsys):
+    """lr 100 takes the loss to ~1e7 nats without a NaN: the job goes on (it is not divergence) but
+    its log says so, once; an ordinary run says nothing."""
+    arch = Architecture(12, 3, depth=2, hidden=16, batchnorm=False)
+    _fit(StackedMLP(arch, [0, 1]), "fa", {"optimizer": "sgd", "lr": 100.0, "momentum": 0.0, "weight_decay": 0.0}, 30)
+    out = capsys.readouterr().out
+    assert out.count("WARNING test: the training loss of seeds [0, 1] is finite but exploding at step 10") == 1
+    _fit(StackedMLP(arch, [0, 1]), "fa", CFG, 30)
+    assert "WARNING" not in capsys.readouterr().out
+
+
+def test_progress_lines_show_what_the_job_is_for():
+    from noisefa.engine import progress_line
+
+    meta = [{"metric": "loss", "task": "meta", "value": 3.0}, {"metric": "loss", "task": "meta", "value": 5.0},
+            {"metric": "batch_loss", "task": "noise", "value": 0.1}, {"metric": "loss", "task": "t", "value": 9.0}]  # fmt: skip
+    assert progress_line("meta", 5, 10, 1.0, 5, meta).endswith("mean meta-loss 4.0000 over 2 networks")
+    data = [{"metric": "test_acc", "layer": "", "value": 0.5}, {"metric": "batch_loss", "layer": "", "value": 2.0}]
+    assert progress_line("t", 5, 10, 1.0, 5, data).endswith("mean test_acc 0.5000 over 1 networks")
+    noise = [{"metric": "batch_loss", "layer": "", "value": 2.0}]
+    assert progress_line("p", 5, 10, 1.0, 5, noise).endswith("mean batch_loss 2.0000 over 1 networks")

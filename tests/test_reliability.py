@@ -101,7 +101,7 @@ def test_corrupt_prepared_file_says_how_to_regenerate(tmp_path):
     (tmp_path / "s.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(RuntimeError) as e:
         load_prepared(tmp_path / "s.pt")
-    assert str(tmp_path / "s.pt") in str(e.value) and "forcerun prepare_dataset" in str(e.value)
+    assert f"snakemake --forcerun {tmp_path / 's.pt'}" in str(e.value) and "rule prepare_dataset" in str(e.value)
 
 
 def _train_stage(tmp_path, on_divergence):

@@ -240,3 +240,21 @@ def test_enabling_figure2_adds_its_networks_and_reuses_the_pretraining(wf):
     got = planned(wf, cfg)
     order = {("data_then_noise", "experiment=main, dataset=synthetic, depth=2, condition=fa_wo, seeds=0-1")}
     assert got - already == (order | report | DOWNSTREAM) - already
+
+
+def test_the_hint_for_a_bad_file_remakes_exactly_what_is_computed_from_it(wf):
+    """A corrupt file's message says `snakemake --forcerun <file>`: that reruns its job and what was
+    computed from it, not the other jobs of its rule (what --forcerun <rule> did), while deleting
+    it alone (the old advice) leaves Snakemake nothing to do once the tables made from it exist."""
+    from noisefa.errors import CorruptFile
+    from noisefa.files import load_torch
+
+    ckpt = "results/train/main/digits/depth2/fa_wo/seeds0-1/checkpoint.pt"
+    bad = wf["root"] / "bad.pt"
+    bad.write_bytes((wf["work"] / ckpt).read_bytes()[:100])
+    with pytest.raises(CorruptFile, match=f"snakemake --forcerun {bad}"):
+        load_torch(bad, "checkpoint", "train")
+    r = run(wf, wf["cfg"], "--forcerun", ckpt, dry=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert {j for j in jobs(r.stdout) if j[0] == "train"} == {train("digits", "fa_wo")}
+    assert ("aggregate", "") in jobs(r.stdout)

@@ -433,6 +433,31 @@ def test_table1_from_a_known_summary(tmp_path):
     assert "mean ± std over 5 networks; table1.trials is 8" in out["md"].read_text()
 
 
+def test_table1_keeps_a_cell_whose_networks_diverged_and_says_why(tmp_path):
+    """lr 1e6 made every BP network diverge: the column stays, empty, with the count; the trials
+    are the first seeds whatever happened to them (a diverged one is not replaced by seed 3)."""
+    rows = [
+        {"experiment": "main", "dataset": "d", "depth": 2, "condition": c, "seed": s,
+         "diverged": c == "bp" or (c == "fa_w" and s == 1), "blown_up": c == "fa_wo" and s == 0,
+         "converged_test_acc": float("nan") if c == "bp" else 0.8 + 0.01 * s, "convergence_epoch": 5.0, "converged": True}
+        for c in ("bp", "fa_wo", "fa_w")
+        for s in range(5)
+    ]  # fmt: skip
+    frames.summary(rows).to_csv(tmp_path / "summary.csv", index=False)
+    out = {k: tmp_path / f"t.{k}" for k in ("csv", "md", "tex")}
+    stage(
+        "table1", "--spec", json.dumps({"experiment": "main", "depth": 2, "trials": 3}), "--summary", tmp_path / "summary.csv",
+        "--csv", out["csv"], "--md", out["md"], "--tex", out["tex"],
+    )  # fmt: skip
+    t = pd.read_csv(out["csv"]).set_index("condition")
+    assert t.loc["bp", "n"] == 0 and t.loc["bp", "diverged"] == 3 and pd.isna(t.loc["bp", "mean"])
+    assert (t.loc["fa_w", "n"], t.loc["fa_w", "diverged"]) == (2, 1) and abs(t.loc["fa_w", "mean"] - 0.81) < 1e-12
+    assert (t.loc["fa_wo", "n"], t.loc["fa_wo", "blown_up"]) == (2, 1)
+    md = out["md"].read_text()
+    assert "| d | — (3 diverged) | 81.50 ± 0.71 (1 blew up) | 81.00 ± 1.41 (1 diverged) |" in md
+    assert "left out: 4 network(s) that diverged, 1 that blew up" in md
+
+
 def test_the_spec_s_precision_reaches_the_products(workdir):
     # bf16 moves every curve by its rounding (tests/test_precision.py bounds it), float32 by nothing
     f32, again, b16 = (

@@ -780,5 +780,20 @@ def claims_table(tables: Tables) -> pd.DataFrame:
     return rows[COLUMNS].reset_index(drop=True)
 
 
+def left_out(tables: Tables) -> str:
+    """One sentence for the verdict: how many networks every test left out, and why."""
+    parts = []
+    for what, table, keys in (
+        ("data training", tables.summary, None),
+        ("noise pretraining", tables.pretrain, tidy.PRETRAIN_KEYS),
+    ):
+        if table.empty:
+            continue
+        n = exclude_diverged(table)[1] if keys is None else exclude_diverged(table, keys=keys)[1]
+        if n:
+            parts.append(f"{n.diverged} that diverged and {n.blown_up} that blew up in {what}")
+    return f"Networks left out of every test: {'; '.join(parts)}." if parts else ""
+
+
 def _drop_diverged_pretraining(d: pd.DataFrame) -> pd.DataFrame:
     return exclude_diverged(d, keys=tidy.PRETRAIN_KEYS)[0]

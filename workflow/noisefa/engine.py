@@ -230,7 +230,7 @@ def fit(
             extra_state.load_state_dict(state["extra"])
         print(f"{where}: resumed from step {state['step']} of {n_steps}")
     running = torch.zeros(model.n_models, device=next(model.parameters()).device)
-    count = 0
+    count, warned = 0, False
     model.train()
     t0 = time.monotonic()
     for step in range(start, n_steps + 1):
@@ -251,6 +251,16 @@ def fit(
             raise DivergenceError(
                 f"{where}: training loss is not finite at step {step} for seeds {bad}. Lower the learning rate, "
                 "enable model.batchnorm, change the optimiser, or set on_divergence: record to keep the other networks."
+            )
+        exploding = [(sd, v) for sd, v in zip(model.seeds, batch_loss.tolist()) if EXPLODING_LOSS < v < math.inf]
+        if exploding and not warned:
+            warned = True  # once per job: the log says when it started
+            print(
+                f"WARNING {where}: the training loss of seeds {[sd for sd, _ in exploding]} is finite but exploding at step "
+                f"{step} (up to {max(v for _, v in exploding):.3g} nats, above {EXPLODING_LOSS:.0e}): their weights are "
+                "blowing up. Lower the learning rate or enable model.batchnorm; the tables flag such networks as blown up "
+                "(summary.blown_up) when their W-B distance or logit range has exploded, and leave them out.",
+                flush=True,
             )
         if bad:
             print(f"{where}: seeds {bad} diverged at step {step}; recorded and excluded from statistics")
@@ -282,15 +292,21 @@ def fit(
     return rows
 
 
+# A cross-entropy above this many nats means logits a million apart: no ordinary training gets
+# there (the same bound as summary.LOGIT_RANGE_BOUND), but a finite loss does not stop the job.
+EXPLODING_LOSS = 1e6
+
+
 def progress_line(where: str, step: int, n_steps: int, elapsed_s: float, steps_done: int, rows: list[dict]) -> str:
     """One line per evaluation, for ``tail -f`` on a job's log: step, epoch, elapsed time, ETA (from
     the steps of this run so far), and the networks' mean test accuracy, else mean batch loss."""
     net = [r for r in rows if r.get("layer", "") == ""]
     shown = ""
-    for metric in ("test_acc", "batch_loss"):
-        values = [r["value"] for r in net if r["metric"] == metric and math.isfinite(r["value"])]
+    # what the job is for: data training's accuracy, the meta job's meta-loss, else the training loss
+    for name, metric, task in (("test_acc", "test_acc", None), ("meta-loss", "loss", "meta"), ("batch_loss", "batch_loss", None)):
+        values = [r["value"] for r in net if r["metric"] == metric and r.get("task") == task and math.isfinite(r["value"])]
         if values:
-            shown = f"; mean {metric} {sum(values) / len(values):.4f} over {len(values)} networks"
+            shown = f"; mean {name} {sum(values) / len(values):.4f} over {len(values)} networks"
             break
     epochs = [r["epoch"] for r in rows if math.isfinite(r.get("epoch", float("nan")))]
     epoch = f" (epoch {epochs[0]:.2f})" if epochs else ""

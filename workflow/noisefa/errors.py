@@ -21,6 +21,13 @@ class SizeError(UserError, ValueError):
     """A size in the config asks for more than the data holds (checked before anything is written)."""
 
 
+def remake_hint(path) -> str:
+    """How to remake a bad file the pipeline wrote, and everything computed from it. Deleting it is
+    not enough: when the tables made from it are newer, Snakemake has nothing to do; forcing the rule
+    reruns every job of that rule."""
+    return f"remake it and everything computed from it with: snakemake --forcerun {path} (plus your usual --configfile/--profile)"
+
+
 def refuse_larger(key: str, value: int, available: int, what: str) -> None:
     """Raise SizeError naming the config ``key`` when ``value`` exceeds the ``available`` ``what``."""
     if value > available:

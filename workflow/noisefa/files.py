@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import CorruptFile
+from .errors import CorruptFile, remake_hint
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
@@ -53,6 +53,6 @@ def load_torch(path: str | Path, what: str, rule: str):
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CorruptFile(
-            f"cannot read {what} {path}: {type(exc).__name__}: {exc}. The file is missing, truncated "
-            f"or corrupt: delete it and rerun (snakemake --forcerun {rule}) to regenerate it."
+            f"cannot read {what} {path} (written by rule {rule}): {type(exc).__name__}: {exc}. The file is "
+            f"missing, truncated or corrupt: {remake_hint(path)}"
         ) from exc

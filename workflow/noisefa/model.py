@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import precision
-from .errors import CorruptFile
+from .errors import CorruptFile, remake_hint
 from .files import load_torch, save_torch
 from .learning_rules import LearningRule, get_rule
 from .seeds import generator
@@ -211,5 +211,5 @@ def load_checkpoint(path: str | Path, rule: str = "pretrain") -> tuple[StackedML
         model = StackedMLP(Architecture(**payload["arch"]), payload["seeds"], payload["bn_momentum"], payload["bn_eps"])
         model.load_state_dict(payload["state_dict"])
     except Exception as exc:
-        raise CorruptFile(f"checkpoint {path} does not hold a noisefa StackedMLP ({exc}); delete it and rerun {rule}") from exc
+        raise CorruptFile(f"checkpoint {path} does not hold a noisefa StackedMLP ({exc}); {remake_hint(path)}") from exc
     return model, payload.get("meta", {})

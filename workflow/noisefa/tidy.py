@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import CorruptFile
+from .errors import CorruptFile, remake_hint
 from .files import atomic_write
 
 COLUMNS = ["experiment", "dataset", "noise", "depth", "condition", "seed", "phase", "step", "epoch", "layer", "metric", "value"]
@@ -154,7 +154,7 @@ def read_summary(path: str | Path) -> pd.DataFrame:
             return summary_frame(pd.DataFrame(columns=SUMMARY_COLUMNS))
         return summary_frame(pd.read_csv(path))
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise CorruptFile(f"cannot read summary table {path}: {exc}. Delete it and rerun the aggregate rule.") from exc
+        raise CorruptFile(f"cannot read summary table {path}: {exc}; {remake_hint(path)}") from exc
 
 
 def at_step(d: pd.DataFrame, which: str, keys=NETWORK_KEYS) -> pd.DataFrame:
@@ -198,7 +198,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as exc:
-        raise CorruptFile(f"cannot read metrics table {path}: {exc}. Delete it and rerun the rule that writes it.") from exc
+        raise CorruptFile(f"cannot read metrics table {path}: {exc}; {remake_hint(path)}") from exc
 
 
 # ---- aggregation only concatenates (stages/aggregate.py, noisefa.protocols)

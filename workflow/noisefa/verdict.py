@@ -190,9 +190,10 @@ def verdict_table(claims: pd.DataFrame, context: dict | None = None) -> pd.DataF
     return pd.DataFrame(out, columns=COLUMNS)
 
 
-def markdown(verdicts: pd.DataFrame) -> str:
+def markdown(verdicts: pd.DataFrame, left_out: str = "") -> str:
     """The verdict table as Markdown (README, report): the paper's claims, then the checks and premises
-    apart (they test the implementation or chose the protocol, not the paper)."""
+    apart (they test the implementation or chose the protocol, not the paper); ``left_out``: the
+    sentence counting the networks the tests left out (``claims.left_out``)."""
     kind = verdicts["kind"] if "kind" in verdicts else pd.Series("claim", index=verdicts.index)
     lines = []
     for title, part in (("The paper's claims", verdicts[kind == "claim"]),
@@ -210,4 +211,6 @@ def markdown(verdicts: pd.DataFrame) -> str:
         tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
         first = verdicts.iloc[0]
         lines += [f"Claims: {tally}. Noise set {first.noise_set or '-'} ({first.protocol or '-'}), BatchNorm {first.batchnorm}."]
+    if left_out:
+        lines += ["", left_out]
     return "\n".join(lines) + "\n"

@@ -33,15 +33,32 @@ ORDER_CONTROLS = {  # what was trained, in order -> colour (as in the PCA panel)
 }
 
 
-def load_trajectories(files: dict) -> tuple[dict, torch.Tensor | None]:
-    """{label: (T, out, in) W of the first network (lowest seed)} and that network's B."""
-    out, B = {}, None
+def load_trajectories(files: dict) -> tuple[dict, torch.Tensor | None, list[str]]:
+    """{label: (T, out, in) W of one network} and that network's B, and the labels left out.
+
+    The network is the first (lowest seed) whose W stays finite in the most trajectories (in all,
+    unless some trajectory diverged for every network); the trajectories in which it diverged are
+    left out (a PCA of non-finite points has no meaning; the panel names what it left out)."""
+    loaded = {}
     for label in [k for k in TRAJECTORIES if k in files] + [k for k in files if k not in TRAJECTORIES]:
-        t = load_torch(files[label], "trajectory", "train")
-        i = min(range(len(t["seeds"])), key=lambda k: t["seeds"][k])
+        loaded[label] = load_torch(files[label], "trajectory", "train")
+    if not loaded:
+        return {}, None, []
+
+    def finite(t, seed) -> bool:
+        return seed in t["seeds"] and bool(torch.isfinite(t["W"][:, t["seeds"].index(seed)]).all())
+
+    seeds = sorted({int(s) for t in loaded.values() for s in t["seeds"]})
+    seed = max(seeds, key=lambda s: (sum(finite(t, s) for t in loaded.values()), -s))
+    out, B, left_out = {}, None, []
+    for label, t in loaded.items():
+        if not finite(t, seed):
+            left_out.append(label)
+            continue
+        i = t["seeds"].index(seed)
         out[label] = t["W"][:, i].double()
         B = t["B"][i].double() if B is None else B
-    return out, B
+    return out, B, left_out
 
 
 def order_controls(angle: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +112,12 @@ def _pca(ax, files: dict) -> None:
     ax.set_title("c) last-layer W relative to B, PCA")
     if not files:
         return no_data(ax)
-    trajectories, B = load_trajectories(files)
+    trajectories, B, left_out = load_trajectories(files)
+    if left_out:
+        names = ", ".join(TRAJECTORIES.get(k, (k,))[0] for k in left_out)
+        ax.text(0.02, 0.02, f"left out (every network diverged): {names}", transform=ax.transAxes, fontsize=6, color="C3")
+    if not trajectories:
+        return no_data(ax)
     coords, b, ratio = pca_project(trajectories, B)
     for label, xy in coords.items():
         name, colour = TRAJECTORIES.get(label, (label, "k"))

@@ -97,6 +97,10 @@ def _pca_panel(ax, trajectories: dict, B, task: str, seed) -> None:
     adaptation zoomed (the steps are small next to the distance between the two starts)."""
     ax.set_title(f"(d) last-layer W adapting to {task}, network {seed}", fontsize=8)
     mine = {p: trajectories[f"{p}/{task}"] for p in PHASES if f"{p}/{task}" in trajectories}
+    diverged = [p for p, w in mine.items() if not bool(torch.isfinite(w).all())]
+    mine = {p: w for p, w in mine.items() if p not in diverged}  # no PCA of non-finite points
+    if diverged:
+        ax.text(0.02, 0.02, f"left out (diverged): {', '.join(diverged)}", transform=ax.transAxes, fontsize=6, color="C3")
     if not mine or B is None:
         no_data(ax)
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..claims import Tables, claims_table
+from ..claims import Tables, claims_table, left_out
 from ..files import atomic_write
 from ..runtime import parser, user_errors
 from ..tidy import read_summary, read_table, write_table
@@ -32,7 +32,7 @@ def main(argv=None):
         verdicts = verdict_table(table, a.context)
         write_table(table, a.out)
         write_table(verdicts, a.verdict_csv)
-        atomic_write(a.verdict_md, lambda tmp: Path(tmp).write_text(markdown(verdicts)))
+        atomic_write(a.verdict_md, lambda tmp: Path(tmp).write_text(markdown(verdicts, left_out(tables))))
     with pd.option_context("display.width", 250, "display.max_colwidth", 70, "display.max_rows", 500):
         print(table.round(5).to_string())
         print()

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from ..datasets import load_prepared
-from ..engine import fit, make_optimizer
+from ..engine import EXPLODING_LOSS, fit, make_optimizer
 from ..errors import refuse_larger
 from ..experiments import noise_shape, snapshot_steps
 from ..files import load_torch, save_torch
@@ -114,7 +114,16 @@ def run(spec: dict, noise_path: Path, tasks: dict[str, Path], out: Path, traject
         trajectory,
     )
     write_table(df, out)
-    m = df[(df.task == "meta")].groupby("step").value.mean()
+    meta_loss = df[df.task == "meta"]
+    wild = meta_loss[~(meta_loss.value.abs() <= EXPLODING_LOSS)]  # NaN, inf or exploding
+    if not wild.empty:
+        print(
+            f"WARNING: the meta-loss of seeds {sorted(wild.seed.unique().tolist())} is not finite or above "
+            f"{EXPLODING_LOSS:.0e} at noise steps {sorted(wild.step.unique().tolist())} (up to {wild.value.max():.3g}): "
+            "adaptation blew up; lower meta.lr, or pretrain.lr if the noise training itself exploded.",
+            flush=True,
+        )
+    m = meta_loss.groupby("step").value.mean()
     print(f"meta-loss (sum over {len(data)} tasks after {cfg['steps']} steps), mean over networks, by noise step:")
     print(m.round(4).to_string())
     return df

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
+from .. import paths
 from ..details import Recorded, Trajectory, neuron_rows, readout_rows, spectrum_rows
 from ..engine import Resume, eval_schedule, fingerprint, fit, make_optimizer, rows_from, weight_rows
-from ..errors import CorruptFile, refuse_larger
+from ..errors import CorruptFile, refuse_larger, remake_hint
 from ..experiments import noise_shape
 from ..files import load_torch
 from ..learning_rules import get_rule
@@ -40,8 +41,8 @@ def noise_source(noise: dict, model: StackedMLP, batch_size: int, device):
     meta-loss job retraces exactly the pretraining job's trajectory."""
     if noise["spec"]["protocol"] == "fixed":
         if "n_samples" not in noise:
-            raise CorruptFile(f"noise set {noise['name']}: a file of an older format (its samples stored); "
-                              "delete results/noise/ and rerun make_noise")  # fmt: skip
+            path = paths.NOISE.format(noise=noise["name"], dim=noise["dim"], classes=noise["n_classes"])
+            raise CorruptFile(f"noise set {noise['name']}: a file of an older format (its samples stored); {remake_hint(path)}")
         n = noise["n_samples"]
         refuse_larger("pretrain.batch_size", batch_size, n, f"samples of noise set {noise['name']}")
         key = ("noise", noise["name"], model.arch.depth)
@@ -55,8 +56,8 @@ def initial_model(spec: dict, arch: Architecture, init: Path | None) -> StackedM
     model, _ = load_checkpoint(init, rule="train")
     if model.arch != arch or model.seeds != [int(s) for s in spec["seeds"]]:
         raise CorruptFile(
-            f"checkpoint {init} holds {model.arch} seeds {model.seeds}; this job needs {arch} seeds {spec['seeds']}. "
-            "Rerun the training job that writes it."
+            f"checkpoint {init} holds {model.arch} seeds {model.seeds}; this job needs {arch} seeds {spec['seeds']}; "
+            + remake_hint(init)
         )
     return model
 

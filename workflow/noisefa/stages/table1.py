@@ -18,23 +18,32 @@ from ..runtime import parser, user_errors
 from ..summary import exclude_diverged
 from ..tidy import read_summary, write_table
 
+CELL = ["dataset", "condition"]
+
 
 def table1(summary: pd.DataFrame, experiment: str, depth: int, trials: int) -> pd.DataFrame:
-    s, _ = exclude_diverged(summary[(summary.experiment == experiment) & (summary.depth == depth)])
-    s = s[s.seed.isin(sorted(s.seed.unique())[:trials])]
-    out = (
-        s.groupby(["dataset", "condition"])
-        .agg(
-            mean=("converged_test_acc", "mean"),
-            std=("converged_test_acc", "std"),
-            n=("converged_test_acc", "size"),
-            not_converged=("converged", lambda c: int((~c).sum())),
-            epoch=("convergence_epoch", "mean"),
-        )
-        .reset_index()
+    """One row per cell: the first ``trials`` seeds, chosen before any outcome is seen; those that
+    diverged or blew up are left out of the mean and counted (``diverged``, ``blown_up``), so a
+    cell whose every network diverged stays in the table, empty, and says why."""
+    cell = summary[(summary.experiment == experiment) & (summary.depth == depth)]
+    cell = cell[cell.seed.isin(sorted(cell.seed.unique())[:trials])]
+    if cell.empty:
+        return pd.DataFrame(columns=[*CELL, "depth", "mean", "std", "n", "not_converged", "epoch", "diverged", "blown_up"])
+    kept, _ = exclude_diverged(cell)
+    stats = kept.groupby(CELL).agg(
+        mean=("converged_test_acc", "mean"),
+        std=("converged_test_acc", "std"),
+        n=("converged_test_acc", "size"),
+        not_converged=("converged", lambda c: int((~c).sum())),
+        epoch=("convergence_epoch", "mean"),
     )
+    blew = cell.blown_up.astype(bool) & ~cell.diverged.astype(bool) if "blown_up" in cell else False
+    left = cell.assign(diverged=cell.diverged.astype(int), blown_up=pd.Series(blew, index=cell.index).astype(int))
+    left = left.groupby(CELL)[["diverged", "blown_up"]].sum()
+    out = left.join(stats, how="left").reset_index()
+    out[["n", "not_converged"]] = out[["n", "not_converged"]].fillna(0).astype(int)
     out.insert(2, "depth", depth)
-    return out
+    return out[[*CELL, "depth", "mean", "std", "n", "not_converged", "epoch", "diverged", "blown_up"]]
 
 
 def networks(t: pd.DataFrame, trials: int) -> str:
@@ -44,11 +53,20 @@ def networks(t: pd.DataFrame, trials: int) -> str:
         return f"{trials} networks (no cell has any)"
     lo, hi = int(t.n.min()), int(t.n.max())
     n = f"{lo} networks" if lo == hi else f"{lo}–{hi} networks (cells differ)"
-    return n if hi == trials and lo == trials else f"{n}; table1.trials is {trials}"
+    n = n if hi == trials and lo == trials else f"{n}; table1.trials is {trials}"
+    div, blew = int(t.diverged.sum()), int(t.blown_up.sum())
+    if div or blew:
+        n += f"; left out: {div} network(s) that diverged, {blew} that blew up (counted per cell)"
+    return n
 
 
 def _cell(r) -> str:
-    flag = f" ({r.not_converged} at cap)" if r.not_converged else ""
+    notes = [f"{r.not_converged} at cap"] if r.not_converged else []
+    notes += [f"{r.diverged} diverged"] if r.diverged else []
+    notes += [f"{r.blown_up} blew up"] if r.blown_up else []
+    flag = f" ({', '.join(notes)})" if notes else ""
+    if r.n == 0:
+        return f"—{flag}"
     return f"{100 * r['mean']:.2f} ± {100 * r['std']:.2f}{flag}"
 
 
