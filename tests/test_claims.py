@@ -564,3 +564,20 @@ def test_c7b_both_arms_must_move_from_the_untrained_state():
     assert moved[moved.claim == "C7b"].holds.all() and len(moved[moved.claim == "C7b"]) == 2
     still = table(0.5, 1.4)  # FA w/o never leaves its untrained state
     assert verdict_table(still).set_index("claim").loc["C7b", "verdict"] == "mixed"
+
+
+def test_one_network_per_cell_tests_nothing():
+    """n_seeds: 1 gave zero-width intervals and 'fails'; one network per cell is no sample: every
+    statement is 'not computed', while the same tables with ten networks decide most of them."""
+    from noisefa.verdict import verdict_table
+
+    t = _tables()
+    ten = verdict_table(claims_table(t), t.context)
+    assert (ten.verdict != "not computed").sum() >= 5
+    for name in ("metrics", "summary", "pretrain", "details", "ood", "meta"):
+        table = getattr(t, name)
+        if not table.empty and "seed" in table:
+            setattr(t, name, table[table.seed == 0].reset_index(drop=True))
+    rows = claims_table(t)
+    assert len(rows) and rows.p_value.isna().all() and rows.ci_low.isna().all() and not rows.holds.any()
+    assert set(verdict_table(rows, t.context).verdict) == {"not computed"}

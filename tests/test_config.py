@@ -240,3 +240,74 @@ def test_a_protocol_study_set_smaller_than_the_pretraining_batch_is_refused_befo
         ConfigError, match=r"config key pretrain.batch_size: 128 is larger than the 100 samples of noise set tiny"
     ):
         validate({**cfg, "protocols": {"enabled": True, "datasets": ["synthetic"], "sets": ["tiny"]}})
+
+
+def test_numbers_beyond_float32_are_refused_naming_the_key():
+    with pytest.raises(ConfigError, match=r"config key train.lr: 1e\+39 is beyond float32's range"):
+        validate({"datasets": ["synthetic"], "train": {"lr": 1e39}})
+    validate({"datasets": ["synthetic"], "train": {"lr": 1e30}})
+
+
+def test_integral_floats_are_integers_everywhere_the_schema_asks_for_one():
+    overrides = {"train_overrides": {"synthetic": {"epochs": 4.0}}, "pretrain_overrides": {"depth3": {"steps": 50.0}}}
+    cfg = validate({"datasets": ["synthetic"], "n_seeds": 2.0, "depths": [2.0, 3], **overrides})
+    assert cfg["n_seeds"] == 2 and type(cfg["n_seeds"]) is int and [type(d) for d in cfg["depths"]] == [int, int]
+    assert (
+        type(cfg["train_overrides"]["synthetic"]["epochs"]) is int and type(cfg["pretrain_overrides"]["depth3"]["steps"]) is int
+    )
+    from noisefa.plan import Plan
+
+    assert len(Plan(cfg).train()) > 0  # plan.py's range() took 2.0 before
+    with pytest.raises(ConfigError, match=r"config key n_seeds: 2.5 is not of type 'integer'"):
+        validate({"datasets": ["synthetic"], "n_seeds": 2.5})
+    assert validate({"datasets": ["synthetic"], "train": {"lr": 1.0}})["train"]["lr"] == 1.0  # a number stays a float
+
+
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        ({"ood": {"external": ["usps", "usps"]}}, r"config key ood.external: 'usps' is listed twice"),
+        ({"meta": {"tasks": ["synthetic", "synthetic"]}}, r"config key meta.tasks: 'synthetic' is listed twice"),
+        ({"rules": {"conditions": ["bp", "fa_w", "bp"]}}, r"config key rules.conditions: 'bp' is listed twice"),
+        ({"depths": [2, 3, 2]}, r"config key depths: 2 is listed twice"),
+    ],
+)
+def test_a_name_listed_twice_is_refused_naming_the_key(bad, needle):
+    with pytest.raises(ConfigError, match=needle):
+        validate({"datasets": ["synthetic"], **bad})
+
+
+def test_convergence_windows_longer_than_the_training_are_refused():
+    with pytest.raises(
+        ConfigError, match=r"convergence.auc_epochs: 50 epochs is longer than the training of synthetic \(train.epochs: 20\)"
+    ):
+        validate({"datasets": ["synthetic"], "train": {"epochs": 20}, "convergence": {"auc_epochs": 50}})
+    with pytest.raises(ConfigError, match=r"convergence.patience_epochs: 3 epochs .* \(train_overrides.synthetic.epochs: 2\)"):
+        validate({"datasets": ["synthetic"], "train_overrides": {"synthetic": {"epochs": 2}}})
+    validate({"datasets": ["synthetic"], "train": {"epochs": 20}, "convergence": {"auc_epochs": 20, "late_epochs": 5}})
+
+
+def test_yaml_numbers_read_as_text_and_syntax_errors_say_what_to_write(tmp_path):
+    (tmp_path / "c.yaml").write_text("datasets: [synthetic]\ntrain: {lr: 1e-3}\n")
+    with pytest.raises(
+        ConfigError, match=r"config key train.lr: '1e-3' is not of type 'number'; YAML reads 1e-3 as text .* write 1.0e-3"
+    ):
+        load(tmp_path / "c.yaml")
+    (tmp_path / "bad.yaml").write_text("datasets: [synthetic]\ntrain: {lr: 0.02\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml is not valid YAML at line 3, column 9"):
+        load(tmp_path / "bad.yaml")
+    from noisefa.config import main
+
+    assert main([str(tmp_path / "bad.yaml")]) == 1
+    (tmp_path / "one.yaml").write_text("train: {lr: 0.02}\n")
+    assert main([str(tmp_path / "one.yaml")]) == 0
+
+
+def test_the_run_s_first_line_names_the_config_and_the_defaulted_keys(tmp_path):
+    from pipeline_utils import snakemake
+
+    (tmp_path / "one.yaml").write_text("datasets: [synthetic]\ntrain: {lr: 0.02}\n")
+    r = snakemake("--configfile", tmp_path / "one.yaml", "--directory", tmp_path, "-n", "--quiet", "rules")
+    first = next(line for line in r.stderr.splitlines() if line.startswith("noisefa:"))
+    assert first.startswith(f"noisefa: config {tmp_path / 'one.yaml'}; the schema's defaults")
+    assert "depths," in first and "n_seeds," in first and " train," not in first and "datasets," not in first

@@ -769,6 +769,8 @@ def claims_table(tables: Tables) -> pd.DataFrame:
     meta = exclude_diverged(meta, flags=pretrain, keys=tidy.PRETRAIN_KEYS)[0]
     t = Tables(metrics, summary, _drop_diverged_pretraining(pretrain), details, ood, meta, tables.context)
     rows = pd.DataFrame([r for fn in CLAIMS.values() for r in fn(t)], columns=[*COLUMNS[:12], *PRIVATE, "primary", "noise_set"])
+    if _networks_per_cell(t) < 2:  # n_seeds: 1: no spread, no test; pooled probes of one network test nothing general
+        rows[["statistic", "p_value", "ci_low", "ci_high"]] = np.nan
     rows = _decide(rows, t)
     used = t.context.get("noise", "")
     rows["noise_set"] = rows.noise_set.where(rows.noise_set.notna(), used).astype(object)
@@ -778,6 +780,18 @@ def claims_table(tables: Tables) -> pd.DataFrame:
     rows["batchnorm"] = [by_depth.get(str(d), bn) for d in rows.depth] if len(rows) else []
     rows["batchnorm"] = rows.batchnorm.astype(object).where(rows.batchnorm.notna(), pd.NA)
     return rows[COLUMNS].reset_index(drop=True)
+
+
+def _networks_per_cell(t: Tables) -> int:
+    """The most networks any cell holds (data training, else noise pretraining); a large number when
+    neither table has any (the claims then have no rows anyway)."""
+    for table, keys in (
+        (t.summary, ["experiment", "dataset", "depth", "condition"]),
+        (t.pretrain, ["noise", "dataset", "depth"]),
+    ):
+        if not table.empty and set(keys + ["seed"]) <= set(table.columns):
+            return int(table.groupby(keys).seed.nunique().max())
+    return 1 << 30
 
 
 def left_out(tables: Tables) -> str:

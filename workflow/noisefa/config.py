@@ -72,7 +72,14 @@ def _schema_errors(instance: dict, sch: dict, prefix: str = "") -> None:
         if e.validator == "additionalProperties":
             allowed = sorted(e.schema.get("properties", {}))
             hint = f"; allowed keys here: {allowed}" if allowed else ""
+        if e.validator == "type" and isinstance(e.instance, str) and _NUMBER_TEXT.fullmatch(e.instance.strip()):
+            hint = (f"; YAML reads {e.instance} as text (an exponent needs a dot before it): write "
+                    f"{float(e.instance):.1e}".replace("e-0", "e-").replace("e+0", "e+"))  # fmt: skip
         raise ConfigError(f"config key {key}: {e.message}{hint}")
+
+
+# What YAML 1.1 leaves as a string but a reader means as a number: 1e-3, 5E4, +2e1
+_NUMBER_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _unknown(key: str, value, known) -> ConfigError:
@@ -90,12 +97,14 @@ def validate(cfg: dict) -> dict:
     """Fill defaults into ``cfg`` (in place, as Snakemake's validate does), check it, return it."""
     sch = schema()
     _check_finite(cfg)
+    _integral_floats(cfg, sch)
+    for block, key in (("train_overrides", "train"), ("pretrain_overrides", "pretrain")):
+        for override in (cfg.get(block) or {}).values():
+            _integral_floats(override, sch["properties"][key])
     _schema_errors(cfg, sch)
+    _check_duplicates(cfg)
     _check_names("datasets", cfg["datasets"], DATASETS)
     _check_names("conditions", cfg["conditions"], CONDITIONS)
-    for key in ("datasets", "depths", "conditions"):
-        if len(set(cfg[key])) != len(cfg[key]):
-            raise ConfigError(f"config key {key}: duplicate entries in {cfg[key]}")
     sets = cfg["noise"]["sets"]
     if cfg["noise"]["use"] not in sets:
         raise _unknown("noise.use", cfg["noise"]["use"], sets)
@@ -120,6 +129,7 @@ def validate(cfg: dict) -> dict:
             raise _unknown(
                 "train.optimizer" if d not in cfg["train_overrides"] else f"train_overrides.{d}.optimizer", opt, OPTIMIZERS
             )
+    _check_windows(cfg)
     try:
         _check_sizes(cfg)
     except SizeError as exc:
@@ -127,9 +137,29 @@ def validate(cfg: dict) -> dict:
     return cfg
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _check_windows(cfg: dict) -> None:
+    """The convergence rule's windows fit in the training they read (a longer one read nothing)."""
+    for key in ("patience_epochs", "auc_epochs", "late_epochs"):
+        window = cfg["convergence"][key]
+        if window is None:
+            continue
+        for d in cfg["datasets"]:
+            epochs = base_train(cfg, d)["epochs"]
+            if window > epochs:
+                where = f"train_overrides.{d}.epochs" if "epochs" in cfg["train_overrides"].get(d, {}) else "train.epochs"
+                raise ConfigError(
+                    f"config key convergence.{key}: {window:g} epochs is longer than the training of {d} ({where}: "
+                    f"{epochs:g}); set it to at most {epochs:g}, or train longer"
+                )
+
+
 def _check_finite(node, path=()) -> None:
     """Every number-valued key is finite: YAML's .nan and .inf pass JSON-schema bounds
-    (NaN compares false with every bound), then fail mid-training."""
+    (NaN compares false with every bound), then fail mid-training; and within float32's range,
+    in which the networks compute (1e39 would become inf in the optimiser)."""
     if isinstance(node, dict):
         for k, v in node.items():
             _check_finite(v, (*path, k))
@@ -138,6 +168,46 @@ def _check_finite(node, path=()) -> None:
             _check_finite(v, (*path, i))
     elif isinstance(node, float) and not math.isfinite(node):
         raise ConfigError(f"config key {_key(path)}: {node} is not a finite number; give a finite value")
+    elif isinstance(node, (int, float)) and not isinstance(node, bool) and abs(node) > FLOAT32_MAX:
+        raise ConfigError(
+            f"config key {_key(path)}: {node:g} is beyond float32's range (largest {FLOAT32_MAX:.3g}), in which the "
+            "networks compute; give a smaller value"
+        )
+
+
+def _integral_floats(node, sch: dict):
+    """Where the schema asks for an integer, an integral float (``n_seeds: 2.0``) becomes that int, in
+    place (JSON Schema counts 2.0 as an integer, Python's range() does not); 2.5 stays, for the
+    schema to refuse by key."""
+    types = sch.get("type")
+    types = types if isinstance(types, list) else [types]
+    if isinstance(node, float) and "integer" in types and "number" not in types and node.is_integer():
+        return int(node)
+    if isinstance(node, dict):
+        extra = sch.get("additionalProperties")
+        for k, v in node.items():
+            sub = sch.get("properties", {}).get(k, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                node[k] = _integral_floats(v, sub)
+    elif isinstance(node, list) and isinstance(sch.get("items"), dict):
+        node[:] = [_integral_floats(v, sch["items"]) for v in node]
+    return node
+
+
+def _check_duplicates(node, path=()) -> None:
+    """A list of names or numbers holds each once (a repeated OOD set or task was run and counted twice)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_duplicates(v, (*path, k))
+    elif isinstance(node, list):
+        if all(isinstance(v, (str, int, float)) for v in node):
+            seen = set()
+            for v in node:
+                if v in seen:
+                    raise ConfigError(f"config key {_key(path)}: {v!r} is listed twice in {node}; list each entry once")
+                seen.add(v)
+        for i, v in enumerate(node):
+            _check_duplicates(v, (*path, i))
 
 
 def _train_key(cfg: dict, experiment: str, dataset: str, key: str) -> str:
@@ -339,10 +409,60 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _m
 
 
 def read_yaml(path: str | Path) -> dict:
-    """A config file, refusing a key given twice (the silent overwrite hid a dead block once)."""
+    """A config file, refusing a key given twice (the silent overwrite hid a dead block once); a
+    syntax error names its line and column (Snakemake's own reading of --configfile does not)."""
     path = Path(path)
     with path.open() as f:
-        return yaml.load(f, Loader=_StrictLoader) or {}
+        try:
+            return yaml.load(f, Loader=_StrictLoader) or {}
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+            raise ConfigError(f"config file {path} is not valid YAML at {where}: {exc.problem or exc.context}") from None
+
+
+def describe(files: list[str], given: set[str], cfg: dict) -> str:
+    """The run's first line: which config files it reads, and which top-level keys take the schema's
+    defaults (a file holding only `train: {lr: 0.02}` is otherwise silently the whole paper run)."""
+    defaulted = sorted(set(cfg) - set(given))
+    line = f"noisefa: config {', '.join(map(str, files)) or '(none)'}"
+    if defaulted:
+        line += f"; the schema's defaults (workflow/schemas/config.schema.yaml) for: {', '.join(defaulted)}"
+    return line
+
+
+def _merge(into: dict, new: dict) -> dict:
+    """Snakemake's merging of several --configfile: nested blocks key by key, later files win."""
+    for k, v in new.items():
+        into[k] = _merge(dict(into[k]), v) if isinstance(v, dict) and isinstance(into.get(k), dict) else v
+    return into
+
+
+def main(argv=None) -> int:
+    """python -m noisefa.config FILE [FILE ...]: check config files as a run would (merged in order, like
+    repeated --configfile), with the line of a YAML error, before any Snakemake run."""
+    import argparse
+    import sys
+
+    a = argparse.ArgumentParser(description=main.__doc__)
+    a.add_argument("files", nargs="+")
+    files = a.parse_args(argv).files
+    try:
+        cfg: dict = {}
+        for f in files:
+            _merge(cfg, read_yaml(f))
+        given = set(cfg)
+        validate(cfg)
+    except (ConfigError, OSError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    print(describe(files, given, cfg))
+    print("valid")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
 
 
 def load(path: str | Path, overrides: dict | None = None) -> dict:

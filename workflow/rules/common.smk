@@ -5,7 +5,7 @@ import shlex
 
 from noisefa import paths
 from noisefa.conditions import CONDITIONS, get_condition
-from noisefa.config import read_yaml, validate
+from noisefa.config import describe, read_yaml, validate
 from noisefa.datasets import DATASETS, Source, get_spec, needs_fetch, raw_files_present
 from noisefa.experiments import (
     CONTROLS as CONTROLS_EXPERIMENT,
@@ -38,7 +38,10 @@ from noisefa.sources import closure
 # Schema (with defaults) and registry checks: a bad config stops here, before any job.
 for _file in workflow.overwrite_configfiles:  # Snakemake's own YAML reading keeps the last of a repeated key
     read_yaml(_file)
+_given = set(config)
 validate(config)
+if workflow.is_main_process:
+    print(describe(workflow.overwrite_configfiles or ["config/config.yaml"], _given, config), file=sys.stderr)
 
 # Every path Snakemake records as provenance (inputs, params, shell text) is relative to the
 # working directory, so a finished results tree stays valid when the checkout is renamed or
