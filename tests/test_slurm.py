@@ -4,10 +4,11 @@ The fixture installs slurm-wlm and munge when missing (root only; otherwise the 
 with the reason), starts munged, slurmctld and slurmd on private ports with everything in a
 temporary directory, and stops exactly those processes afterwards, even when the test fails.
 The node declares two fake GPUs (empty files as gres devices), so the GPU profile's requests can
-be scheduled: one test runs the pretraining jobs with the SLURM profile as it is and checks each
-got a GPU; the main test runs the tiny config through sbatch with the SLURM profile plus the
-CPU-only layer, checks that the jobs really went through SLURM with the profiles' resources, and
-that the metrics equal a local run's. Deselect with ``-m "not slurm"``.
+be scheduled: one test runs the pretraining jobs with the SLURM profile as it is and checks they
+went as one packed submission (a job group) on one GPU; the main test runs the tiny config
+through sbatch with the SLURM profile plus the CPU-only layer (one cell per submission), checks
+that the jobs really went through SLURM with the profiles' resources, and that the metrics (the
+packed pretraining's included) equal a local run's. Deselect with ``-m "not slurm"``.
 """
 
 import os
@@ -26,7 +27,7 @@ import pytest
 import yaml
 
 from noisefa.config import load as load_config
-from noisefa.plan import Job
+from noisefa.plan import Plan
 from noisefa.resources import estimate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +48,9 @@ TINY = _tiny_without_figure_experiments()
 PROFILES = REPO / "workflow" / "profiles"
 METRICS = "results/tables/metrics.parquet"
 PARTITION = "noisefa_test"  # not the default partition: jobs only land there if the profile passes it
-REMOTE_RULES = {"prepare_dataset": 1, "make_noise": 1, "pretrain": 2, "train": 6}  # the tiny DAG's non-local jobs
+# the tiny DAG's non-local submissions: the GPU profile packs the 2 pretraining stacks into one
+# group job; the CPU layer submits each of the 6 cells alone (a group of one)
+REMOTE_LOGS = {"rule_prepare_dataset": 1, "rule_make_noise": 1, "group_gpu_stacks_pretrain": 1, "group_gpu_cells_train": 6}
 STATUS_INIT_S = 1  # seconds before the plugin first polls; it then adds 10 s per poll that finds nothing done
 RUN_TIMEOUT = 300  # seconds; SIGKILL, because a hung snakemake ignores SIGTERM
 
@@ -298,17 +301,6 @@ def test_cpu_profile_differs_from_the_slurm_profile_only_in_gpus_and_walltime():
         assert "mem_mb" not in gpu[rule] and "runtime" not in gpu[rule]  # the rule's derived requests apply
 
 
-def _derived(rule, record):
-    """The request noisefa.resources derives for the job an scontrol record describes."""
-    cfg = load_config(TINY)
-    wc = record["Comment"].split("_wildcards_")[1].split("_")
-    if rule == "pretrain":  # e.g. tiny_64_10_bn_3_0-1 (noise, dim, classes, arch, depth, seeds)
-        names = dict(zip(("noise", "dim", "classes", "arch", "depth", "seeds"), wc))
-    else:  # e.g. main_synthetic_2_fa_wo_0-1 (the condition may hold an underscore)
-        names = {"experiment": wc[0], "dataset": wc[1], "depth": wc[2], "condition": "_".join(wc[3:-1]), "seeds": wc[-1]}
-    return estimate(cfg, Job.of(rule, names))
-
-
 def _slurm_run(cluster, workdir, *args):
     """Snakemake through sbatch; returns {rule: [scontrol records of the jobs this run submitted]}."""
 
@@ -354,12 +346,20 @@ def gpu_stage(cluster, tmp_path_factory):
     return workdir, jobs
 
 
-def test_gpu_profile_gives_each_training_job_a_gpu(gpu_stage):
-    _, jobs = gpu_stage
-    assert {r: len(v) for r, v in jobs.items()} == {"make_noise": 1, "prepare_dataset": 1, "pretrain": 2}
-    for r in jobs["pretrain"]:  # sbatch --gpus=1 --cpus-per-gpu=<threads> --mem <derived> -t <derived>
-        assert (r["TresPerJob"], r["CpusPerTres"], r["NumCPUs"]) == ("gres:gpu:1", "gres:gpu:1", "1"), r
-        assert (r["MinMemoryNode"], r["TimeLimit"]) == (f"{_derived('pretrain', r).mem_mb}M", "00:10:00"), r
+def test_gpu_profile_packs_the_pretraining_stacks_into_one_gpu_submission(gpu_stage):
+    """The tiny DAG's two pretraining jobs: one sbatch job (group gpu_stacks) on one GPU, run one
+    after the other, with their summed walltime and the larger of their derived memories."""
+    workdir, jobs = gpu_stage
+    assert {r: len(v) for r, v in jobs.items()} == {"make_noise": 1, "prepare_dataset": 1, "gpu_stacks_pretrain": 1}
+    (r,) = jobs["gpu_stacks_pretrain"]  # sbatch --gpus=1 --cpus-per-gpu=<threads> --mem <max> -t <sum>
+    cfg = load_config(TINY)
+    members = [estimate(cfg, j) for j in Plan(cfg).jobs if j.rule == "pretrain"]
+    assert len(members) == 2
+    assert (r["TresPerJob"], r["CpusPerTres"], r["NumCPUs"]) == ("gres:gpu:1", "gres:gpu:1", "1"), r
+    minutes = sum(e.runtime_min for e in members)
+    assert (r["MinMemoryNode"], r["TimeLimit"]) == (f"{max(e.mem_mb for e in members)}M", f"00:{minutes:02d}:00"), r
+    (log,) = (workdir / ".snakemake" / "slurm_logs").glob("group_gpu_stacks*/*.log")
+    assert log.read_text().count("localrule pretrain:") == 2  # both stacks ran inside that one submission
     for r in jobs["make_noise"] + jobs["prepare_dataset"]:  # the profile's defaults, no GPU
         assert "TresPerJob" not in r and (r["MinMemoryNode"], r["TimeLimit"]) == ("4000M", "00:30:00"), r
 
@@ -371,15 +371,19 @@ def test_tiny_pipeline_through_sbatch_equals_a_local_run(gpu_stage, cluster, tmp
     jobs = _slurm_run(cluster, workdir, "--profile", str(PROFILES / "slurm-cpu"))
     slurm_s = time.monotonic() - started
     # the rest of the DAG's non-local jobs went through sbatch; local rules (aggregate, figures) did not
-    assert {r: len(v) for r, v in jobs.items()} == {"train": 6}
-    # the CPU layer's resources reached sbatch: no GPU, `threads` (1) CPUs, its memory and walltime
-    for r in jobs["train"]:
+    assert {r: len(v) for r, v in jobs.items()} == {"gpu_cells_train": 6}
+    # the CPU layer's resources reached sbatch: no GPU, `threads` (1) CPUs, each cell its memory and walltime
+    cfg = load_config(TINY)
+    derived = sorted(
+        (f"{e.mem_mb}M", f"00:{e.runtime_min:02d}:00") for e in (estimate(cfg, j) for j in Plan(cfg).jobs if j.rule == "train")
+    )
+    assert sorted((r["MinMemoryNode"], r["TimeLimit"]) for r in jobs["gpu_cells_train"]) == derived
+    for r in jobs["gpu_cells_train"]:
         assert "TresPerJob" not in r and r["NumCPUs"] == "1", r
-        assert (r["MinMemoryNode"], r["TimeLimit"]) == (f"{_derived('train', r).mem_mb}M", "00:10:00"), r
     logs = workdir / ".snakemake" / "slurm_logs"  # kept for successful jobs too (profile)
-    for rule, n in REMOTE_RULES.items():
-        assert len(list((logs / f"rule_{rule}").rglob("*.log"))) == n, rule
-    assert "--executor slurm-jobstep" in next((logs / "rule_train").rglob("*.log")).read_text()
+    for name, n in REMOTE_LOGS.items():
+        assert len(list((logs / name).rglob("*.log"))) == n, name
+    assert "--executor slurm-jobstep" in next((logs / "group_gpu_cells_train").rglob("*.log")).read_text()
 
     rc, out = _snakemake(tmp_path / "local", "--cores", "2", env=_snakemake_env(), log=tmp_path / "local.log")
     assert rc == 0, out[-6000:]
