@@ -481,3 +481,18 @@ def test_a_curve_sparser_than_the_auc_window_has_no_auc_and_the_others_keep_thei
     s = summarise(df, patience_epochs=1.0, min_delta=0.001, auc_epochs=5).set_index("experiment")
     assert np.isnan(s.auc_test_acc["sparse"])  # only epoch 0 lies in the 5-epoch window
     assert s.auc_test_acc["dense"] == pytest.approx(0.5)  # the ramp from 0.1 to 0.9 over epochs 0-5
+
+
+def test_meta_job_says_when_adaptation_explodes_and_prints_the_meta_loss(workdir, tmp_path):
+    """A meta.lr that blows adaptation up finished with exit 0 and no word; the progress lines
+    showed the noise loss, not the meta-loss the job is for."""
+    meta = {"snapshots": 2, "steps": 4, "lr": 1e4, "batch_size": 32, "train_samples": 200, "eval_samples": 300}
+    pre = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "batch_size": 32, "steps": 20, "log_every": 10, "readout_probes": 300}
+    spec = {"experiment": "pretrain", "seeds": [0, 1], "model": MODEL, "depth": 2, "pretrain": pre, "meta": meta}
+    r = stage(
+        "meta", "--spec", json.dumps(spec), "--noise", workdir / "noise.pt",
+        "--tasks", json.dumps({"synthetic": str(workdir / "data.pt")}),
+        "--out", tmp_path / "m.parquet", "--trajectory", tmp_path / "m.pt",
+    )  # fmt: skip
+    assert "WARNING: the meta-loss of seeds [0, 1] is not finite or above 1e+06" in r.stdout
+    assert "meta depth=2: step 20/20" in r.stdout and "mean meta-loss" in r.stdout
