@@ -18,6 +18,7 @@ from scipy import stats as sps
 from noisefa import stats
 from noisefa.compare import (
     BORDERLINE_RULE,
+    MECHANISM,
     PROTOCOLS,
     REFERENCE_TABLES,
     compare,
@@ -408,3 +409,55 @@ def test_every_shipped_reference_holds_the_tables_compare_reads(name):
     for table in REFERENCE_TABLES:
         assert (REFS / name / "tables" / table).stat().st_size > 0
     assert any((REFS / name / "figures").glob("*.png"))
+
+
+# --- mechanism.csv (the controls' table): effects, what each control reproduces, explanations ---
+
+
+def _mech(d):
+    return pd.read_csv(d / MECHANISM)
+
+
+def test_a_mechanism_effect_beyond_its_standard_errors_fails(tmp_path):
+    from noisefa.compare import _mechanism_se
+
+    ref, run = _copy("quick", tmp_path / "ref"), _copy("quick", tmp_path / "run")
+    m = _mech(run)
+    se = _mechanism_se(m, "control")
+    row = se[np.isfinite(se) & (se > 0)].index[0]
+    m.loc[row, "control_effect"] += 8 * math.sqrt(2) * se[row]  # 8 combined SEs: beyond z for any m here
+    m.to_csv(run / MECHANISM, index=False)
+    bad = failures(compare(ref, run))
+    assert list(bad.table) == [MECHANISM] and list(bad.column) == ["control_effect"]
+    assert f"control={m.control[row]}" in bad.key.iloc[0]
+
+
+def test_what_a_control_reproduces_changes_only_near_the_level(tmp_path):
+    ref, run = _copy("quick", tmp_path / "ref"), _copy("quick", tmp_path / "run")
+    m = _mech(run)
+    far = m.index[(m.control_p < 1e-3) & (m.vs_fa_w_p > 0.6) & (m.reproduces == "full")][0]
+    m.loc[far, "reproduces"] = "partial"
+    m.to_csv(run / MECHANISM, index=False)
+    bad = failures(compare(ref, run))
+    assert list(bad.column) == ["reproduces"] and "neither p near the level in both runs" in bad.rule.iloc[0]
+    # the same change with the control's p at 0.03 in both runs (near 0.05): borderline, passes
+    for d in (ref, run):
+        t = _mech(d)
+        t.loc[far, "control_p"] = 0.03
+        t.to_csv(d / MECHANISM, index=False)
+    t = compare(ref, run)
+    assert failures(t).empty
+    assert t[(t.table == MECHANISM) & (t.column == "reproduces") & t.rule.str.startswith("borderline")].shape[0] == 1
+
+
+def test_an_explanation_that_changes_alone_fails_and_one_side_is_noted(tmp_path):
+    ref, run = _copy("quick", tmp_path / "ref"), _copy("quick", tmp_path / "run")
+    m = _mech(run)
+    cell = (m.claim == m.claim[0]) & (m.dataset == m.dataset[0]) & (m.depth == m.depth[0]) & (m.measure == m.measure[0])
+    m.loc[cell, "explanation"] = "not explained" if m.explanation[0] != "not explained" else "alignment"
+    m.to_csv(run / MECHANISM, index=False)
+    bad = failures(compare(ref, run))
+    assert list(bad.column) == ["explanation"] and bad.rule.iloc[0] == "changed while none of its controls' rows did"
+    (run / MECHANISM).unlink()
+    t = compare(ref, run)
+    assert failures(t).empty and list(t[t.table == MECHANISM].rule) == ["only in the reference: not compared"]

@@ -80,6 +80,13 @@ def test_the_fraction_is_the_ratio_of_paired_effects_with_fieller_bounds():
     row = t.loc["fa_aligned"]
     assert row.fraction == pytest.approx(ratio) and row.fraction_low < ratio < row.fraction_high
     assert row.n == N and row.vs_fa_w_effect == pytest.approx((wide.fa_aligned - wide.fa_w).mean())
+    # the standard errors `compare` scales a rerun's change by: the paired t's (its p follows from them)
+    from scipy import stats as sps
+
+    d = wide.fa_aligned - wide.fa_wo
+    assert row.control_se == pytest.approx(d.std(ddof=1) / np.sqrt(N))
+    assert 2 * sps.t.sf(abs(row.control_effect / row.control_se), N - 1) == pytest.approx(row.control_p)
+    assert row.vs_fa_w_se == pytest.approx((wide.fa_aligned - wide.fa_w).std(ddof=1) / np.sqrt(N))
 
 
 def test_too_few_networks_leave_it_undetermined_not_explained():

@@ -65,6 +65,15 @@ catches a change smaller than a cell's sampling noise (the example above). Such 
 its row and both p-values, so a person can judge it. The quick rerun's two changed rows (p 0.0025 →
 0.00097, 0.0012 → 0.0007) are borderline under the rule and pass.
 
+*mechanism.csv* (the controls' table, ``noisefa.mechanism``), compared when both runs have it: each
+control row's ``n`` exactly; its effect against FA w/o and against FA w/ as *effects* (their paired
+standard errors, columns ``*_se``; for an older table without them, the paired t's from the effect
+and its p); what the control ``reproduces`` must stay, unless its control-vs-FA w/o or
+control-vs-FA w/ p-value is near the table's level (``claims.mechanism_alpha``, within
+``BORDERLINE``) in both runs and its effects are within tolerance; and each cell's
+``explanation`` must stay unless every changed ``reproduces`` of the cell is borderline, or FA
+w/'s own effect crossed the level from near it in both runs.
+
 Borderline changes are reported (``rule`` starts with "borderline:") and do not fail. A row or cell
 present on one side only is a difference: the config and the reference don't match. protocols.csv
 is compared when both runs have it; when only one has it, a note says so and nothing fails (older
@@ -88,6 +97,9 @@ from .summary import exclude_diverged
 COLUMNS = ["table", "key", "column", "reference", "run", "difference", "tolerance", "rule", "within"]
 REFERENCE_TABLES = ("verdict.csv", "claims.csv", "table1.csv", "summary.csv")
 PROTOCOLS = "protocols.csv"  # optional: compared when both runs have it
+MECHANISM = "mechanism.csv"  # optional, likewise (noisefa.mechanism: the controls' table)
+MECHANISM_KEYS = ("claim", "measure", "variant", "dataset", "depth", "control")
+MECHANISM_CELL = ("claim", "measure", "variant", "dataset", "depth")
 ALPHA_FAMILY = 0.01  # chance that an honest rerun fails one kind (effects, means, spreads)
 BORDERLINE = 10.0  # a p-value within this factor of its threshold can change sides when networks are resampled
 NO_INTERVAL = 0.25  # an effect without an interval may move by this fraction of its magnitude (measured: 0.07)
@@ -300,8 +312,76 @@ def _mean(table, key, column, r, mean, sd, n, z_items) -> dict:
     return row
 
 
+def _mechanism_se(t: pd.DataFrame, effect: str) -> pd.Series:
+    """A mechanism effect's standard error: its column, or (a table written before it had one) the
+    paired t's, from the effect and its two-sided p (df = n - 1)."""
+    if f"{effect}_se" in t:
+        return t[f"{effect}_se"].astype(float)
+    p, n = t[f"{effect}_p"].astype(float), t.n.astype(float)
+    return t[f"{effect}_effect"].astype(float).abs() / sps.t.isf(p / 2, np.maximum(n - 1, 1))
+
+
+def _mechanism(ref: pd.DataFrame, run: pd.DataFrame, alpha: float, z_items: list) -> tuple[list, dict, list]:
+    """mechanism.csv: each control row's n (exact), its effect against FA w/o and against FA w/ (as
+    effects), what it reproduces and each cell's explanation (the same, unless borderline: every
+    p-value that decides it near the table's level in both runs, and the effects within tolerance)."""
+    ref, run = (t.assign(_se_c=_mechanism_se(t, "control"), _se_v=_mechanism_se(t, "vs_fa_w")) for t in (ref, run))
+    out, changed, effect_rows = [], {}, []
+
+    def near(p) -> bool:
+        return math.isfinite(p) and alpha / BORDERLINE <= p <= alpha * BORDERLINE
+
+    for r in _merge(ref, run, MECHANISM_KEYS):
+        key, cell = _label(r, MECHANISM_KEYS), tuple(r[k] for k in MECHANISM_CELL)
+        if (one := _one_side(MECHANISM, r, MECHANISM_KEYS, "row")) is not None:
+            out.append(one)
+            changed.setdefault(cell, []).append(False)
+            continue
+        out.append(_row(MECHANISM, key, "n", r["n_ref"], r["n_run"], "exact", _same(r["n_ref"], r["n_run"]), tolerance=0.0))
+        rows = []
+        for col, se in (("control_effect", "_se_c"), ("vs_fa_w_effect", "_se_v")):
+            rows.append(_effect({"effect_ref": r[f"{col}_ref"], "effect_run": r[f"{col}_run"], "_se_ref": r[f"{se}_ref"],
+                                 "_se_run": r[f"{se}_run"]}, MECHANISM, key, z_items))  # fmt: skip
+            rows[-1]["column"] = col
+        effect_rows += rows
+        out += rows
+        a, b = r["reproduces_ref"], r["reproduces_run"]
+        if _same(a, b):
+            out.append(_row(MECHANISM, key, "reproduces", a, b, "exact", True, tolerance=0.0))
+            continue
+        ps = [float(r[f"{p}{side}"]) for p in ("control_p", "vs_fa_w_p") for side in ("_ref", "_run")]
+        borderline = any(near(ps[i]) and near(ps[i + 1]) for i in (0, 2))
+        out.append(_row(MECHANISM, key, "reproduces", a, b, "", borderline, tolerance=0.0))
+        changed.setdefault(cell, []).append((out[-1], rows, r))
+    return out, changed, effect_rows
+
+
+def _explanations(ref: pd.DataFrame, run: pd.DataFrame, changed: dict, alpha: float) -> list[dict]:
+    out = []
+    for r in _merge(*(t.drop_duplicates(list(MECHANISM_CELL)) for t in (ref, run)), MECHANISM_CELL):
+        key, cell = _label(r, MECHANISM_CELL), tuple(r[k] for k in MECHANISM_CELL)
+        if r["_merge"] != "both":
+            continue  # its rows are already differences
+        a, b = r["explanation_ref"], r["explanation_run"]
+        rows = changed.get(cell, [])
+        fa_w = [float(r[f"fa_w_p{s}"]) for s in ("_ref", "_run")]
+        effect_moved = np.isfinite(fa_w).all() and (min(fa_w) < alpha <= max(fa_w))
+        if _same(a, b):
+            rule, ok = "exact", True
+        elif effect_moved and all(alpha / BORDERLINE <= p <= alpha * BORDERLINE for p in fa_w):
+            rule, ok = f"borderline: FA w/'s effect p {fa_w[0]:.2g} -> {fa_w[1]:.2g} near {alpha:g} in both runs", True
+        elif not rows and not effect_moved:
+            rule, ok = "changed while none of its controls' rows did", False
+        elif rows and all(x is not False and x[0]["within"] for x in rows):
+            rule, ok = f"borderline: each of its {len(rows)} changed rows borderline", True
+        else:
+            rule, ok = "changed: a control's row changed beyond borderline, or FA w/'s effect crossed the level", False
+        out.append(_row(MECHANISM, key, "explanation", a, b, rule, ok, tolerance=0.0))
+    return out
+
+
 def _read(folder: Path) -> dict[str, pd.DataFrame]:
-    names = [*REFERENCE_TABLES, PROTOCOLS]
+    names = [*REFERENCE_TABLES, PROTOCOLS, MECHANISM]
     return {f: pd.read_csv(folder / f) for f in names if f in REFERENCE_TABLES or (folder / f).exists()}
 
 
@@ -324,7 +404,27 @@ def compare(reference: Path, run: Path, settings: dict | None = None) -> pd.Data
         merged, effects = _claims_like(file, ref[file], new[file], keys, z_effects)
         matched.append(merged)
         values += effects
+    mech_alpha = float(settings.get("mechanism_alpha", 0.05))
+    mech, mech_changed = [], {}
+    if MECHANISM in ref and MECHANISM in new:
+        mech, mech_changed, _ = _mechanism(ref[MECHANISM], new[MECHANISM], mech_alpha, z_effects)
+    elif MECHANISM in ref or MECHANISM in new:
+        side = "reference" if MECHANISM in ref else "run"
+        notes.append(_row(MECHANISM, "", "file", np.nan, np.nan, f"only in the {side}: not compared", True))
     _by_z(z_effects, "effects")  # effects first: a changed row is excused only if its effect is within
+    for cell_rows in mech_changed.values():  # a changed `reproduces` is excused only if its effects are within
+        for item in cell_rows:
+            if item is False:
+                continue
+            row, effects, r = item
+            why = [] if row["within"] else ["neither p near the level in both runs"]
+            why += ["an effect outside its tolerance"] if not all(e["within"] for e in effects) else []
+            ps = f" (control p {float(r['control_p_ref']):.2g} -> {float(r['control_p_run']):.2g}, vs FA w/ p " \
+                 f"{float(r['vs_fa_w_p_ref']):.2g} -> {float(r['vs_fa_w_p_run']):.2g}, level {mech_alpha:g})"  # fmt: skip
+            row.update(within=not why, rule=("borderline: changed, a deciding p near the level in both runs, effects within"
+                                             if not why else "changed: " + "; ".join(why)) + ps)  # fmt: skip
+    if mech:
+        values += mech + _explanations(ref[MECHANISM], new[MECHANISM], mech_changed, mech_alpha)
     for (file, keys, group, vfile, vref, vrun), merged in zip(sources, matched):
         effect_ok = {r["key"]: r["within"] for r in values if r["table"] == file}
         columns = [c for c in ("holds", "direction") if c in ref[file] and c in new[file]]
@@ -351,7 +451,7 @@ def compare(reference: Path, run: Path, settings: dict | None = None) -> pd.Data
         values.append(_spread("table1.csv", key, "std", r, "std", "n", f_spreads))
     _by_z(z_means, "cell means")
     _by_f(f_spreads)
-    order = {f: i for i, f in enumerate(["verdict.csv", "claims.csv", PROTOCOLS, "summary.csv", "table1.csv"])}
+    order = {f: i for i, f in enumerate(["verdict.csv", "claims.csv", PROTOCOLS, MECHANISM, "summary.csv", "table1.csv"])}
     return pd.DataFrame(notes + values, columns=COLUMNS).sort_values("table", key=lambda s: s.map(order), kind="stable",
                                                                      ignore_index=True)  # fmt: skip
 

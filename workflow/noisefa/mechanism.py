@@ -37,9 +37,9 @@ from .summary import exclude_diverged
 
 ALPHA = 0.05  # `claims.mechanism_alpha`'s default
 COLUMNS = [
-    "claim", "measure", "variant", "better", "dataset", "depth", "n", "fa_wo_mean", "fa_w_mean", "fa_w_effect", "fa_w_p",
-    "control", "control_mean", "control_effect", "control_p", "fraction", "fraction_low", "fraction_high",
-    "vs_fa_w_effect", "vs_fa_w_p", "reproduces", "explanation",
+    "claim", "measure", "variant", "better", "dataset", "depth", "n", "fa_wo_mean", "fa_w_mean", "fa_w_effect", "fa_w_se",
+    "fa_w_p", "control", "control_mean", "control_effect", "control_se", "control_p", "fraction", "fraction_low",
+    "fraction_high", "vs_fa_w_effect", "vs_fa_w_se", "vs_fa_w_p", "reproduces", "explanation",
 ]  # fmt: skip
 KEYS = ["dataset", "depth", "condition", "seed"]
 BEYOND, FULL, PARTIAL, NONE, UNDETERMINED, NOT_RUN = "beyond", "full", "partial", "none", "undetermined", "not run"
@@ -221,6 +221,12 @@ def explain(fa_w_p: float, alpha: float, what: dict[str, str]) -> str:
     return out + ("; fresh noise reproduces it" if what.get("fa_fresh") in yes else "")
 
 
+def _se(d: pd.Series) -> float:
+    """The standard error of a paired mean difference (what `compare` scales a rerun's change by)."""
+    d = d.dropna()
+    return float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else np.nan
+
+
 def _cell_rows(m: Measure, key: tuple, wide: pd.DataFrame, alpha: float) -> list[dict]:
     ds, depth, variant = key
     base = wide["fa_wo"]
@@ -238,10 +244,11 @@ def _cell_rows(m: Measure, key: tuple, wide: pd.DataFrame, alpha: float) -> list
         rows.append({
             "claim": m.claim, "measure": m.name, "variant": variant, "better": m.better,
             "dataset": ds, "depth": int(depth), "n": int(d_c.notna().sum()),
-            "fa_wo_mean": base.mean(), "fa_w_mean": wide["fa_w"].mean(), "fa_w_effect": d_w.mean(), "fa_w_p": r_w.p_value,
-            "control": c, "control_mean": wide[c].mean(), "control_effect": d_c.mean(), "control_p": r_c.p_value,
-            "fraction": frac, "fraction_low": lo, "fraction_high": hi,
-            "vs_fa_w_effect": vs.effect, "vs_fa_w_p": vs.p_value, "reproduces": what[c],
+            "fa_wo_mean": base.mean(), "fa_w_mean": wide["fa_w"].mean(), "fa_w_effect": d_w.mean(), "fa_w_se": _se(d_w),
+            "fa_w_p": r_w.p_value, "control": c, "control_mean": wide[c].mean(), "control_effect": d_c.mean(),
+            "control_se": _se(d_c), "control_p": r_c.p_value, "fraction": frac, "fraction_low": lo, "fraction_high": hi,
+            "vs_fa_w_effect": vs.effect, "vs_fa_w_se": _se(wide[c] - wide["fa_w"]), "vs_fa_w_p": vs.p_value,
+            "reproduces": what[c],
         })  # fmt: skip
     text = explain(r_w.p_value, alpha, what)
     return [{**r, "explanation": text} for r in rows]
