@@ -310,8 +310,8 @@ def reference_tables(wc):
             "(reference/<name>/ holds those of the shipped configs)"
         )
     folder = Path(os.path.relpath(Path(workflow.basedir) / config["reference"] / "tables", Path.cwd()))
-    protocols = folder / "protocols.csv"  # compared when both have it (older references have none)
-    return [str(folder / name) for name in REFERENCE_TABLES] + ([str(protocols)] if protocols.exists() else [])
+    optional = [folder / "protocols.csv", folder / "mechanism.csv"]  # compared when both have it (older references have none)
+    return [str(folder / name) for name in REFERENCE_TABLES] + [str(f) for f in optional if f.exists()]
 
 
 def all_targets():
