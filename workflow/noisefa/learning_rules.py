@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import precision
+from .conv import stacked_conv
 from .seeds import derive_seed
 
 if TYPE_CHECKING:  # model.py imports this module
@@ -127,7 +128,7 @@ def sign_feedback(W: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """``sign(W) · ‖B‖_F / ‖sign(W)‖_F`` per network: W's signs at the norm of the fixed B."""
     s = torch.sign(W)
     scale = B.flatten(1).norm(dim=1) / s.flatten(1).norm(dim=1).clamp_min(1e-30)
-    return s * scale[:, None, None]
+    return s * scale.view(-1, *[1] * (W.dim() - 1))  # (models, out, in) or a kernel (models, out, in, k, k)
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,16 @@ class LearningRule:
         with torch.no_grad():  # the feedback path must never become a route for gradients
             fb = self.feedback(weight.detach(), B)
         return StackedLinearFn.apply(x, weight, bias, fb)
+
+    def conv(self, x, weight, bias, B, padding: int = 0):
+        """The convolution ``W ⋆ x + b`` of a stack (``noisefa.conv``), its input gradient through the
+        rule's feedback kernel. A direct rule has no convolutional form here (its D maps the output
+        error to a layer's units; for feature maps that is a design of its own)."""
+        if self.direct:
+            raise ValueError(f"rule {self.name} has no convolutional layer in noisefa.conv")
+        with torch.no_grad():
+            fb = self.feedback(weight.detach(), B)
+        return stacked_conv(x, weight, bias, fb, padding)
 
     @torch.no_grad()
     def before_step(self, model: StackedMLP) -> Any:
