@@ -1,0 +1,117 @@
+"""Stacked CNNs: many small convolutional networks of one shape trained as one model (issue 24).
+
+The network of issue 24's measurements: convolutions ``channels`` (k x k, "same" padding) each
+followed by ReLU and a p x p max-pool, then a hidden linear layer of ``hidden`` units with ReLU,
+then the linear readout; e.g. conv 1->16, pool, conv 16->32, pool, linear 1568->100, linear
+100->10 on 28x28 images. Every layer's W and B are He-normal, N(0, 2/fan_in) (fan_in = in x k x k
+for a kernel), each network from its own seed; biases start at zero; B is a buffer, never a
+parameter. Convolutions run through ``LearningRule.conv`` (``noisefa.conv``), the linear layers
+through ``LearningRule.linear``, so every rule's backward pass is the one the MLP uses.
+
+``weights`` and ``feedback`` list every layer in order, as ``StackedMLP``'s do, so rules that move
+B (Kolen-Pollack) act on kernels unchanged. Not here yet: BatchNorm, direct feedback alignment,
+the weight mirror's noise for kernels, and the DAG's model-family registry (issue 24).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .conv import plain_conv
+from .learning_rules import LearningRule
+from .seeds import generator
+
+
+@dataclass(frozen=True)
+class CNNArchitecture:
+    in_shape: tuple[int, int, int]  # (channels, height, width) of an input image
+    n_classes: int
+    channels: tuple[int, ...] = (16, 32)
+    kernel: int = 5
+    pool: int = 2
+    hidden: int = 100
+
+    def __post_init__(self):
+        if self.kernel % 2 != 1:
+            raise ValueError(f"kernel must be odd (same padding), got {self.kernel}")
+        c, h, w = self.in_shape
+        shrink = self.pool ** len(self.channels)
+        if h % shrink or w % shrink:
+            raise ValueError(f"input {h}x{w} does not divide by pool^convolutions = {shrink}")
+
+    @property
+    def padding(self) -> int:
+        return self.kernel // 2
+
+    @property
+    def features(self) -> int:
+        """Inputs of the hidden linear layer: the last feature maps, flattened."""
+        shrink = self.pool ** len(self.channels)
+        return self.channels[-1] * (self.in_shape[1] // shrink) * (self.in_shape[2] // shrink)
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Every layer's weight shape (without the models dimension), in order."""
+        ins = (self.in_shape[0], *self.channels[:-1])
+        convs = [(o, i, self.kernel, self.kernel) for i, o in zip(ins, self.channels)]
+        return [*convs, (self.hidden, self.features), (self.n_classes, self.hidden)]
+
+    @property
+    def depth(self) -> int:
+        return len(self.shapes)
+
+    def init_keys(self, seed: int) -> tuple:
+        return ("cnn-init", *self.in_shape, *self.channels, self.kernel, self.pool, self.hidden, self.n_classes, int(seed))
+
+
+class StackedCNN(nn.Module):
+    def __init__(self, arch: CNNArchitecture, seeds: list[int]):
+        super().__init__()
+        self.arch = arch
+        self.seeds = [int(s) for s in seeds]
+        M = len(self.seeds)
+        Ws = [torch.empty(M, *s) for s in arch.shapes]
+        Bs = [torch.empty_like(w) for w in Ws]
+        for m, seed in enumerate(self.seeds):
+            gen = generator(*arch.init_keys(seed))
+            for mats in (Ws, Bs):
+                for w in mats:
+                    fan_in = math.prod(w.shape[2:])
+                    w[m] = torch.randn(w.shape[1:], generator=gen) * math.sqrt(2.0 / fan_in)
+        self.weights = nn.ParameterList([nn.Parameter(w) for w in Ws])
+        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(M, w.shape[1])) for w in Ws])
+        for i, b in enumerate(Bs):
+            self.register_buffer(f"B{i}", b)
+
+    @property
+    def n_models(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def feedback(self) -> list[torch.Tensor]:
+        return [getattr(self, f"B{i}") for i in range(self.arch.depth)]
+
+    def forward(self, x: torch.Tensor, rule: LearningRule) -> torch.Tensor:
+        """x: (N, C*H*W) shared by all models, or (models, N, C*H*W); returns logits (models, N, classes)."""
+        inference = not torch.is_grad_enabled()
+        M, a, n_conv = self.n_models, self.arch, len(self.arch.channels)
+        if x.dim() == 2:
+            x = x.expand(M, *x.shape)
+        h = x.reshape(M, x.shape[1], *a.in_shape)
+        layers = list(zip(self.weights, self.biases, self.feedback))
+        for W, b, B in layers[:n_conv]:
+            h = plain_conv(h, W, b, a.padding) if inference else rule.conv(h, W, b, B, a.padding)
+            h = torch.relu(h)
+            N = h.shape[1]
+            h = F.max_pool2d(h.reshape(M * N, *h.shape[2:]), a.pool).view(M, N, h.shape[2], *(s // a.pool for s in h.shape[3:]))
+        h = h.reshape(M, h.shape[1], -1)
+        for i, (W, b, B) in enumerate(layers[n_conv:]):
+            h = torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2)) if inference else rule.linear(h, W, b, B, output=i == 1)
+            if i == 0:
+                h = torch.relu(h)
+        return h
