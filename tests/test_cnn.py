@@ -136,3 +136,23 @@ def test_kolen_pollack_moves_the_kernels_feedback_toward_w():
     after = [float((W.detach() - B).norm()) for W, B in zip(net.weights, net.feedback)]
     assert all(a < 0.95 * g for a, g in zip(after, gap)), (gap, after)
     assert all(not B.requires_grad for B in net.feedback)
+
+
+def test_alignment_metrics_of_kernels_are_per_input_channel():
+    from noisefa.metrics import effective_rank, neuron_angles, unfolded, wb_distance
+
+    g = torch.Generator().manual_seed(5)
+    W = torch.randn(2, 4, 3, 3, 3, generator=g, dtype=torch.float64)
+    B = torch.randn(2, 4, 3, 3, 3, generator=g, dtype=torch.float64)
+    B[:, :, 0] = 2 * W[:, :, 0]  # channel 0: same direction
+    B[:, :, 1] = -W[:, :, 1]  # channel 1: opposite
+    a = neuron_angles(W, B)
+    assert a.shape == (2, 3) and torch.allclose(a[:, 0], torch.zeros(2), atol=1e-4)
+    assert torch.allclose(a[:, 1], torch.full((2,), 180.0), atol=1e-4)
+    w, b = W[1, :, 2].reshape(-1), B[1, :, 2].reshape(-1)
+    want = torch.rad2deg(torch.arccos(w @ b / (w.norm() * b.norm())))
+    assert float(a[1, 2]) == pytest.approx(float(want), abs=1e-4)
+    assert torch.allclose(wb_distance(W, B), (W - B).flatten(1).norm(dim=1))
+    assert unfolded(W).shape == (2, 4, 27) and unfolded(W[:, :, :, 0, 0]).shape == (2, 4, 3)
+    low = W[:, :1].expand(2, 4, 3, 3, 3)  # every output channel the same kernel: rank 1
+    assert torch.allclose(effective_rank(unfolded(low)), torch.ones(2), atol=1e-5)

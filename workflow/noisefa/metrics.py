@@ -22,11 +22,21 @@ def neuron_angles(W: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     Neuron i of a layer's input sends its activity forward through column
     ``W[:, :, i]`` and receives its error through column ``B[:, :, i]`` (B is
     stored in W's shape); the angle between the two columns is its alignment.
+    For a convolution's kernels (models, out, in, k, k) the unit is an input *channel*: its
+    outgoing kernel slice ``W[:, :, i]`` (out x k x k) against B's (``noisefa.cnn``).
     """
     W, B = W.double(), B.double()
-    dot = (W * B).sum(dim=1)
-    norm = W.norm(dim=1) * B.norm(dim=1)
+    dims = 1 if W.dim() == 3 else (1, *range(3, W.dim()))
+    dot = (W * B).sum(dim=dims)
+    norm = (W * W).sum(dim=dims).sqrt() * (B * B).sum(dim=dims).sqrt() if W.dim() > 3 else W.norm(dim=1) * B.norm(dim=1)
     return _cos_to_deg(dot / norm.clamp_min(1e-300)).float()
+
+
+def unfolded(W: torch.Tensor) -> torch.Tensor:
+    """A layer's weights as matrices (models, out, in): a linear layer's as they are, a convolution's
+    kernels (models, out, in, k, k) unfolded to (models, out, in*k*k), the matrix the convolution
+    applies to each image patch (what its effective rank is read from)."""
+    return W if W.dim() == 3 else W.flatten(2)
 
 
 def matrix_angle(W: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
