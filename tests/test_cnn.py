@@ -156,3 +156,23 @@ def test_alignment_metrics_of_kernels_are_per_input_channel():
     assert unfolded(W).shape == (2, 4, 27) and unfolded(W[:, :, :, 0, 0]).shape == (2, 4, 3)
     low = W[:, :1].expand(2, 4, 3, 3, 3)  # every output channel the same kernel: rank 1
     assert torch.allclose(effective_rank(unfolded(low)), torch.ones(2), atol=1e-5)
+
+
+def test_kernels_rotate_toward_b_per_input_channel():
+    """fa_aligned's rotation (noisefa.starts) on kernels: every input channel's slice at the target
+    angle from B's, its norm kept; a linear layer's columns as before."""
+    from noisefa.metrics import neuron_angles
+    from noisefa.starts import rotate_toward
+
+    g = torch.Generator().manual_seed(6)
+    W = torch.randn(2, 4, 3, 5, 5, generator=g)
+    B = torch.randn(2, 4, 3, 5, 5, generator=g)
+    turned = rotate_toward(W, B, torch.tensor([30.0, 60.0]))
+    assert turned.shape == W.shape and turned.dtype == W.dtype
+    angles = neuron_angles(turned, B)
+    assert torch.allclose(angles, torch.tensor([[30.0] * 3, [60.0] * 3]), atol=1e-3)
+    norm = lambda t: t.double().pow(2).sum(dim=(1, 3, 4)).sqrt()  # noqa: E731
+    assert torch.allclose(norm(turned), norm(W), rtol=1e-5)
+    lin = torch.randn(2, 4, 3, generator=g)
+    lb = torch.randn(2, 4, 3, generator=g)
+    assert torch.allclose(neuron_angles(rotate_toward(lin, lb, 45.0), lb), torch.full((2, 3), 45.0), atol=1e-3)

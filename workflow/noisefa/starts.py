@@ -50,7 +50,13 @@ def rotate_toward(W: torch.Tensor, B: torch.Tensor, angle_deg: torch.Tensor | fl
     w' = |w| (cos t u + sin t v), u = b/|b|, v the unit part of w orthogonal to u: the column stays
     in span(w, b), on w's side of b. A column parallel to b (no plane) keeps sin t v = 0 only at
     t = 0; random columns never are (probability 0), and a zero column stays zero. Computed in
-    float64, returned in W's dtype."""
+    float64, returned in W's dtype. A convolution's kernels (models, out, in, k, k) rotate per input
+    channel: its outgoing slice (out x k x k) is the column (``metrics.neuron_angles``' unit)."""
+    if W.dim() > 3:
+        M, n_in = W.shape[0], W.shape[2]
+        columns = lambda t: t.movedim(2, -1).reshape(M, -1, n_in)  # noqa: E731
+        turned = rotate_toward(columns(W), columns(B), angle_deg)
+        return turned.reshape(*W.movedim(2, -1).shape).movedim(-1, 2).contiguous()
     Wd, Bd = W.double(), B.double()
     t = torch.deg2rad(torch.as_tensor(angle_deg, dtype=torch.float64, device=W.device))
     t = t.reshape(-1, 1, 1) if t.dim() else t
