@@ -176,3 +176,23 @@ def test_kernels_rotate_toward_b_per_input_channel():
     lin = torch.randn(2, 4, 3, generator=g)
     lb = torch.randn(2, 4, 3, generator=g)
     assert torch.allclose(neuron_angles(rotate_toward(lin, lb, 45.0), lb), torch.full((2, 3), 45.0), atol=1e-3)
+
+
+def test_the_benchmark_s_usual_network_does_the_same_work(tmp_path):
+    """bench_cnn compares equal work: its per-network nn.Module (FA over F.conv2d / F.linear) gives
+    the stacked network's FA gradients; the benchmark writes its table's numbers (no timing asserted)."""
+    from noisefa import bench_cnn
+
+    net, (x, y) = _net(), _batch(seed=7)
+    stacked = _grads(net, "fa", x, y)
+    for m in range(3):
+        usual = bench_cnn.UsualCNN(net, m).double()
+        usual.zero_grad()
+        F.cross_entropy(usual(x), y).backward()
+        for got, want in zip([p.grad for p in (*usual.w, *usual.b)], stacked):
+            torch.testing.assert_close(got, want[m], rtol=0, atol=1e-12)
+    r = bench_cnn.measure(
+        CNNArchitecture((1, 8, 8), 3, channels=(2, 2), kernel=3, hidden=4), models=2, batch=4, steps=1, repeats=1
+    )
+    assert set(r["seconds_per_step"]) == set(bench_cnn.WAYS) and all(t > 0 for t in r["seconds_per_step"].values())
+    assert "vs usual" in bench_cnn.table(r)
