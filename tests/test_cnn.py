@@ -196,3 +196,17 @@ def test_the_benchmark_s_usual_network_does_the_same_work(tmp_path):
     )
     assert set(r["seconds_per_step"]) == set(bench_cnn.WAYS) and all(t > 0 for t in r["seconds_per_step"].values())
     assert "vs usual" in bench_cnn.table(r)
+
+
+def test_weight_mirror_mirrors_kernels_as_their_unfolded_matrices():
+    """WM's noise through a kernel's unfolded matrix: B tends to a copy of W, channel by channel."""
+    from noisefa.metrics import neuron_angles
+
+    net = StackedCNN(ARCH, [0, 1])
+    rule = get_rule("wm")
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)  # W fixed: only the mirror moves B
+    start = [neuron_angles(W.detach(), B).mean().item() for W, B in zip(net.weights, net.feedback)]
+    for step in range(1, 301):
+        rule.after_step(net, opt, rule.before_step(net), step)
+    end = [neuron_angles(W.detach(), B).mean().item() for W, B in zip(net.weights, net.feedback)]
+    assert all(s > 80 for s in start) and all(e < 25 for e in end), (start, end)

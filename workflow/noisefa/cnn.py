@@ -8,9 +8,10 @@ for a kernel), each network from its own seed; biases start at zero; B is a buff
 parameter. Convolutions run through ``LearningRule.conv`` (``noisefa.conv``), the linear layers
 through ``LearningRule.linear``, so every rule's backward pass is the one the MLP uses.
 
-``weights`` and ``feedback`` list every layer in order, as ``StackedMLP``'s do, so rules that move
-B (Kolen-Pollack) act on kernels unchanged. Not here yet: BatchNorm, direct feedback alignment,
-the weight mirror's noise for kernels, and the DAG's model-family registry (issue 24).
+``weights`` and ``feedback`` list every layer in order, as ``StackedMLP``'s do, so the rules that
+move B act on kernels too (Kolen-Pollack elementwise; the weight mirror through each kernel's
+unfolded matrix). Not here yet: BatchNorm, direct feedback alignment, and the DAG's model-family
+registry (issue 24).
 """
 
 from __future__ import annotations

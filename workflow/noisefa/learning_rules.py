@@ -124,6 +124,14 @@ class DirectLinearFn(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None, None
 
 
+def _fan_in(W: torch.Tensor) -> int:
+    """Inputs per output unit: a linear layer's ``in``, a kernel's ``in x k x k``."""
+    n = 1
+    for d in W.shape[2:]:
+        n *= d
+    return n
+
+
 def sign_feedback(W: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """``sign(W) · ‖B‖_F / ‖sign(W)‖_F`` per network: W's signs at the norm of the fixed B."""
     s = torch.sign(W)
@@ -213,7 +221,7 @@ class WeightMirror:
     def noise(self, model: StackedMLP, step: int) -> list[torch.Tensor]:
         """x for every layer, shape (models, batch_size, in_l), each network from its own seed."""
         W0 = model.weights[0]
-        xs = [torch.empty(model.n_models, self.batch_size, W.shape[2], dtype=W.dtype, device=W.device) for W in model.weights]
+        xs = [torch.empty(model.n_models, self.batch_size, _fan_in(W), dtype=W.dtype, device=W.device) for W in model.weights]
         gen = torch.Generator(device=W0.device)
         for m, seed in enumerate(model.seeds):
             gen.manual_seed(derive_seed("weight-mirror", seed, int(step)))
@@ -225,8 +233,11 @@ class WeightMirror:
         if step % self.every:
             return
         for W, B, x in zip(model.weights, model.feedback, self.noise(model, step)):
-            y = torch.bmm(x, W.detach().transpose(1, 2))  # (M, n, out)
-            B.mul_(1.0 - self.lr * self.weight_decay).baddbmm_(y.transpose(1, 2), x, alpha=self.lr / self.batch_size)
+            # a kernel (M, out, in, k, k) mirrors as its unfolded matrix (M, out, in*k*k): the map it
+            # applies to each image patch; a linear layer's views are the matrices themselves
+            Wm, Bm = W.detach().flatten(2), B.view(*B.shape[:2], -1)
+            y = torch.bmm(x, Wm.transpose(1, 2))  # (M, n, out)
+            Bm.mul_(1.0 - self.lr * self.weight_decay).baddbmm_(y.transpose(1, 2), x, alpha=self.lr / self.batch_size)
 
 
 @dataclass(frozen=True)
