@@ -97,6 +97,16 @@ class StackedCNN(nn.Module):
     def feedback(self) -> list[torch.Tensor]:
         return [getattr(self, f"B{i}") for i in range(self.arch.depth)]
 
+    def estimate_batchnorm(self, x: torch.Tensor) -> None:
+        """No BatchNorm here: a no-op, so ``engine.fit`` trains a CNN as it trains an MLP."""
+
+    def select(self, index: list[int]) -> StackedCNN:
+        """A new stack holding the networks at ``index``."""
+        sub = StackedCNN(self.arch, [self.seeds[i] for i in index])
+        idx = torch.as_tensor(index)
+        sub.load_state_dict({k: v[idx].clone() for k, v in self.state_dict().items()})
+        return sub
+
     def forward(self, x: torch.Tensor, rule: LearningRule) -> torch.Tensor:
         """x: (N, C*H*W) shared by all models, or (models, N, C*H*W); returns logits (models, N, classes)."""
         inference = not torch.is_grad_enabled()
