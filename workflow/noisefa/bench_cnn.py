@@ -5,8 +5,11 @@
 - ``usual``: what people write: one ``nn.Module`` per network, FA as a custom Function over
   ``F.conv2d`` / ``F.linear``, networks in sequence;
 - ``conv_floor``: not a training loop but its floor: only the convolutions and matrix products of
-  each step (forward, weight gradient, input gradient through B) for the stacked shapes, no
-  ReLU, pooling, loss or optimiser. No loop with these numerics is faster on this machine.
+  each step (forward, then weight, bias and input gradient through B in torch's one native
+  backward call; no input gradient for the first layer) for the stacked shapes, no ReLU, pooling,
+  loss or optimiser: the floor of the *grouped* form. A loop over networks calls other
+  convolution kernels, which on a CPU can be faster for layers with several input channels (the
+  measured table says so), so ``one_by_one`` may beat it.
 
 Same architecture, batch, SGD + momentum and number of updates; each network gets its own batch.
 Ways are interleaved within each repeat (the machine is shared and drifts); the table gives the
@@ -30,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cnn import CNNArchitecture, StackedCNN
-from .conv import _grouped, _kernels
+from .conv import _kernels
 from .learning_rules import get_rule
 
 WAYS = ("stacked", "one_by_one", "usual", "conv_floor")
@@ -108,15 +111,16 @@ def _floor(stack: StackedCNN, x, steps: int) -> None:
     n = len(a.channels)
     with torch.no_grad():
         for s in range(steps):
-            h = x[:, s].reshape(M, x.shape[2], *a.in_shape)
-            for W, b, B in list(zip(stack.weights, stack.biases, stack.feedback))[:n]:
-                xg = _grouped(h)
-                y = F.conv2d(xg, _kernels(W), b.reshape(-1), padding=a.padding, groups=M)
-                torch.nn.grad.conv2d_input(xg.shape, _kernels(B), y, padding=a.padding, groups=M)
-                torch.nn.grad.conv2d_weight(xg, (M * W.shape[1], *W.shape[2:]), y, padding=a.padding, groups=M)
-                N, _, H, Wd = y.shape
-                h = y.view(N, M, -1, H, Wd)[..., :: a.pool, :: a.pool].transpose(0, 1)
-            h = h.reshape(M, h.shape[1], -1)
+            N = x.shape[2]
+            h = x[:, s].reshape(M, N, *a.in_shape).transpose(0, 1).reshape(N, M * a.in_shape[0], *a.in_shape[1:])
+            h = h.contiguous(memory_format=torch.channels_last)
+            for i, (W, b, B) in enumerate(list(zip(stack.weights, stack.biases, stack.feedback))[:n]):
+                y = F.conv2d(h, _kernels(W), b.reshape(-1), padding=a.padding, groups=M)
+                pad = [a.padding, a.padding]
+                torch.ops.aten.convolution_backward(y, h, _kernels(B), [y.shape[1]], [1, 1], pad, [1, 1], False, [0, 0], M,
+                                                    [i > 0, True, True])  # fmt: skip
+                h = y[..., :: a.pool, :: a.pool]  # the pooled size, without pooling's work
+            h = h.reshape(N, M, -1).transpose(0, 1)
             for W, B in zip(stack.weights[n:], stack.feedback[n:]):
                 out = torch.bmm(h, W.transpose(1, 2))
                 torch.bmm(out, B)

@@ -113,14 +113,14 @@ class StackedCNN(nn.Module):
         M, a, n_conv = self.n_models, self.arch, len(self.arch.channels)
         if x.dim() == 2:
             x = x.expand(M, *x.shape)
-        h = x.reshape(M, x.shape[1], *a.in_shape)
+        N = x.shape[1]
+        h = x.reshape(M, N, *a.in_shape).transpose(0, 1).reshape(N, M * a.in_shape[0], *a.in_shape[1:])  # grouped layout
+        h = h.contiguous(memory_format=torch.channels_last)  # what the grouped kernels run fastest on (noisefa.conv)
         layers = list(zip(self.weights, self.biases, self.feedback))
-        for W, b, B in layers[:n_conv]:
+        for W, b, B in layers[:n_conv]:  # feature maps stay (N, M*C, H, W): ReLU and pooling act per channel
             h = plain_conv(h, W, b, a.padding) if inference else rule.conv(h, W, b, B, a.padding)
-            h = torch.relu(h)
-            N = h.shape[1]
-            h = F.max_pool2d(h.reshape(M * N, *h.shape[2:]), a.pool).view(M, N, h.shape[2], *(s // a.pool for s in h.shape[3:]))
-        h = h.reshape(M, h.shape[1], -1)
+            h = F.max_pool2d(torch.relu(h), a.pool)
+        h = h.reshape(N, M, -1).transpose(0, 1)  # (M, N, C*H*W): each network's flattened maps (C, H, W order)
         for i, (W, b, B) in enumerate(layers[n_conv:]):
             h = torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2)) if inference else rule.linear(h, W, b, B, output=i == 1)
             if i == 0:

@@ -35,44 +35,51 @@ def _stacked(y: torch.Tensor, M: int) -> torch.Tensor:
 
 
 def _kernels(w: torch.Tensor) -> torch.Tensor:
-    """(M, out, in, k, k) -> (M*out, in, k, k): the grouped convolution's weight."""
-    return w.reshape(-1, *w.shape[2:])
+    """(M, out, in, k, k) -> (M*out, in, k, k): the grouped convolution's weight, channels-last like
+    the feature maps (CPU: oneDNN's grouped kernels run 1.4-2x faster in that memory format)."""
+    return w.reshape(-1, *w.shape[2:]).contiguous(memory_format=torch.channels_last)
 
 
-class StackedConvFn(torch.autograd.Function):
-    """Grouped convolution of a stack whose input gradient flows through ``feedback``."""
+class GroupedConvFn(torch.autograd.Function):
+    """Grouped convolution of a stack, on the grouped layout (N, M*C, H, W) in and out, whose input
+    gradient flows through ``feedback``. A CNN keeps its feature maps in this layout from layer to
+    layer (ReLU and max-pool act per channel), so no copy is made between its convolutions."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, feedback, padding: int):
+    def forward(ctx, xg, weight, bias, feedback, padding: int):
         M = weight.shape[0]
-        xg = _grouped(x)
         ctx.save_for_backward(xg, feedback)
         ctx.padding, ctx.M, ctx.wshape = padding, M, weight.shape
-        return _stacked(F.conv2d(xg, _kernels(weight), bias.reshape(-1), padding=padding, groups=M), M)
+        return F.conv2d(xg, _kernels(weight), bias.reshape(-1), padding=padding, groups=M)
 
     @staticmethod
     def backward(ctx, grad_out):
         xg, feedback = ctx.saved_tensors
-        M, padding = ctx.M, ctx.padding
-        g = _grouped(grad_out)
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            gx = torch.nn.grad.conv2d_input(xg.shape, _kernels(feedback), g, padding=padding, groups=M)
-            grad_x = _stacked(gx, M)
-        if ctx.needs_input_grad[1]:
-            gw = torch.nn.grad.conv2d_weight(xg, (M * ctx.wshape[1], *ctx.wshape[2:]), g, padding=padding, groups=M)
-            grad_w = gw.view(ctx.wshape)
-        if ctx.needs_input_grad[2]:
-            grad_b = g.sum(dim=(0, 2, 3)).view(M, -1)
+        M, padding, (_, out, *_rest) = ctx.M, ctx.padding, ctx.wshape
+        # One native call for both gradients (as autograd's own conv backward): the input gradient
+        # is computed with the kernel it is given, here the feedback kernel; the kernel gradient
+        # depends only on the input and grad_out, so it is backprop's whatever that kernel is.
+        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]]
+        gx, gw, gb = torch.ops.aten.convolution_backward(
+            grad_out, xg, _kernels(feedback), [M * out], [1, 1], [padding, padding], [1, 1], False, [0, 0], M, mask
+        )
+        grad_x = gx if mask[0] else None
+        grad_w = gw.view(ctx.wshape) if mask[1] else None
+        grad_b = gb.view(M, out) if mask[2] else None
         return grad_x, grad_w, grad_b, None, None
 
 
 def stacked_conv(x, weight, bias, feedback, padding: int = 0) -> torch.Tensor:
-    """``W ⋆ x + b`` per network (x: (M, N, C, H, W)); the input gradient goes through ``feedback``."""
-    return StackedConvFn.apply(x, weight, bias, feedback, padding)
+    """``W ⋆ x + b`` per network; the input gradient goes through ``feedback``. x: (M, N, C, H, W),
+    returned as (M, N, out, H', W'); or the grouped layout (N, M*C, H, W), returned as (N, M*out, H', W')."""
+    if x.dim() == 4:
+        return GroupedConvFn.apply(x, weight, bias, feedback, padding)
+    return _stacked(GroupedConvFn.apply(_grouped(x), weight, bias, feedback, padding), weight.shape[0])
 
 
 def plain_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int = 0) -> torch.Tensor:
-    """The same forward pass without autograd's custom backward (evaluation, probes)."""
-    return _stacked(F.conv2d(_grouped(x), _kernels(weight), bias.reshape(-1), padding=padding, groups=weight.shape[0]),
-                    weight.shape[0])  # fmt: skip
+    """The same forward pass without autograd's custom backward (evaluation, probes); either layout."""
+    M = weight.shape[0]
+    if x.dim() == 4:
+        return F.conv2d(x, _kernels(weight), bias.reshape(-1), padding=padding, groups=M)
+    return _stacked(F.conv2d(_grouped(x), _kernels(weight), bias.reshape(-1), padding=padding, groups=M), M)
