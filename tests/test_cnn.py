@@ -44,6 +44,18 @@ def _alone(net, m, x, y):
     return out.detach(), [t.grad for t in (*ws, *bs)]
 
 
+def _prototype_task():
+    """300 8x8 images of three prototypes (a left half, a top half, the diagonal) plus noise:
+    images (300, 64), labels, and the generator, to draw batches from after them."""
+    g = torch.Generator().manual_seed(0)
+    protos = torch.zeros(3, 8, 8)
+    protos[0, :, :4] = 3.0
+    protos[1, :4, :] = 3.0
+    protos[2].diagonal().fill_(3.0)
+    y = torch.randint(0, 3, (300,), generator=g)
+    return (protos[y] + 0.5 * torch.randn(300, 8, 8, generator=g)).view(300, 64), y, g
+
+
 def test_shapes_and_seeded_he_init():
     assert ARCH.shapes == [(2, 1, 3, 3), (3, 2, 3, 3), (5, 12), (3, 5)] and ARCH.features == 12
     paper = CNNArchitecture((1, 28, 28), 10)  # issue 24's network: linear 1568 -> 100
@@ -95,13 +107,7 @@ def test_networks_of_a_stack_never_mix():
 def test_feedback_alignment_learns_a_small_image_task():
     """Three prototypes (a left half, a top half, the diagonal) plus noise: FA reaches 85 % where
     chance is 33 % (plain SGD: with momentum 0.9 this FA CNN is unstable, as issue 24 measured)."""
-    g = torch.Generator().manual_seed(0)
-    protos = torch.zeros(3, 8, 8)
-    protos[0, :, :4] = 3.0
-    protos[1, :4, :] = 3.0
-    protos[2].diagonal().fill_(3.0)
-    y = torch.randint(0, 3, (300,), generator=g)
-    x = (protos[y] + 0.5 * torch.randn(300, 8, 8, generator=g)).view(300, 64)
+    x, y, g = _prototype_task()
     net = StackedCNN(ARCH, [0, 1])
     opt = torch.optim.SGD(net.parameters(), lr=0.03)
     with torch.no_grad():
@@ -219,13 +225,7 @@ def test_the_engine_trains_a_stacked_cnn_as_it_trains_an_mlp():
     the stack is the same network."""
     from noisefa.engine import TensorBatches, fit, make_optimizer
 
-    g = torch.Generator().manual_seed(0)
-    protos = torch.zeros(3, 8, 8)
-    protos[0, :, :4] = 3.0
-    protos[1, :4, :] = 3.0
-    protos[2].diagonal().fill_(3.0)
-    y = torch.randint(0, 3, (300,), generator=g)
-    x = (protos[y] + 0.5 * torch.randn(300, 8, 8, generator=g)).view(300, 64)
+    x, y, g = _prototype_task()
     net = StackedCNN(ARCH, [0, 1])
     losses = {}
     src = TensorBatches(x, y, net.seeds, 32, ("cnn-test",))

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .bench import FALinear  # the MLP benchmark's usual FA linear layer
 from .cnn import CNNArchitecture, StackedCNN
 from .conv import _kernels
 from .learning_rules import get_rule
@@ -54,18 +55,6 @@ class _FAConv(torch.autograd.Function):
         return gx, gw, g.sum((0, 2, 3)), None, None
 
 
-class _FALinear(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, w, b, B):
-        ctx.save_for_backward(x, B)
-        return F.linear(x, w, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, B = ctx.saved_tensors
-        return g @ B, g.t() @ x, g.sum(0), None
-
-
 class UsualCNN(nn.Module):
     """One network as people write it, started from network ``m`` of a stack (same W and B)."""
 
@@ -81,8 +70,8 @@ class UsualCNN(nn.Module):
         h = x.view(len(x), *a.in_shape)
         for i in range(n):
             h = F.max_pool2d(torch.relu(_FAConv.apply(h, self.w[i], self.b[i], self.B[i], a.padding)), a.pool)
-        h = torch.relu(_FALinear.apply(h.flatten(1), self.w[n], self.b[n], self.B[n]))
-        return _FALinear.apply(h, self.w[n + 1], self.b[n + 1], self.B[n + 1])
+        h = torch.relu(FALinear.Fn.apply(h.flatten(1), self.w[n], self.b[n], self.B[n]))
+        return FALinear.Fn.apply(h, self.w[n + 1], self.b[n + 1], self.B[n + 1])
 
 
 def _steps_stacked(net: StackedCNN, x, y, steps: int) -> None:

@@ -25,6 +25,7 @@ from torch import nn
 
 from .conv import plain_conv
 from .learning_rules import LearningRule
+from .model import Stack
 from .seeds import generator
 
 
@@ -70,7 +71,7 @@ class CNNArchitecture:
         return ("cnn-init", *self.in_shape, *self.channels, self.kernel, self.pool, self.hidden, self.n_classes, int(seed))
 
 
-class StackedCNN(nn.Module):
+class StackedCNN(Stack, nn.Module):
     def __init__(self, arch: CNNArchitecture, seeds: list[int]):
         super().__init__()
         self.arch = arch
@@ -89,23 +90,12 @@ class StackedCNN(nn.Module):
         for i, b in enumerate(Bs):
             self.register_buffer(f"B{i}", b)
 
-    @property
-    def n_models(self) -> int:
-        return len(self.seeds)
-
-    @property
-    def feedback(self) -> list[torch.Tensor]:
-        return [getattr(self, f"B{i}") for i in range(self.arch.depth)]
-
     def estimate_batchnorm(self, x: torch.Tensor) -> None:
         """No BatchNorm here: a no-op, so ``engine.fit`` trains a CNN as it trains an MLP."""
 
     def select(self, index: list[int]) -> StackedCNN:
         """A new stack holding the networks at ``index``."""
-        sub = StackedCNN(self.arch, [self.seeds[i] for i in index])
-        idx = torch.as_tensor(index)
-        sub.load_state_dict({k: v[idx].clone() for k, v in self.state_dict().items()})
-        return sub
+        return self._holding(StackedCNN(self.arch, [self.seeds[i] for i in index]), index)
 
     def forward(self, x: torch.Tensor, rule: LearningRule) -> torch.Tensor:
         """x: (N, C*H*W) shared by all models, or (models, N, C*H*W); returns logits (models, N, classes)."""

@@ -321,12 +321,12 @@ def _mechanism_se(t: pd.DataFrame, effect: str) -> pd.Series:
     return t[f"{effect}_effect"].astype(float).abs() / sps.t.isf(p / 2, np.maximum(n - 1, 1))
 
 
-def _mechanism(ref: pd.DataFrame, run: pd.DataFrame, alpha: float, z_items: list) -> tuple[list, dict, list]:
+def _mechanism(ref: pd.DataFrame, run: pd.DataFrame, alpha: float, z_items: list) -> tuple[list, dict]:
     """mechanism.csv: each control row's n (exact), its effect against FA w/o and against FA w/ (as
     effects), what it reproduces and each cell's explanation (the same, unless borderline: every
     p-value that decides it near the table's level in both runs, and the effects within tolerance)."""
     ref, run = (t.assign(_se_c=_mechanism_se(t, "control"), _se_v=_mechanism_se(t, "vs_fa_w")) for t in (ref, run))
-    out, changed, effect_rows = [], {}, []
+    out, changed = [], {}
 
     def near(p) -> bool:
         return math.isfinite(p) and alpha / BORDERLINE <= p <= alpha * BORDERLINE
@@ -343,7 +343,6 @@ def _mechanism(ref: pd.DataFrame, run: pd.DataFrame, alpha: float, z_items: list
             rows.append(_effect({"effect_ref": r[f"{col}_ref"], "effect_run": r[f"{col}_run"], "_se_ref": r[f"{se}_ref"],
                                  "_se_run": r[f"{se}_run"]}, MECHANISM, key, z_items))  # fmt: skip
             rows[-1]["column"] = col
-        effect_rows += rows
         out += rows
         a, b = r["reproduces_ref"], r["reproduces_run"]
         if _same(a, b):
@@ -353,7 +352,7 @@ def _mechanism(ref: pd.DataFrame, run: pd.DataFrame, alpha: float, z_items: list
         borderline = any(near(ps[i]) and near(ps[i + 1]) for i in (0, 2))
         out.append(_row(MECHANISM, key, "reproduces", a, b, "", borderline, tolerance=0.0))
         changed.setdefault(cell, []).append((out[-1], rows, r))
-    return out, changed, effect_rows
+    return out, changed
 
 
 def _explanations(ref: pd.DataFrame, run: pd.DataFrame, changed: dict, alpha: float) -> list[dict]:
@@ -407,7 +406,7 @@ def compare(reference: Path, run: Path, settings: dict | None = None) -> pd.Data
     mech_alpha = float(settings.get("mechanism_alpha", 0.05))
     mech, mech_changed = [], {}
     if MECHANISM in ref and MECHANISM in new:
-        mech, mech_changed, _ = _mechanism(ref[MECHANISM], new[MECHANISM], mech_alpha, z_effects)
+        mech, mech_changed = _mechanism(ref[MECHANISM], new[MECHANISM], mech_alpha, z_effects)
     elif MECHANISM in ref or MECHANISM in new:
         side = "reference" if MECHANISM in ref else "run"
         notes.append(_row(MECHANISM, "", "file", np.nan, np.nan, f"only in the {side}: not compared", True))

@@ -57,7 +57,26 @@ class Architecture:
         return ("init", self.in_dim, self.hidden, self.n_classes, self.depth, int(seed))
 
 
-class StackedMLP(nn.Module):
+class Stack:
+    """What every stacked model (``StackedMLP``, ``noisefa.cnn.StackedCNN``) shares: its networks'
+    seeds, one feedback buffer B<i> per layer, and taking some of its networks into a new stack."""
+
+    @property
+    def n_models(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def feedback(self) -> list[torch.Tensor]:
+        return [getattr(self, f"B{i}") for i in range(self.arch.depth)]
+
+    def _holding(self, sub, index: list[int]):
+        """``sub`` (a new stack of the seeds at ``index``) given those networks' state."""
+        idx = torch.as_tensor(index)
+        sub.load_state_dict({k: v[idx].clone() for k, v in self.state_dict().items()})
+        return sub
+
+
+class StackedMLP(Stack, nn.Module):
     def __init__(self, arch: Architecture, seeds: list[int], bn_momentum: float = 0.1, bn_eps: float = 1e-5):
         super().__init__()
         self.arch = arch
@@ -91,14 +110,6 @@ class StackedMLP(nn.Module):
         for i in range(n_bn):
             self.register_buffer(f"bn_mean{i}", torch.zeros(M, arch.hidden))
             self.register_buffer(f"bn_var{i}", torch.ones(M, arch.hidden))
-
-    @property
-    def n_models(self) -> int:
-        return len(self.seeds)
-
-    @property
-    def feedback(self) -> list[torch.Tensor]:
-        return [getattr(self, f"B{i}") for i in range(self.arch.depth)]
 
     @property
     def direct_feedback(self) -> list[torch.Tensor]:
@@ -175,10 +186,7 @@ class StackedMLP(nn.Module):
 
     def select(self, index: list[int]) -> StackedMLP:
         """A new stack holding the networks at ``index`` (for one-by-one comparisons)."""
-        sub = StackedMLP(self.arch, [self.seeds[i] for i in index], self.bn_momentum, self.bn_eps)
-        idx = torch.as_tensor(index)
-        sub.load_state_dict({k: v[idx].clone() for k, v in self.state_dict().items()})
-        return sub
+        return self._holding(StackedMLP(self.arch, [self.seeds[i] for i in index], self.bn_momentum, self.bn_eps), index)
 
 
 _PLAIN = get_rule("bp")  # without autograd every rule's forward pass is the same plain product
