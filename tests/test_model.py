@@ -7,9 +7,10 @@ import torch
 from numerics import F64, float64
 
 from noisefa.engine import TensorBatches, make_optimizer
+from noisefa.families import load_checkpoint, save_checkpoint
 from noisefa.learning_rules import get_rule
 from noisefa.metrics import stacked_cross_entropy
-from noisefa.model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
+from noisefa.model import Architecture, StackedMLP
 from noisefa.seeds import generator
 
 ARCH = Architecture(in_dim=20, n_classes=4, depth=3, hidden=16, batchnorm=True)

@@ -12,7 +12,7 @@ from pipeline_utils import stage, tiny_noise_set
 
 from noisefa import metrics as M
 from noisefa.conditions import CONTROLS, get_condition
-from noisefa.model import load_checkpoint
+from noisefa.families import load_checkpoint
 from noisefa.stages.train import AT_ENDS
 from noisefa.summary import summarise
 from noisefa.tidy import OOD_COLUMNS

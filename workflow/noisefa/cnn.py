@@ -10,8 +10,8 @@ through ``LearningRule.linear``, so every rule's backward pass is the one the ML
 
 ``weights`` and ``feedback`` list every layer in order, as ``StackedMLP``'s do, so the rules that
 move B act on kernels too (Kolen-Pollack elementwise; the weight mirror through each kernel's
-unfolded matrix). Not here yet: BatchNorm, direct feedback alignment, and the DAG's model-family
-registry (issue 24).
+unfolded matrix). Not here yet: BatchNorm and direct feedback alignment. ``noisefa.families``
+registers this family (the ``cnn`` model block).
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ class CNNArchitecture:
     hidden: int = 100
 
     def __post_init__(self):
+        # tuples, whether given lists (a config, a checkpoint's payload) or tuples: equal archs compare equal
+        object.__setattr__(self, "in_shape", tuple(int(v) for v in self.in_shape))
+        object.__setattr__(self, "channels", tuple(int(v) for v in self.channels))
+        if not self.channels:
+            raise ValueError("a CNN needs at least one convolution (channels)")
         if self.kernel % 2 != 1:
             raise ValueError(f"kernel must be odd (same padding), got {self.kernel}")
         c, h, w = self.in_shape
@@ -97,8 +102,10 @@ class StackedCNN(Stack, nn.Module):
         """A new stack holding the networks at ``index``."""
         return self._holding(StackedCNN(self.arch, [self.seeds[i] for i in index]), index)
 
-    def forward(self, x: torch.Tensor, rule: LearningRule) -> torch.Tensor:
-        """x: (N, C*H*W) shared by all models, or (models, N, C*H*W); returns logits (models, N, classes)."""
+    def forward(self, x: torch.Tensor, rule: LearningRule, return_hidden: bool = False):
+        """x: (N, C*H*W) shared by all models, or (models, N, C*H*W); returns logits (models, N, classes)
+        and, with ``return_hidden``, every hidden layer's output (models, N, features): each
+        convolution's pooled maps, flattened (C, H, W), and the hidden linear layer's units."""
         inference = not torch.is_grad_enabled()
         M, a, n_conv = self.n_models, self.arch, len(self.arch.channels)
         if x.dim() == 2:
@@ -107,12 +114,16 @@ class StackedCNN(Stack, nn.Module):
         h = x.reshape(M, N, *a.in_shape).transpose(0, 1).reshape(N, M * a.in_shape[0], *a.in_shape[1:])  # grouped layout
         h = h.contiguous(memory_format=torch.channels_last)  # what the grouped kernels run fastest on (noisefa.conv)
         layers = list(zip(self.weights, self.biases, self.feedback))
+        hidden = []
         for W, b, B in layers[:n_conv]:  # feature maps stay (N, M*C, H, W): ReLU and pooling act per channel
             h = plain_conv(h, W, b, a.padding) if inference else rule.conv(h, W, b, B, a.padding)
             h = F.max_pool2d(torch.relu(h), a.pool)
+            if return_hidden:
+                hidden.append(h.reshape(N, M, -1).transpose(0, 1))
         h = h.reshape(N, M, -1).transpose(0, 1)  # (M, N, C*H*W): each network's flattened maps (C, H, W order)
         for i, (W, b, B) in enumerate(layers[n_conv:]):
             h = torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2)) if inference else rule.linear(h, W, b, B, output=i == 1)
             if i == 0:
                 h = torch.relu(h)
-        return h
+                hidden.append(h)
+        return (h, hidden) if return_hidden else h

@@ -15,7 +15,7 @@ import torch
 from . import metrics as M
 from .files import save_torch
 from .learning_rules import get_rule
-from .model import StackedMLP
+from .model import Stack
 
 
 def _rows(seeds: list[int], step: int, epoch: float, layer: str, metric: str, values: torch.Tensor) -> list[dict]:
@@ -29,7 +29,7 @@ def _rows(seeds: list[int], step: int, epoch: float, layer: str, metric: str, va
 
 
 @torch.no_grad()
-def neuron_rows(model: StackedMLP, step: int, epoch: float) -> list[dict]:
+def neuron_rows(model: Stack, step: int, epoch: float) -> list[dict]:
     """Per-neuron W-B angle of every layer after the first (whose inputs are pixels, not neurons:
     B1 never carries an error, and a 27,648-pixel input would make the table huge)."""
     out = []
@@ -40,12 +40,12 @@ def neuron_rows(model: StackedMLP, step: int, epoch: float) -> list[dict]:
 
 
 @torch.no_grad()
-def spectrum_rows(model: StackedMLP, step: int, epoch: float) -> list[dict]:
+def spectrum_rows(model: Stack, step: int, epoch: float) -> list[dict]:
     """Singular values (descending) of every layer's W; NaN for a diverged network."""
     out = []
     for i, W in enumerate(model.weights):
-        Wd = W.double()
-        s = torch.full((W.shape[0], min(W.shape[1:])), float("nan"), dtype=torch.float64)
+        Wd = M.unfolded(W).double()  # a convolution's kernels as the matrix it applies to each patch
+        s = torch.full((W.shape[0], min(Wd.shape[1:])), float("nan"), dtype=torch.float64)
         ok = torch.isfinite(Wd).flatten(1).all(1).cpu()
         if ok.any():
             s[ok] = torch.linalg.svdvals(Wd[ok.to(W.device)]).cpu()
@@ -54,7 +54,7 @@ def spectrum_rows(model: StackedMLP, step: int, epoch: float) -> list[dict]:
 
 
 @torch.no_grad()
-def readout_rows(model: StackedMLP, probes: torch.Tensor, step: int, epoch: float) -> list[dict]:
+def readout_rows(model: Stack, probes: torch.Tensor, step: int, epoch: float) -> list[dict]:
     """Softmax readout on probe inputs (``probability_rows``), in eval mode (BatchNorm running
     statistics), as a test input would be."""
     was_training = model.training
@@ -93,7 +93,7 @@ def probability_rows(seeds: list[int], p: torch.Tensor, step: int, epoch: float,
 
 
 def reliability_rows(
-    model: StackedMLP, step: int, epoch: float, count: torch.Tensor, confidence: torch.Tensor, accuracy: torch.Tensor
+    model: Stack, step: int, epoch: float, count: torch.Tensor, confidence: torch.Tensor, accuracy: torch.Tensor
 ) -> list[dict]:
     """Reliability diagram (``metrics.reliability_bins``), one row per network and confidence bin
     ``index``: the bin's sample count, mean confidence and accuracy (NaN in an empty bin).
@@ -106,7 +106,7 @@ def reliability_rows(
 
 
 @torch.no_grad()
-def hidden_features(model: StackedMLP, x: torch.Tensor) -> list[torch.Tensor]:
+def hidden_features(model: Stack, x: torch.Tensor) -> list[torch.Tensor]:
     """Outputs of every hidden layer (after ReLU and BatchNorm), eval mode: (models, N, hidden) each."""
     was_training = model.training
     model.eval()
@@ -124,7 +124,7 @@ class Trajectory:
         self.snapshots: list[torch.Tensor] = []
 
     @torch.no_grad()
-    def record(self, model: StackedMLP, step: int) -> None:
+    def record(self, model: Stack, step: int) -> None:
         self.steps.append(int(step))
         self.snapshots.append(model.weights[-1].detach().cpu().clone())
 
@@ -134,7 +134,7 @@ class Trajectory:
     def load_state_dict(self, state: dict) -> None:
         self.steps, self.snapshots = list(state["steps"]), list(state["snapshots"])
 
-    def save(self, model: StackedMLP, path, **meta) -> None:
+    def save(self, model: Stack, path, **meta) -> None:
         save_torch(
             {
                 "phase": self.phase,

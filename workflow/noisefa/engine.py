@@ -21,11 +21,11 @@ from . import optimizers
 from .errors import DivergenceError
 from .files import load_torch, save_torch
 from .learning_rules import LearningRule, get_rule
-from .model import StackedMLP
+from .model import Stack
 from .seeds import derive_seed
 
 
-def make_optimizer(model: StackedMLP, cfg: dict):
+def make_optimizer(model: Stack, cfg: dict):
     """The optimiser ``cfg["optimizer"]`` names (``optimizers.OPTIMIZERS``) over the model's parameters."""
     return optimizers.make_optimizer(model.parameters(), cfg)
 
@@ -66,7 +66,7 @@ class TensorBatches:
 
 @torch.no_grad()
 def evaluate_split(
-    model: StackedMLP, rule: LearningRule, x, y, chunk: int = 8192, n_bins: int | None = None, keep_logits: bool = False
+    model: Stack, rule: LearningRule, x, y, chunk: int = 8192, n_bins: int | None = None, keep_logits: bool = False
 ):
     """Loss and accuracy per model on (x, y), in eval mode, in chunks; with ``n_bins``, also the
     reliability sums (``metrics.reliability_sums``) of the same logits, for calibration; with
@@ -93,7 +93,7 @@ def evaluate_split(
     return (*out, torch.cat(kept, 1)) if keep_logits else out
 
 
-def delta_angles(model: StackedMLP, rule: LearningRule, x, y) -> list[torch.Tensor]:
+def delta_angles(model: Stack, rule: LearningRule, x, y) -> list[torch.Tensor]:
     """Angle between the rule's weight gradient and backprop's, per hidden layer."""
     was_training = model.training
     model.eval()  # BatchNorm running stats must not move on a probe
@@ -106,7 +106,7 @@ def delta_angles(model: StackedMLP, rule: LearningRule, x, y) -> list[torch.Tens
 
 
 @torch.no_grad()
-def weight_rows(model: StackedMLP) -> list[tuple[str, str, torch.Tensor]]:
+def weight_rows(model: Stack) -> list[tuple[str, str, torch.Tensor]]:
     """(layer, metric, values per model) for alignment, distance and erank of every layer."""
     out = []
     for i, (W, B) in enumerate(zip(model.weights, model.feedback)):
@@ -116,12 +116,12 @@ def weight_rows(model: StackedMLP) -> list[tuple[str, str, torch.Tensor]]:
             (layer, "matrix_angle_deg", M.matrix_angle(W, B).cpu()),
             (layer, "wb_distance", M.wb_distance(W, B).cpu()),
             (layer, "wb_distance_norm", M.wb_distance_normalised(W, B).cpu()),
-            (layer, "erank", M.effective_rank(W).cpu()),
+            (layer, "erank", M.effective_rank(M.unfolded(W)).cpu()),
         ]
     return out
 
 
-def rows_from(model: StackedMLP, step: int, epoch: float, entries) -> list[dict]:
+def rows_from(model: Stack, step: int, epoch: float, entries) -> list[dict]:
     rows = []
     for layer, metric, values in entries:
         for seed, v in zip(model.seeds, values.tolist()):
@@ -186,7 +186,7 @@ DIVERGENCE_POLICIES = ("stop", "record")
 
 
 def fit(
-    model: StackedMLP,
+    model: Stack,
     rule: LearningRule,
     source,
     optimizer,

@@ -47,7 +47,7 @@ from .conv import stacked_conv
 from .seeds import derive_seed
 
 if TYPE_CHECKING:  # model.py imports this module
-    from .model import StackedMLP
+    from .model import Stack
 
 
 class StackedLinearFn(torch.autograd.Function):
@@ -168,10 +168,10 @@ class KolenPollack:
         if not self.weight_decay >= 0:
             raise ValueError(f"Kolen-Pollack needs weight_decay >= 0, got {self.weight_decay}")
 
-    def before(self, model: StackedMLP) -> list[torch.Tensor]:
+    def before(self, model: Stack) -> list[torch.Tensor]:
         return [W.detach().clone() for W in model.weights]
 
-    def after(self, model: StackedMLP, optimizer, before: list[torch.Tensor], step: int) -> None:
+    def after(self, model: Stack, optimizer, before: list[torch.Tensor], step: int) -> None:
         groups = {id(p): g for g in optimizer.param_groups for p in g["params"]}
         for W, B, W_old in zip(model.weights, model.feedback, before):
             g = groups.get(id(W))
@@ -215,10 +215,10 @@ class WeightMirror:
         if self.batch_size < 1 or self.every < 1:
             raise ValueError(f"weight mirror needs batch_size >= 1 and every >= 1, got {self}")
 
-    def before(self, model: StackedMLP) -> None:
+    def before(self, model: Stack) -> None:
         return None
 
-    def noise(self, model: StackedMLP, step: int) -> list[torch.Tensor]:
+    def noise(self, model: Stack, step: int) -> list[torch.Tensor]:
         """x for every layer, shape (models, batch_size, in_l), each network from its own seed."""
         W0 = model.weights[0]
         xs = [torch.empty(model.n_models, self.batch_size, _fan_in(W), dtype=W.dtype, device=W.device) for W in model.weights]
@@ -229,7 +229,7 @@ class WeightMirror:
                 x[m].normal_(generator=gen)
         return xs
 
-    def after(self, model: StackedMLP, optimizer, before: None, step: int) -> None:
+    def after(self, model: Stack, optimizer, before: None, step: int) -> None:
         if step % self.every:
             return
         for W, B, x in zip(model.weights, model.feedback, self.noise(model, step)):
@@ -290,12 +290,12 @@ class LearningRule:
         return stacked_conv(x, weight, bias, fb, padding)
 
     @torch.no_grad()
-    def before_step(self, model: StackedMLP) -> Any:
+    def before_step(self, model: Stack) -> Any:
         """What ``after_step`` needs from before ``optimizer.step()`` (kp: W⁻); None for most rules."""
         return None if self.update is None else self.update.before(model)
 
     @torch.no_grad()
-    def after_step(self, model: StackedMLP, optimizer, before: Any = None, step: int = 0) -> None:
+    def after_step(self, model: Stack, optimizer, before: Any = None, step: int = 0) -> None:
         """Update B in place after ``optimizer.step()`` (kp, wm); a no-op for bp, fa, ss, dfa.
 
         ``step`` is the 1-based optimiser step count of the run (wm seeds its noise with it).

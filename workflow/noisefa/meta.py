@@ -26,11 +26,11 @@ import torch
 from . import metrics as M
 from .engine import TensorBatches, evaluate_split, make_optimizer
 from .learning_rules import LearningRule, get_rule
-from .model import StackedMLP
+from .model import Stack
 
 
 def adapt(
-    model: StackedMLP,
+    model: Stack,
     rule: LearningRule | str,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -41,7 +41,7 @@ def adapt(
     lr: float,
     batch_size: int,
     seed_key: tuple,
-    record: Callable[[StackedMLP, int], None] | None = None,
+    record: Callable[[Stack, int], None] | None = None,
 ) -> list[torch.Tensor]:
     """Adapt a copy of ``model`` to (x, y) with plain SGD; return its loss on (x_eval, y_eval) after each step.
 
@@ -77,7 +77,7 @@ def adapt(
 
 
 def meta_loss(
-    model: StackedMLP,
+    model: Stack,
     rule: LearningRule | str,
     tasks: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]],
     *,

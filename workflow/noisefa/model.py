@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import precision
-from .errors import CorruptFile, remake_hint
-from .files import load_torch, save_torch
 from .learning_rules import LearningRule, get_rule
 from .seeds import generator
 
@@ -59,7 +56,19 @@ class Architecture:
 
 class Stack:
     """What every stacked model (``StackedMLP``, ``noisefa.cnn.StackedCNN``) shares: its networks'
-    seeds, one feedback buffer B<i> per layer, and taking some of its networks into a new stack."""
+    seeds, one feedback buffer B<i> per layer, and taking some of its networks into a new stack.
+    ``OPTIONS`` name the constructor's arguments beyond (arch, seeds), which a checkpoint keeps."""
+
+    OPTIONS: tuple[str, ...] = ()
+
+    @property
+    def options(self) -> dict:
+        return {k: getattr(self, k) for k in self.OPTIONS}
+
+    @property
+    def direct_feedback(self) -> list[torch.Tensor]:
+        """D_l of DFA (none unless a family defines them)."""
+        return []
 
     @property
     def n_models(self) -> int:
@@ -77,6 +86,8 @@ class Stack:
 
 
 class StackedMLP(Stack, nn.Module):
+    OPTIONS = ("bn_momentum", "bn_eps")
+
     def __init__(self, arch: Architecture, seeds: list[int], bn_momentum: float = 0.1, bn_eps: float = 1e-5):
         super().__init__()
         self.arch = arch
@@ -198,26 +209,3 @@ def _plain_linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Te
     if h.dim() == 2:
         return precision.addmm(b.reshape(-1), h, W.reshape(M * out, n_in).t()).view(len(h), M, out).transpose(0, 1)
     return precision.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
-
-
-def save_checkpoint(model: StackedMLP, path: str | Path, **meta) -> None:
-    """Write atomically: a crash never leaves a half-written checkpoint."""
-    payload = {
-        "arch": asdict(model.arch),
-        "seeds": model.seeds,
-        "bn_momentum": model.bn_momentum,
-        "bn_eps": model.bn_eps,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "meta": meta,
-    }
-    save_torch(payload, path)
-
-
-def load_checkpoint(path: str | Path, rule: str = "pretrain") -> tuple[StackedMLP, dict]:
-    payload = load_torch(path, "checkpoint", rule)
-    try:
-        model = StackedMLP(Architecture(**payload["arch"]), payload["seeds"], payload["bn_momentum"], payload["bn_eps"])
-        model.load_state_dict(payload["state_dict"])
-    except Exception as exc:
-        raise CorruptFile(f"checkpoint {path} does not hold a noisefa StackedMLP ({exc}); {remake_hint(path)}") from exc
-    return model, payload.get("meta", {})

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from . import metrics as M
-from .model import StackedMLP
+from .model import Stack
 from .seeds import generator
 
 MATCHED = "matched"  # fa_aligned's target: the twin's angle, per network and layer
@@ -38,7 +38,7 @@ MATCHED = "matched"  # fa_aligned's target: the twin's angle, per network and la
 class Start:
     name: str
     needs_twin: bool  # whether it reads the noise-pretrained twin's checkpoint
-    build: Callable[[StackedMLP, StackedMLP | None, dict], StackedMLP]
+    build: Callable[[Stack, Stack | None, dict], Stack]
     doc: str
 
 
@@ -67,19 +67,19 @@ def rotate_toward(W: torch.Tensor, B: torch.Tensor, angle_deg: torch.Tensor | fl
     return out.to(W.dtype)
 
 
-def _copy(model: StackedMLP) -> StackedMLP:
+def _copy(model: Stack) -> Stack:
     return model.select(list(range(model.n_models)))
 
 
-def _init(fresh: StackedMLP, twin: StackedMLP | None, params: dict) -> StackedMLP:
+def _init(fresh: Stack, twin: Stack | None, params: dict) -> Stack:
     return fresh
 
 
-def _noise(fresh: StackedMLP, twin: StackedMLP | None, params: dict) -> StackedMLP:
+def _noise(fresh: Stack, twin: Stack | None, params: dict) -> Stack:
     return twin
 
 
-def target_angles(fresh: StackedMLP, twin: StackedMLP | None, target) -> list[torch.Tensor | None]:
+def target_angles(fresh: Stack, twin: Stack | None, target) -> list[torch.Tensor | None]:
     """Per layer (None for the first: its B carries no error) the target angle of every network:
     the twin's mean neuron angle of that layer (``matched``) or ``target`` degrees."""
     out: list[torch.Tensor | None] = [None]
@@ -91,7 +91,7 @@ def target_angles(fresh: StackedMLP, twin: StackedMLP | None, target) -> list[to
     return out
 
 
-def _aligned(fresh: StackedMLP, twin: StackedMLP | None, params: dict) -> StackedMLP:
+def _aligned(fresh: Stack, twin: Stack | None, params: dict) -> Stack:
     target = params.get("aligned_angle", MATCHED)
     if target == MATCHED and twin is None:
         raise ValueError("fa_aligned with aligned_angle 'matched' needs the noise-pretrained twin's checkpoint")
@@ -105,17 +105,17 @@ def _aligned(fresh: StackedMLP, twin: StackedMLP | None, params: dict) -> Stacke
     return model
 
 
-def new_feedback(model: StackedMLP) -> list[torch.Tensor]:
+def new_feedback(model: Stack) -> list[torch.Tensor]:
     """A fresh He-normal B per layer and network, from its own seed key (never the init's)."""
     Bs = [torch.empty_like(b, device="cpu") for b in model.feedback]
     for m, seed in enumerate(model.seeds):
         gen = generator("feedback-newb", *model.arch.init_keys(seed))
         for b in Bs:
-            b[m] = torch.randn(b.shape[1:], generator=gen) * math.sqrt(2.0 / b.shape[2])
+            b[m] = torch.randn(b.shape[1:], generator=gen) * math.sqrt(2.0 / math.prod(b.shape[2:]))  # fan_in
     return Bs
 
 
-def _newb(fresh: StackedMLP, twin: StackedMLP | None, params: dict) -> StackedMLP:
+def _newb(fresh: Stack, twin: Stack | None, params: dict) -> Stack:
     model = _copy(twin)
     with torch.no_grad():
         for old, new in zip(model.feedback, new_feedback(model)):
@@ -125,7 +125,7 @@ def _newb(fresh: StackedMLP, twin: StackedMLP | None, params: dict) -> StackedML
     return model
 
 
-def _scaled(fresh: StackedMLP, twin: StackedMLP | None, params: dict) -> StackedMLP:
+def _scaled(fresh: Stack, twin: Stack | None, params: dict) -> Stack:
     model = _copy(fresh)
     with torch.no_grad():
         W, target = model.weights[-1], twin.weights[-1].detach().double().flatten(1).norm(dim=1)
@@ -150,7 +150,7 @@ def get_start(name: str) -> Start:
         raise KeyError(f"unknown start {name!r}; known starts: {sorted(STARTS)}") from None
 
 
-def build(start: str, fresh: StackedMLP, twin: StackedMLP | None, params: dict | None = None) -> StackedMLP:
+def build(start: str, fresh: Stack, twin: Stack | None, params: dict | None = None) -> Stack:
     """The network ``start`` makes from the seeded ``fresh`` stack and the ``twin`` checkpoint."""
     s = get_start(start)
     if s.needs_twin and twin is None:

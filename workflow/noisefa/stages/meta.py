@@ -26,10 +26,10 @@ from ..datasets import load_prepared
 from ..engine import EXPLODING_LOSS, fit, make_optimizer
 from ..errors import refuse_larger
 from ..experiments import noise_shape, snapshot_steps
+from ..families import build as build_stack
 from ..files import load_torch, save_torch
 from ..learning_rules import get_rule
 from ..meta import adapt
-from ..model import Architecture, StackedMLP
 from ..runtime import parser, setup_job, user_errors
 from ..seeds import generator
 from ..starts import build
@@ -48,13 +48,12 @@ def task_data(path: Path, name: str, cfg: dict, device) -> tuple[torch.Tensor, .
 def run(spec: dict, noise_path: Path, tasks: dict[str, Path], out: Path, trajectory: Path) -> pd.DataFrame:
     device = setup_job(spec)
     noise = load_torch(noise_path, "noise dataset", "make_noise")
-    arch = Architecture(noise["dim"], noise["n_classes"], spec["depth"], **spec["model"])
-    model = StackedMLP(arch, spec["seeds"]).to(device)
+    model = build_stack(spec["model"], noise["dim"], noise["n_classes"], spec["depth"], spec["seeds"]).to(device)
     pre, cfg = spec["pretrain"], spec["meta"]
     data = {name: task_data(path, name, cfg, device) for name, path in tasks.items()}
     for name, (x, *_rest) in data.items():
-        if x.shape[1] != arch.in_dim:
-            raise ValueError(f"task {name} has {x.shape[1]} inputs, the networks take {arch.in_dim}")
+        if x.shape[1] != noise["dim"]:
+            raise ValueError(f"task {name} has {x.shape[1]} inputs, the networks take {noise['dim']}")
     for name, (x, *_rest) in data.items():
         refuse_larger("meta.batch_size", cfg["batch_size"], len(x), f"adaptation images of task {name}")
     rule = get_rule("fa")
@@ -74,7 +73,7 @@ def run(spec: dict, noise_path: Path, tasks: dict[str, Path], out: Path, traject
 
             losses = adapt(
                 net, rule, *task, steps=cfg["steps"], lr=cfg["lr"], batch_size=cfg["batch_size"],
-                seed_key=("meta", name, arch.depth), record=record,
+                seed_key=("meta", name, model.arch.depth), record=record,
             )  # fmt: skip
             for k, values in enumerate(losses):
                 rows += [
@@ -99,11 +98,11 @@ def run(spec: dict, noise_path: Path, tasks: dict[str, Path], out: Path, traject
             ]
         return rows
 
-    rows = fit(model, rule, source, make_optimizer(model, pre), pre["steps"], snaps, evaluate, f"meta depth={arch.depth}")
+    rows = fit(model, rule, source, make_optimizer(model, pre), pre["steps"], snaps, evaluate, f"meta depth={model.arch.depth}")
     for start in spec.get("controls", []):  # from the untrained (fresh) and the noise-trained (twin) networks
         rows += adaptation_rows(build(start, untrained[0], model), pre["steps"], start)
     df = pd.DataFrame(rows)
-    df["noise"], df["dataset"], df["depth"] = noise["name"], noise_shape(noise["dim"], noise["n_classes"]), arch.depth
+    df["noise"], df["dataset"], df["depth"] = noise["name"], noise_shape(noise["dim"], noise["n_classes"]), model.arch.depth
     df = df[META_COLUMNS].astype(META_DTYPES)
     save_torch(
         {

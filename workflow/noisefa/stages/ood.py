@@ -19,9 +19,9 @@ import torch
 
 from ..datasets import standardise
 from ..engine import evaluate_split
+from ..families import load_checkpoint
 from ..files import load_torch
 from ..learning_rules import get_rule
-from ..model import load_checkpoint
 from ..ood import shifted_test_set
 from ..runtime import parser, setup_job, user_errors
 from ..tidy import OOD_COLUMNS, OOD_DTYPES, write_table

@@ -21,9 +21,10 @@ from ..details import Recorded, Trajectory, neuron_rows, readout_rows, spectrum_
 from ..engine import Resume, eval_schedule, fingerprint, fit, make_optimizer, rows_from, weight_rows
 from ..errors import CorruptFile, refuse_larger, remake_hint
 from ..experiments import noise_shape
+from ..families import architecture, family_of_arch, load_checkpoint, save_checkpoint
 from ..files import load_torch
 from ..learning_rules import get_rule
-from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
+from ..model import Stack
 from ..noise import FixedNoiseBatches, FreshNoiseStream, sample
 from ..runtime import parser, resume_path, setup_job, user_errors
 from ..seeds import generator
@@ -36,7 +37,7 @@ def readout_probes(noise: dict, n: int) -> torch.Tensor:
     return sample(noise["spec"], n, noise["dim"], noise["n_classes"], gen)[0]
 
 
-def noise_source(noise: dict, model: StackedMLP, batch_size: int, device):
+def noise_source(noise: dict, model: Stack, batch_size: int, device):
     """The batches of noise training and the set size (None for fresh noise): one definition, so the
     meta-loss job retraces exactly the pretraining job's trajectory."""
     if noise["spec"]["protocol"] == "fixed":
@@ -50,9 +51,9 @@ def noise_source(noise: dict, model: StackedMLP, batch_size: int, device):
     return FreshNoiseStream(noise, model.seeds, batch_size, device), None
 
 
-def initial_model(spec: dict, arch: Architecture, init: Path | None) -> StackedMLP:
+def initial_model(spec: dict, arch, init: Path | None) -> Stack:
     if init is None:
-        return StackedMLP(arch, spec["seeds"])
+        return family_of_arch(arch).stack(arch, spec["seeds"])
     model, _ = load_checkpoint(init, rule="train")
     if model.arch != arch or model.seeds != [int(s) for s in spec["seeds"]]:
         raise CorruptFile(
@@ -67,7 +68,7 @@ def run(
 ) -> None:
     device = setup_job(spec)
     noise = load_torch(noise_path, "noise dataset", "make_noise")
-    arch = Architecture(noise["dim"], noise["n_classes"], spec["depth"], **spec["model"])
+    arch = architecture(spec["model"], noise["dim"], noise["n_classes"], spec["depth"])
     model = initial_model(spec, arch, init).to(device)
     probes = readout_probes(noise, spec["pretrain"]["readout_probes"]).to(device)
     phase = spec.get("phase", "noise")

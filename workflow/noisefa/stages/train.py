@@ -37,8 +37,9 @@ from ..engine import (
     weight_rows,
 )
 from ..errors import CorruptFile, refuse_larger
+from ..families import architecture, family_of_arch, load_checkpoint, save_checkpoint
 from ..learning_rules import get_rule
-from ..model import Architecture, StackedMLP, load_checkpoint, save_checkpoint
+from ..model import Stack
 from ..runtime import parser, resume_path, setup_job, user_errors
 from ..seeds import generator
 from ..starts import build
@@ -58,11 +59,11 @@ AT_ENDS = (
 ECE_BINS = 15  # equal-width confidence bins of the test-set ECE and reliability diagram
 
 
-def initial_model(spec: dict, arch: Architecture, pretrained: Path | None, start: str = "init") -> StackedMLP:
+def initial_model(spec: dict, arch, pretrained: Path | None, start: str = "init") -> Stack:
     """The networks a job starts from: what ``start`` (noisefa.starts) makes of the seeded stack
     and, where given, of the noise-pretrained twin checkpoint ``pretrained`` (checked first: same
     architecture, seeds and B)."""
-    fresh = StackedMLP(arch, spec["seeds"])
+    fresh = family_of_arch(arch).stack(arch, spec["seeds"])
     twin = None
     if pretrained is not None:
         twin, _ = load_checkpoint(pretrained, rule="pretrain")
@@ -92,7 +93,7 @@ def run(
         raise ValueError(f"condition {cond.name} {'needs' if cond.pretrained else 'takes no'} --pretrained checkpoint")
     tcfg = spec["train"]
     data = load_prepared(data_path, tcfg.get("train_subset"), device)
-    arch = Architecture(data.in_dim, data.n_classes, spec["depth"], **spec["model"])
+    arch = architecture(spec["model"], data.in_dim, data.n_classes, spec["depth"])
     model = initial_model(spec, arch, pretrained, cond.start).to(device)
     rule = get_rule(cond.rule)
     bs = tcfg["batch_size"]
