@@ -10,28 +10,31 @@ TRAIN = {"epochs": 10, "evals_per_epoch": 4, "eval_train_samples": 10000, "train
 
 def test_flops_per_sample_matches_hand_count():
     # 784x100 and 100x10: forward 2*79400, weight grads 2*79400, input grad of layer 2 only 2*1000
-    assert R.train_flops_per_sample(784, 100, 10, 2) == 2 * 79400 * 2 + 2 * 1000
+    assert R.train_flops_per_sample(R.mlp(784, 100, 10, 2)) == 2 * 79400 * 2 + 2 * 1000
 
 
 def test_train_estimate_scales_with_the_work():
-    base = R.train_job(784, 10, 60000, 10000, 10, 2, 100, TRAIN)
-    assert R.train_job(784, 10, 60000, 10000, 10, 2, 100, {**TRAIN, "epochs": 20}).flops > 1.9 * base.flops
-    assert R.train_job(784, 10, 60000, 10000, 20, 2, 100, TRAIN).flops == 2 * base.flops
-    bigger = R.train_job(27648, 10, 5000, 8000, 10, 2, 100, TRAIN)
+    base = R.train_job(R.mlp(784, 100, 10, 2), 60000, 10000, 10, TRAIN)
+    assert R.train_job(R.mlp(784, 100, 10, 2), 60000, 10000, 10, {**TRAIN, "epochs": 20}).flops > 1.9 * base.flops
+    assert R.train_job(R.mlp(784, 100, 10, 2), 60000, 10000, 20, TRAIN).flops == 2 * base.flops
+    bigger = R.train_job(R.mlp(27648, 100, 10, 2), 5000, 8000, 10, TRAIN)
     assert bigger.mem_mb > base.mem_mb  # 13k images of 27,648 inputs outweigh 70k of 784
     assert base.runtime_min >= R.MIN_RUNTIME_MIN and base.mem_mb > R.BASELINE_MB
 
 
 def test_fixed_noise_set_costs_memory_fresh_noise_does_not():
     pre = {"steps": 3000, "batch_size": 128}
-    fixed = R.pretrain_job(3072, 10, 60000, 10, 3, 100, pre)
-    fresh = R.pretrain_job(3072, 10, 0, 10, 3, 100, pre)
+    fixed = R.pretrain_job(R.mlp(3072, 100, 10, 3), 60000, 10, pre)
+    fresh = R.pretrain_job(R.mlp(3072, 100, 10, 3), 0, 10, pre)
     # a set of 60k x 3072 floats (703 MB, under NOISE_HOLD_MB) is drawn once and held
     whole = 60000 * 3072 * 4 / 2**20
     assert R.MEM_MARGIN * whole < fixed.mem_mb - fresh.mem_mb <= R.MEM_MARGIN * (whole + 10 * 2 * 128 * 3072 * 4 / 2**20) + 1
     assert fixed.flops == fresh.flops
     # STL-10's shape (6.6 GB as a set) is regenerated chunk by chunk: two chunks per network
-    big, big_fresh = R.pretrain_job(27648, 10, 60000, 10, 3, 100, pre), R.pretrain_job(27648, 10, 0, 10, 3, 100, pre)
+    big, big_fresh = (
+        R.pretrain_job(R.mlp(27648, 100, 10, 3), 60000, 10, pre),
+        R.pretrain_job(R.mlp(27648, 100, 10, 3), 0, 10, pre),
+    )
     assert 0 < big.mem_mb - big_fresh.mem_mb <= R.MEM_MARGIN * 10 * 2 * NOISE_CHUNK * 27648 * 4 / 2**20 + 1
     assert big.mem_mb < 4096
 

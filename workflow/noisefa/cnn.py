@@ -72,6 +72,21 @@ class CNNArchitecture:
     def depth(self) -> int:
         return len(self.shapes)
 
+    @property
+    def in_dim(self) -> int:
+        return math.prod(self.in_shape)
+
+    @property
+    def macs(self) -> list[int]:
+        """Multiply-accumulates of each layer's forward pass, per sample: a convolution's kernel at
+        every position of its (same-padded) input map, a linear layer's matrix once."""
+        sizes = [self.in_shape[1] * self.in_shape[2] // self.pool ** (2 * i) for i in range(len(self.channels))]
+        return [math.prod(s) * hw for s, hw in zip(self.shapes, sizes)] + [math.prod(s) for s in self.shapes[len(sizes) :]]
+
+    @property
+    def n_weights(self) -> int:
+        return sum(math.prod(s) for s in self.shapes)
+
     def init_keys(self, seed: int) -> tuple:
         return ("cnn-init", *self.in_shape, *self.channels, self.kernel, self.pool, self.hidden, self.n_classes, int(seed))
 

@@ -14,9 +14,10 @@ import jsonschema
 import yaml
 
 from .conditions import CONDITIONS
-from .datasets import DATASETS, datasets_of_label_space, label_space_text, same_labels
+from .datasets import DATASETS, datasets_of_label_space, get_spec, label_space_text, same_labels
 from .errors import SizeError, refuse_larger
 from .experiments import (
+    CNN,
     CONTROLS,
     DOSE_PREFIX,
     FIGURE2,
@@ -25,10 +26,13 @@ from .experiments import (
     SIZE_PREFIX,
     base_train,
     experiments,
+    model_block,
     noise_sweep,
+    pretrain_block,
     pretrain_config,
     train_config,
 )
+from .families import architecture, cnn_depth
 from .noise import DISTRIBUTIONS
 from .optimizers import OPTIMIZERS
 
@@ -277,6 +281,7 @@ def _check_figures(cfg: dict, sch: dict) -> None:
     _check_ood_meta(cfg)
     _check_protocols(cfg)
     _check_controls(cfg)
+    _check_cnn(cfg, sch)
     r = cfg["rules"]
     _check_names("rules.conditions", r["conditions"], CONDITIONS)
     _check_names("rules.datasets", r["datasets"], DATASETS)
@@ -317,6 +322,45 @@ def _check_controls(cfg: dict) -> None:
         extra = [x for x in d["depths"] if x not in cfg["depths"]]
         if extra:
             raise ConfigError(f"config key controls.dose.depths: {extra} not in depths {cfg['depths']}")
+
+
+def _check_cnn(cfg: dict, sch: dict) -> None:
+    """The CNN experiment: image datasets its layers fit, conditions whose rule has a convolution,
+    its noise set, and its merged pretraining and training blocks."""
+    c = cfg["cnn"]
+    if not c["enabled"]:
+        return
+    _check_names("cnn.datasets", c["datasets"], DATASETS)
+    _check_names("cnn.conditions", c["conditions"], CONDITIONS)
+    for key in ("datasets", "conditions", "model.channels"):
+        values = c["model"]["channels"] if key == "model.channels" else c[key]
+        if key != "model.channels" and len(set(values)) != len(values):
+            raise ConfigError(f"config key cnn.{key}: duplicate entries in {values}")
+    missing = [n for n in ("bp", "fa_wo", "fa_w") if n not in c["conditions"]]
+    if missing:
+        raise ConfigError(f"config key cnn.conditions: the claims compare BP, FA w/o and FA w/; add {missing}")
+    no_conv = [n for n in c["conditions"] if not CONDITIONS[n].learning_rule.has_conv]
+    if no_conv:
+        raise ConfigError(f"config key cnn.conditions: {no_conv} have no convolutional form (noisefa.conv); remove them")
+    if c["noise"] not in cfg["noise"]["sets"]:
+        raise _unknown("cnn.noise", c["noise"], cfg["noise"]["sets"])
+    if "fa_fresh" in c["conditions"] and cfg["controls"]["fresh_noise"] not in cfg["noise"]["sets"]:
+        raise _unknown("controls.fresh_noise", cfg["controls"]["fresh_noise"], cfg["noise"]["sets"])
+    for d in c["datasets"]:
+        spec = get_spec(d)
+        try:
+            architecture(model_block(cfg, CNN), spec.in_dim, spec.n_classes, cnn_depth(c["model"]))
+        except ValueError as exc:
+            raise ConfigError(f"config key cnn.model: does not fit {d} ({spec.shape[0]}x{spec.shape[1]}x{spec.shape[2]} "
+                              f"images): {exc}") from None  # fmt: skip
+        train = {**base_train(cfg, d), **c["train"]}
+        _schema_errors(train, sch["properties"]["train"], prefix=f"cnn.train ({d}) -> train.")
+        if train["optimizer"] not in OPTIMIZERS:
+            raise _unknown("cnn.train.optimizer", train["optimizer"], OPTIMIZERS)
+    pre = pretrain_block(cfg, CNN, cnn_depth(c["model"]))
+    _schema_errors(pre, sch["properties"]["pretrain"], prefix="cnn.pretrain -> pretrain.")
+    if pre["optimizer"] not in OPTIMIZERS:
+        raise _unknown("cnn.pretrain.optimizer", pre["optimizer"], OPTIMIZERS)
 
 
 def _check_protocols(cfg: dict) -> None:

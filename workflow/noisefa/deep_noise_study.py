@@ -17,6 +17,11 @@ checkpoint so far: a loss of 10^4 is finite but no longer training.
 Run: ``python -m noisefa.deep_noise_study --out results/studies/deep_noise.json`` (about ten
 minutes on 2 cores with ``--jobs 2``); it prints a table and writes JSON. It is a study, not a
 test: the README quotes its table, and the configs' per-depth pretraining settings follow it.
+
+Another model family (``--model``, a job spec's model block, e.g. the CNN's
+``{"family": "cnn", "channels": [16, 32], "kernel": 5, "pool": 2, "hidden": 100}``) is studied the
+same way at its own depth, over fixed sets of several sizes (``--sizes``: deviation D1, a smaller
+set, before D2's optimiser settings): docs/cnn.md gives the CNN's table.
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ import torch
 
 from . import metrics as M
 from .engine import fit, make_optimizer
+from .families import build, family_of
 from .learning_rules import get_rule
-from .model import Architecture, StackedMLP
 from .noise import FixedNoiseBatches, make_noise_dataset
 
 ALIGNED_DEG = 60.0  # P2: the last layer's mean angle at most this (30 degrees below random)
@@ -54,14 +59,23 @@ DEFAULT_SETTINGS = [s for s, (_, _, bn) in SETTINGS.items() if not bn]
 STUDY_SEEDS = [100, 101, 102]
 
 
-def run_one(depth: int, setting: str, steps: int, checkpoints: list[int], seeds: list[int], dim: int = 784) -> dict:
+MLP = {"hidden": 100, "batchnorm": False}
+
+
+def run_one(depth: int, setting: str, steps: int, checkpoints: list[int], seeds: list[int], dim: int = 784,
+            model: dict | None = None, n_samples: int = 60000) -> dict:  # fmt: skip
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    noise = make_noise_dataset(NOISE, "gaussian_fixed60k", dim, 10)
+    name = f"gaussian_fixed{n_samples // 1000}k" if n_samples % 1000 == 0 else f"gaussian_fixed{n_samples}"
+    noise = make_noise_dataset({**NOISE, "n_samples": n_samples}, name, dim, 10)
     opt_cfg, clip, batchnorm = SETTINGS[setting]
-    model = StackedMLP(Architecture(dim, 10, depth, 100, batchnorm=batchnorm), seeds)
+    block = dict(model or MLP)
+    if batchnorm and family_of(block).name != "mlp":
+        raise ValueError(f"setting {setting!r}: BatchNorm exists for the MLP family only")
+    block = {**block, "batchnorm": batchnorm} if family_of(block).name == "mlp" else block
+    model = build(block, dim, 10, depth, seeds)
     opt = make_optimizer(model, {**opt_cfg, "clip_grad_norm": clip or 0})
-    source = FixedNoiseBatches(noise, model.seeds, 128, ("noise", "gaussian_fixed60k", depth))
+    source = FixedNoiseBatches(noise, model.seeds, 128, ("noise", name, depth))
     records = []
 
     def evaluate(step, batch_loss):
@@ -73,7 +87,7 @@ def run_one(depth: int, setting: str, steps: int, checkpoints: list[int], seeds:
                on_divergence="record")  # fmt: skip
     diverged = sorted({r["seed"] for r in rows if r["metric"] == "diverged"})
     return {"depth": depth, "setting": setting, "seeds": seeds, "diverged": diverged, "records": records,
-            "seconds": time.perf_counter() - t0}  # fmt: skip
+            "seconds": time.perf_counter() - t0, "n_samples": n_samples, "model": block}  # fmt: skip
 
 
 def summarise(result: dict) -> list[dict]:
@@ -87,17 +101,27 @@ def summarise(result: dict) -> list[dict]:
         bad = len(ever)
         mean = sum(last) / len(last) if last else math.nan
         out.append({"depth": result["depth"], "setting": result["setting"], "step": rec["step"], "diverged": bad,
+                    "n_samples": result.get("n_samples", NOISE["n_samples"]), "loss": _mean_finite(rec["loss"] or []),
                     "last_angle": mean, "angles": [sum(a) / len(a) for a in rec["angles"]],
                     "P3": bad == 0, "P2": bad == 0 and mean <= ALIGNED_DEG})  # fmt: skip
     return out
 
 
+def _mean_finite(values: list[float]) -> float:
+    v = [x for x in values if math.isfinite(x)]
+    return sum(v) / len(v) if v else math.nan
+
+
 def table(lines: list[dict]) -> str:
-    head = f"{'depth':>5} {'setting':<20} {'step':>6} {'diverged':>8} {'last angle':>10}  {'every layer (deg)':<32} P3 P2"
+    head = (f"{'depth':>5} {'set':>6} {'setting':<20} {'step':>6} {'diverged':>8} {'loss':>8} {'last angle':>10}  "
+            f"{'every layer (deg)':<32} P3 P2")  # fmt: skip
     rows = [head, "-" * len(head)]
     for x in lines:
         layers = " ".join(f"{a:5.1f}" for a in x["angles"])
-        rows.append(f"{x['depth']:>5} {x['setting']:<20} {x['step']:>6} {x['diverged']:>8} {x['last_angle']:>10.1f}  "
+        n = x.get("n_samples", NOISE["n_samples"])
+        size = f"{n // 1000}k" if n % 1000 == 0 else str(n)
+        rows.append(f"{x['depth']:>5} {size:>6} {x['setting']:<20} {x['step']:>6} {x['diverged']:>8} "
+                    f"{x.get('loss', math.nan):>8.3g} {x['last_angle']:>10.1f}  "
                     f"{layers:<32} {'y' if x['P3'] else 'n':>2} {'y' if x['P2'] else 'n':>2}")  # fmt: skip
     return "\n".join(rows)
 
@@ -105,6 +129,8 @@ def table(lines: list[dict]) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--depths", type=int, nargs="+", default=[2, 3, 4, 5])
+    p.add_argument("--model", type=json.loads, default=None, help="a model block (noisefa.families); default the MLP")
+    p.add_argument("--sizes", type=int, nargs="+", default=[NOISE["n_samples"]], help="fixed noise set sizes")
     p.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, choices=list(SETTINGS))
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--checkpoints", type=int, nargs="+", default=[1000, 3000, 5000, 10000, 20000])
@@ -118,9 +144,10 @@ def main(argv=None):
         print(table([x for r in results for x in summarise(r)]))
         return
     checkpoints = sorted(c for c in set(a.checkpoints) if c <= a.steps)
-    jobs = [(d, s) for d in a.depths for s in a.settings]
+    depths = [family_of(a.model).depth(a.model)] if a.model and family_of(a.model).depth else a.depths
+    jobs = [(d, s, n) for n in a.sizes for d in depths for s in a.settings]
     with ProcessPoolExecutor(a.jobs) as pool:
-        futures = [pool.submit(run_one, d, s, a.steps, checkpoints, a.seeds) for d, s in jobs]
+        futures = [pool.submit(run_one, d, s, a.steps, checkpoints, a.seeds, 784, a.model, n) for d, s, n in jobs]
         results = [f.result() for f in futures]
     lines = [x for r in results for x in summarise(r)]
     print(table(lines))

@@ -14,6 +14,10 @@ a training config; its name is the ``experiment`` column and a folder of results
   the main sweep, trained like it (the ``mechanism`` table and figure);
 - ``dose<angle>``: beyond the paper, fa_aligned at a fixed target angle on one dataset (the
   alignment dose-response of the ``mechanism`` figure);
+- ``cnn``: beyond the paper (its future work), the convolutional family (``noisefa.families``) on
+  image datasets: BP, FA w/o, FA w/, the controls and the other rules at the CNN's one depth, its
+  own study (``CNN``): its claims are computed from its own files (``noisefa.family_claims``), never
+  mixed into the MLP's tables;
 - ``protocols-<bn|nobn>`` and ``protocols-<bn|nobn>-<noise set>``: the protocol study
   (``protocols`` key): per BatchNorm setting one experiment of BP and FA w/o networks, shared by
   every noise protocol, and per noise set one of FA w/ networks pretrained on it. A cell the main
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 
 from .conditions import get_condition
 from .datasets import get_spec
+from .families import MLP, cnn_depth
 
 FIGURE2 = "figure2"
 SIZE_PREFIX = "size"
@@ -37,7 +42,8 @@ RULES = "rules"
 PROTOCOLS = "protocols"
 CONTROLS = "controls"
 DOSE_PREFIX = "dose"
-KINDS = ("main", FIGURE2, SIZE_PREFIX, RULES, PROTOCOLS, CONTROLS, DOSE_PREFIX)  # what an experiment is for
+CNN = "cnn"
+KINDS = ("main", FIGURE2, SIZE_PREFIX, RULES, PROTOCOLS, CONTROLS, DOSE_PREFIX, CNN)  # what an experiment is for
 
 
 def dose_experiment(angle: int) -> str:
@@ -64,9 +70,10 @@ class Experiment:
     train_overrides: dict  # applied after `train` and `train_overrides[dataset]`
     batchnorm: bool | None = None  # None: model.batchnorm
     noise: str | None = None  # the noise set FA w/ pretrains on; None: noise.use
-    study: str = ""  # "" for the figures' experiments (the main tables), PROTOCOLS for the protocol study
+    study: str = ""  # "" for the figures' experiments (the main tables), PROTOCOLS the protocol study, CNN the CNN
     kind: str = "main"  # one of KINDS: the summary's `kind` column
     aligned_angle: str | float | None = None  # fa_aligned's target; None: `controls.aligned_angle`
+    family: str = MLP  # the model family (noisefa.families) of its networks
 
     def train_size(self, cfg: dict, dataset: str) -> int:
         """Training images its networks of ``dataset`` learn from (the summary's `train_size` column)."""
@@ -85,9 +92,32 @@ class Protocol:
     pretrained: str
 
 
-def arch(batchnorm: bool) -> str:
-    """The path segment of a pretraining job's architecture variant."""
+def arch(batchnorm: bool, family: str = MLP) -> str:
+    """The path segment of a pretraining job's architecture variant (the `arch` wildcard): an MLP's
+    BatchNorm setting (``bn``, ``nobn``: the paths written before other families existed), else the
+    family's name (``cnn``; it has no BatchNorm)."""
+    if family != MLP:
+        return family
     return "bn" if batchnorm else "nobn"
+
+
+ARCHS = ("bn", "nobn", CNN)  # every value of the `arch` wildcard
+
+
+def model_block(cfg: dict, arch_key: str) -> dict:
+    """The `model` of a job spec of architecture ``arch_key``: what ``families.build`` builds. An MLP's
+    is `model` with its BatchNorm setting (no `family` key: its jobs' specs predate the families)."""
+    if arch_key == CNN:
+        return {"family": CNN, **cfg[CNN]["model"]}
+    return {**cfg["model"], "batchnorm": arch_key == "bn"}
+
+
+def pretrain_block(cfg: dict, arch_key: str, depth: int) -> dict:
+    """Noise pretraining of networks of ``arch_key`` and ``depth``: the MLP's per depth
+    (``pretrain_config``), the CNN's `pretrain` with `cnn.pretrain`."""
+    if arch_key == CNN:
+        return {**cfg["pretrain"], **cfg[CNN]["pretrain"]}
+    return pretrain_config(cfg, depth)
 
 
 def pretrain_config(cfg: dict, depth: int) -> dict:
@@ -160,6 +190,11 @@ def experiment_batchnorm(cfg: dict, name: str, depth: int) -> bool:
     return batchnorm_at(cfg, depth) if e.batchnorm is None else bool(e.batchnorm)
 
 
+def experiment_arch(cfg: dict, name: str, depth: int) -> str:
+    """The `arch` key (``arch``) of ``name``'s networks of ``depth``."""
+    return arch(experiment_batchnorm(cfg, name, depth), experiments(cfg)[name].family)
+
+
 def experiment_noise(cfg: dict, name: str) -> str:
     e = experiments(cfg)[name]
     return e.noise or cfg["noise"]["use"]
@@ -186,6 +221,10 @@ def experiments(cfg: dict) -> dict[str, Experiment]:
             out[name] = Experiment(name, (g["dataset"],), tuple(g["depths"]), conds, overrides, kind=SIZE_PREFIX)
     out.update(_protocol_experiments(cfg))
     out.update(_control_experiments(cfg))
+    c = cfg.get(CNN, {})
+    if c.get("enabled"):
+        out[CNN] = Experiment(CNN, tuple(c["datasets"]), (cnn_depth(c["model"]),), tuple(c["conditions"]), dict(c["train"]),
+                              batchnorm=False, noise=c["noise"], study=CNN, kind=CNN, family=CNN)  # fmt: skip
     return out
 
 
@@ -216,7 +255,7 @@ def condition_noise(cfg: dict, experiment: str, condition: str) -> str:
 
 
 # Figure 2 (curves) and the size sweep (fixed updates) run to the cap
-STOPS_AT_CONVERGENCE = ("main", RULES, PROTOCOLS, CONTROLS, DOSE_PREFIX)
+STOPS_AT_CONVERGENCE = ("main", RULES, PROTOCOLS, CONTROLS, DOSE_PREFIX, CNN)
 
 
 def train_stop(cfg: dict, experiment: str) -> dict | None:

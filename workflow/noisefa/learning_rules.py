@@ -265,6 +265,11 @@ class LearningRule:
     # depths at which the rule is FA by construction (dfa with one hidden layer: its only D is B)
     same_as_fa_at: tuple[int, ...] = ()
 
+    @property
+    def has_conv(self) -> bool:
+        """Whether ``conv`` is defined (every rule but a direct one)."""
+        return not self.direct
+
     def tape(self) -> ErrorTape | None:
         """A fresh per-forward error slot for a direct rule (``StackedMLP.forward`` asks once)."""
         return ErrorTape() if self.direct else None
@@ -283,7 +288,7 @@ class LearningRule:
         """The convolution ``W ⋆ x + b`` of a stack (``noisefa.conv``), its input gradient through the
         rule's feedback kernel. A direct rule has no convolutional form here (its D maps the output
         error to a layer's units; for feature maps that is a design of its own)."""
-        if self.direct:
+        if not self.has_conv:
             raise ValueError(f"rule {self.name} has no convolutional layer in noisefa.conv")
         with torch.no_grad():
             fb = self.feedback(weight.detach(), B)

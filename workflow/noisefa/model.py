@@ -48,6 +48,15 @@ class Architecture:
     def dims(self) -> list[int]:
         return [self.in_dim] + [self.hidden] * (self.depth - 1) + [self.n_classes]
 
+    @property
+    def macs(self) -> list[int]:
+        """Multiply-accumulates of each layer's forward pass, per sample (``noisefa.resources``)."""
+        return [self.dims[i] * self.dims[i + 1] for i in range(self.depth)]
+
+    @property
+    def n_weights(self) -> int:
+        return sum(self.macs)
+
     def init_keys(self, seed: int) -> tuple:
         # BatchNorm has no random state, so it is not part of the init identity:
         # networks with and without BN start from the same W and B.

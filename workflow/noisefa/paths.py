@@ -19,7 +19,7 @@ DOWNLOADED = "resources/fetched/all-datasets.ok"
 TORCHVISION_ROOT = "resources/torchvision"
 DATA = "results/data/{dataset}.pt"
 NOISE = "results/noise/{noise}/in{dim}_c{classes}.pt"
-# {arch}: bn or nobn (experiments.arch): the same noise set pretrains networks with and without BatchNorm
+# {arch}: bn, nobn or cnn (experiments.arch): the same noise set pretrains networks of each architecture
 PRETRAIN_DIR = "results/pretrain/{noise}/in{dim}_c{classes}/{arch}/depth{depth}/seeds{seeds}"
 PRETRAIN_CHECKPOINT, PRETRAIN_METRICS, PRETRAIN_DETAILS, PRETRAIN_TRAJECTORY = job_files(PRETRAIN_DIR)
 TRAIN_DIR = "results/train/{experiment}/{dataset}/depth{depth}/{condition}/seeds{seeds}"
@@ -44,6 +44,14 @@ PROTOCOLS_TABLE = "results/tables/protocols.csv"  # the protocol study: claims u
 MECHANISM = "results/tables/mechanism.csv"  # the controls: which one reproduces each downstream effect
 MECHANISM_MD = "results/tables/mechanism.md"
 DOSE_RESPONSE = "results/tables/dose_response.csv"  # fa_aligned at fixed angles, FA w/ on the same axis
+# The CNN experiment (issue 24): its own claims, verdicts, mechanism, summary and metrics (noisefa.family_study)
+CNN_CLAIMS = "results/tables/cnn_claims.csv"
+CNN_VERDICT = "results/tables/cnn_verdict.csv"
+CNN_MECHANISM = "results/tables/cnn_mechanism.csv"
+CNN_MD = "results/tables/cnn.md"
+CNN_METRICS = "results/tables/cnn_metrics.parquet"
+CNN_SUMMARY = "results/tables/cnn_summary.csv"
+CNN_DETAILS = "results/tables/cnn_details.parquet"
 COMPARE = "results/tables/compare.csv"  # `snakemake compare`: the run against its reference
 VERDICT = "results/tables/verdict.{ext}"  # csv, md: one verdict per claim
 FIGURE = "results/figures/{figure}.png"

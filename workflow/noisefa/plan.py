@@ -6,7 +6,8 @@ formatted with them. Seeds are trained in groups of ``seeds_per_job`` stacked ne
 (cell, group), so adding seeds beyond a full group adds jobs and leaves the existing ones alone.
 
 Studies: ``""`` the figures' experiments (what the main tables aggregate), ``PROTOCOLS`` the
-protocol study's own jobs (``experiments.protocol_grid``). A job both need is planned once.
+protocol study's own jobs (``experiments.protocol_grid``), ``CNN`` the convolutional family's
+(``cnn_entry``). A job two need is planned once.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from . import paths
 from .conditions import get_condition
 from .datasets import get_spec, same_labels
 from .experiments import (
+    CNN,
     PROTOCOLS,
     arch,
     batchnorm_at,
     condition_noise,
-    experiment_batchnorm,
+    experiment_arch,
     figure2_experiment,
     fresh_noise_meta,
     meta_shape,
@@ -84,8 +86,8 @@ def shape(dataset: str) -> dict[str, int]:
     return {"dim": spec.in_dim, "classes": spec.n_classes}
 
 
-def _pretrain(noise: str, batchnorm: bool, dim: int, classes: int, depth, seeds: str, rule: str = "pretrain") -> Job:
-    wc = {"noise": noise, "arch": arch(batchnorm), "dim": dim, "classes": classes, "depth": depth, "seeds": seeds}
+def _pretrain(noise: str, arch_key: str, dim: int, classes: int, depth, seeds: str, rule: str = "pretrain") -> Job:
+    wc = {"noise": noise, "arch": arch_key, "dim": dim, "classes": classes, "depth": depth, "seeds": seeds}
     return Job.of(rule, wc)
 
 
@@ -108,9 +110,9 @@ class Plan:
     def pretrain_of(self, experiment: str, dataset: str, depth, seeds: str, condition: str = "fa_w") -> Job:
         """The pretraining job ``experiment``'s FA w/ networks (or the twins of ``condition``'s) of
         (dataset, depth, seeds) start from: its noise set and architecture, at the dataset's input shape."""
-        bn = experiment_batchnorm(self.cfg, experiment, int(depth))
+        key = experiment_arch(self.cfg, experiment, int(depth))
         noise = condition_noise(self.cfg, experiment, condition)
-        return _pretrain(noise, bn, **shape(dataset), depth=depth, seeds=seeds)
+        return _pretrain(noise, key, **shape(dataset), depth=depth, seeds=seeds)
 
     def pretrain_of_train(self, job: Job) -> Job | None:
         w = job.wc
@@ -121,7 +123,7 @@ class Plan:
     def sweep(self) -> list[Job]:
         """Figure 1's pretraining jobs (noise set x seed group at one shape and depth)."""
         return [
-            _pretrain(n, batchnorm_at(self.cfg, depth), dim, classes, depth, g)
+            _pretrain(n, arch(batchnorm_at(self.cfg, depth)), dim, classes, depth, g)
             for n, dim, classes, depth in noise_sweep(self.cfg)
             for g in self.groups
         ]
@@ -177,7 +179,7 @@ class Plan:
             keys = [(self.cfg["noise"]["use"], batchnorm_at(self.cfg, depth))] if study in ("", None) else []
             keys += [k for k in fresh_noise_meta(self.cfg) if k not in keys] if study in ("", None) else []
             keys += [k for k in protocol_meta(self.cfg) if k not in keys] if study in (PROTOCOLS, None) else []
-        return [_pretrain(n, bn, *shp, depth, g, rule="meta") for n, bn in keys for g in self.groups]
+        return [_pretrain(n, arch(bn), *shp, depth, g, rule="meta") for n, bn in keys for g in self.groups]
 
     # ---- every job once
     @cached_property
@@ -194,6 +196,28 @@ class Plan:
         used |= {e for d in set(used) for e in ood_external(self.cfg, d)}
         used |= set(self.cfg["meta"]["tasks"]) if self.meta(None) else set()
         return sorted(used)
+
+    # ---- the CNN experiment's files (what noisefa.family_claims reads)
+    def cnn_entry(self) -> dict | None:
+        """The CNN experiment's files: training metrics and details, and its pretraining's metrics
+        ({file: [datasets whose FA w/ networks start from it]}) and details; None when it is off."""
+        jobs = self.train(CNN)
+        if not jobs:
+            return None
+        pre: dict[str, list[str]] = {}
+        for j in jobs:
+            if (p := self.pretrain_of_train(j)) and not get_condition(j.wc["condition"]).control:
+                users = pre.setdefault(p.file(paths.PRETRAIN_METRICS), [])
+                users += [j.wc["dataset"]] if j.wc["dataset"] not in users else []
+        details = [p.file(paths.PRETRAIN_DETAILS) for p in self.pretrain(CNN)]
+        return {
+            "experiment": CNN,
+            "noise": self.cfg[CNN]["noise"],
+            "train": files(jobs, paths.TRAIN_METRICS),
+            "train_details": files(jobs, paths.TRAIN_DETAILS),
+            "pretrain": pre,
+            "pretrain_details": details,
+        }
 
     # ---- the protocol study's files, per protocol (what noisefa.protocols.tables_for reads)
     def protocol_entries(self) -> list[dict]:

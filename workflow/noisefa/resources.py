@@ -20,7 +20,9 @@ import math
 from dataclasses import dataclass
 
 from .datasets import get_spec
-from .experiments import ood_tests, pretrain_config, train_config
+from .experiments import experiment_arch, model_block, ood_tests, pretrain_block, train_config
+from .families import architecture
+from .model import Architecture
 from .noise import NOISE_CHUNK, NOISE_HOLD_MB
 from .plan import COMPUTE_RULES, Plan
 
@@ -40,19 +42,19 @@ MIN_RUNTIME_MIN = 10
 OOD_MEM_MB = 2000  # a trained checkpoint, one test set and its transformed copies
 
 
-def macs(in_dim: int, hidden: int, classes: int, depth: int) -> list[int]:
-    dims = [in_dim] + [hidden] * (depth - 1) + [classes]
-    return [dims[i] * dims[i + 1] for i in range(depth)]
+def mlp(in_dim: int, hidden: int, classes: int, depth: int) -> Architecture:
+    """The MLP of this shape (what the cost functions below take: any family's architecture)."""
+    return Architecture(in_dim, classes, depth, hidden)
 
 
-def train_flops_per_sample(in_dim: int, hidden: int, classes: int, depth: int) -> float:
+def train_flops_per_sample(arch) -> float:
     """Forward (2 per MAC) + weight gradient (2 per MAC) + input gradient (2 per MAC, not layer 1)."""
-    m = macs(in_dim, hidden, classes, depth)
+    m = arch.macs
     return 2 * sum(m) * 2 + 2 * sum(m[1:])
 
 
-def forward_flops_per_sample(in_dim: int, hidden: int, classes: int, depth: int) -> float:
-    return 2 * sum(macs(in_dim, hidden, classes, depth))
+def forward_flops_per_sample(arch) -> float:
+    return 2 * sum(arch.macs)
 
 
 @dataclass(frozen=True)
@@ -70,42 +72,44 @@ class Estimate:
         return max(MIN_RUNTIME_MIN, math.ceil(SAFETY * self.cpu_seconds / 60))
 
 
-def _model_mb(n_models: int, in_dim: int, hidden: int, classes: int, depth: int) -> float:
-    return 4 * n_models * sum(macs(in_dim, hidden, classes, depth)) * 4 / 2**20  # W, B, grad, momentum
+def _model_mb(n_models: int, arch) -> float:
+    return 4 * n_models * arch.n_weights * 4 / 2**20  # W, B, grad, momentum
 
 
-def train_job(in_dim, classes, n_train, n_test, n_models, depth, hidden, train: dict) -> Estimate:
+def train_job(arch, n_train, n_test, n_models, train: dict) -> Estimate:
     n = train.get("train_subset") or n_train
-    per_epoch = n * train_flops_per_sample(in_dim, hidden, classes, depth)
+    in_dim = arch.in_dim
+    per_epoch = n * train_flops_per_sample(arch)
     evals = train["epochs"] * train["evals_per_epoch"] + 1  # the test set at each
     ends = 2 * (min(train["eval_train_samples"], n) + n_test)  # the training subset and the ECE pass, first and last step
-    eval_flops = (evals * n_test + ends) * forward_flops_per_sample(in_dim, hidden, classes, depth)
+    eval_flops = (evals * n_test + ends) * forward_flops_per_sample(arch)
     flops = n_models * (train["epochs"] * per_epoch + eval_flops)
     data_mb = LOAD_BYTES_PER_PIXEL * (n_train + n_test) * in_dim / 2**20
-    mem = BASELINE_MB + data_mb + _model_mb(n_models, in_dim, hidden, classes, depth)
+    mem = BASELINE_MB + data_mb + _model_mb(n_models, arch)
     return Estimate(flops, int(math.ceil(MEM_MARGIN * mem)))
 
 
-def pretrain_job(in_dim, classes, n_noise, n_models, depth, hidden, pretrain: dict) -> Estimate:
+def pretrain_job(arch, n_noise, n_models, pretrain: dict) -> Estimate:
     """n_noise: samples of a fixed noise set (0 for fresh noise, generated per batch). A fixed set
     of at most ``NOISE_HOLD_MB`` is drawn once and held; a larger one is regenerated chunk by chunk (``noise.FixedNoiseBatches``),
     each network holding the chunks of one batch (two at most); a batch is gathered and stacked
     once more on its way in."""
-    flops = n_models * pretrain["steps"] * pretrain["batch_size"] * train_flops_per_sample(in_dim, hidden, classes, depth)
+    in_dim = arch.in_dim
+    flops = n_models * pretrain["steps"] * pretrain["batch_size"] * train_flops_per_sample(arch)
     batches = n_models * 2 * pretrain["batch_size"] * in_dim * 4 / 2**20
     whole = n_noise * in_dim * 4 / 2**20  # a set up to NOISE_HOLD_MB is drawn once and held
     chunks = n_models * 2 * min(n_noise, NOISE_CHUNK) * in_dim * 4 / 2**20
     noise_mb = batches + (0 if not n_noise else whole if whole <= NOISE_HOLD_MB else chunks)
-    mem = BASELINE_MB + noise_mb + _model_mb(n_models, in_dim, hidden, classes, depth)
+    mem = BASELINE_MB + noise_mb + _model_mb(n_models, arch)
     return Estimate(flops, int(math.ceil(MEM_MARGIN * mem)))
 
 
-def meta_job(in_dim, classes, n_noise, n_models, depth, hidden, pretrain: dict, meta: dict, n_tasks: int) -> Estimate:
+def meta_job(arch, n_noise, n_models, pretrain: dict, meta: dict, n_tasks: int) -> Estimate:
     """The noise training retraced, plus at each snapshot `steps` adaptation steps and `steps + 1`
     evaluations per task."""
-    base = pretrain_job(in_dim, classes, n_noise, n_models, depth, hidden, pretrain)
-    per_task = meta["steps"] * meta["batch_size"] * train_flops_per_sample(in_dim, hidden, classes, depth)
-    per_task += (meta["steps"] + 1) * meta["eval_samples"] * forward_flops_per_sample(in_dim, hidden, classes, depth)
+    base = pretrain_job(arch, n_noise, n_models, pretrain)
+    per_task = meta["steps"] * meta["batch_size"] * train_flops_per_sample(arch)
+    per_task += (meta["steps"] + 1) * meta["eval_samples"] * forward_flops_per_sample(arch)
     return Estimate(base.flops + n_models * meta["snapshots"] * n_tasks * per_task, base.mem_mb + 500)
 
 
@@ -114,16 +118,25 @@ def _n_noise(cfg: dict, name: str) -> int:
     return spec["n_samples"] if spec["protocol"] == "fixed" else 0
 
 
+def _arch(cfg: dict, arch_key: str, dim: int, classes: int, depth: int):
+    return architecture(model_block(cfg, arch_key), dim, classes, depth)
+
+
+def _cell_arch(cfg: dict, job):
+    w, spec = job.wc, get_spec(job.wc["dataset"])
+    depth = int(w["depth"])
+    return _arch(cfg, experiment_arch(cfg, w["experiment"], depth), spec.in_dim, spec.n_classes, depth)
+
+
 def _train(cfg, job, plan):
     w, spec = job.wc, get_spec(job.wc["dataset"])
-    return train_job(spec.in_dim, spec.n_classes, *spec.sizes, len(job.seeds), int(w["depth"]), cfg["model"]["hidden"],
-                     train_config(cfg, w["experiment"], w["dataset"]))  # fmt: skip
+    return train_job(_cell_arch(cfg, job), *spec.sizes, len(job.seeds), train_config(cfg, w["experiment"], w["dataset"]))
 
 
 def _pretrain(cfg, job, plan):
     w, depth = job.wc, int(job.wc["depth"])
-    return pretrain_job(int(w["dim"]), int(w["classes"]), _n_noise(cfg, w["noise"]), len(job.seeds), depth,
-                        cfg["model"]["hidden"], pretrain_config(cfg, depth))  # fmt: skip
+    arch = _arch(cfg, w["arch"], int(w["dim"]), int(w["classes"]), depth)
+    return pretrain_job(arch, _n_noise(cfg, w["noise"]), len(job.seeds), pretrain_block(cfg, w["arch"], depth))
 
 
 def _data_then_noise(cfg, job, plan):
@@ -133,15 +146,16 @@ def _data_then_noise(cfg, job, plan):
 
 def _meta(cfg, job, plan):
     w, depth = job.wc, int(job.wc["depth"])
-    return meta_job(int(w["dim"]), int(w["classes"]), _n_noise(cfg, w["noise"]), len(job.seeds), depth,
-                    cfg["model"]["hidden"], pretrain_config(cfg, depth), cfg["meta"], len(cfg["meta"]["tasks"]))  # fmt: skip
+    arch = _arch(cfg, w["arch"], int(w["dim"]), int(w["classes"]), depth)
+    return meta_job(arch, _n_noise(cfg, w["noise"]), len(job.seeds), pretrain_block(cfg, w["arch"], depth), cfg["meta"],
+                    len(cfg["meta"]["tasks"]))  # fmt: skip
 
 
 def _ood(cfg, job, plan):
     spec = get_spec(job.wc["dataset"])
     n_tests = sum(len(m) for m in ood_tests(cfg).values())
     ext = sum(sum(get_spec(x).sizes) for x in cfg["ood"]["external"])
-    per = forward_flops_per_sample(spec.in_dim, cfg["model"]["hidden"], spec.n_classes, int(job.wc["depth"]))
+    per = forward_flops_per_sample(_cell_arch(cfg, job))
     return Estimate(len(job.seeds) * (n_tests * spec.sizes[1] + ext) * per, OOD_MEM_MB)
 
 

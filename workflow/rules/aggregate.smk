@@ -4,6 +4,7 @@
 localrules:
     aggregate,
     claims,
+    cnn_tables,
     mechanism,
     protocols,
     table1,
@@ -142,3 +143,30 @@ rule protocols:
         ENV
     shell:
         "python -m noisefa.stages.protocols --spec {params.spec:q} --out {output} > {log} 2>&1"
+
+
+rule cnn_tables:
+    """The CNN experiment judged by the same claims, verdict rule and controls (noisefa.family_study)."""
+    input:
+        files=cnn_inputs(),
+        code=lib("noisefa.stages.family_study"),
+    output:
+        claims=report(paths.CNN_CLAIMS, caption="../report/cnn_claims.rst", category="CNN"),
+        verdict=paths.CNN_VERDICT,
+        mechanism=paths.CNN_MECHANISM,
+        md=paths.CNN_MD,
+        metrics=paths.CNN_METRICS,
+        summary=paths.CNN_SUMMARY,
+        details=paths.CNN_DETAILS,
+    params:
+        spec=cnn_spec(),
+    log:
+        paths.log("cnn_tables"),
+    benchmark:
+        paths.benchmark("cnn_tables")
+    conda:
+        ENV
+    shell:
+        "python -m noisefa.stages.family_study --spec {params.spec:q} --claims {output.claims} "
+        "--verdict {output.verdict} --mechanism {output.mechanism} --md {output.md} "
+        "--metrics {output.metrics} --summary {output.summary} --details {output.details} > {log} 2>&1"

@@ -11,19 +11,21 @@ from noisefa.experiments import (
     CONTROLS as CONTROLS_EXPERIMENT,
     RULES,
     aligned_angle,
+    ARCHS,
     arch,
     batchnorm_at,
     condition_noise,
     dose_experiment,
     meta_controls,
-    experiment_batchnorm,
+    experiment_arch,
     experiment_columns,
     figure2_experiment,
     generalisation_sizes,
     noise_shape,
     noise_sweep,
     ood_tests,
-    pretrain_config,
+    model_block,
+    pretrain_block,
     train_config,
     train_stop,
 )
@@ -72,7 +74,7 @@ wildcard_constraints:
     experiment=r"[A-Za-z0-9_-]+",
     noise=r"[A-Za-z0-9_.-]+",
     seeds=r"\d+-\d+",
-    arch="bn|nobn",
+    arch="|".join(ARCHS),
     report="|".join(REPORT_NAMES),
     figure=r"[A-Za-z0-9_]+",
 
@@ -109,8 +111,10 @@ def lib(module):
     return [str(LIB / f) for f in closure(module)]
 
 
-def model_of(batchnorm):
-    return {**config["model"], "batchnorm": bool(batchnorm)}
+def model_of(wc):
+    """The model block (noisefa.families) of a job's networks: its `arch` wildcard's, else its experiment's."""
+    key = wc.arch if "arch" in wc.keys() else experiment_arch(config, wc.experiment, int(wc.depth))
+    return model_block(config, key)
 
 
 def job_spec(seeds, model=None, **extra):
@@ -143,9 +147,9 @@ def ood_inputs(wc):
 def ood_spec(wc):
     # Passed as a dict: Snakemake's parser takes a line that begins with that keyword for a new rule.
     extra = {"rule": get_condition(wc.condition).rule, "tests": ood_tests(config)}
-    model = model_of(experiment_batchnorm(config, wc.experiment, int(wc.depth)))
     return job_spec(
-        wc.seeds, model, experiment=wc.experiment, dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition, **extra
+        wc.seeds, model_of(wc), experiment=wc.experiment, dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition,
+        **extra,
     )
 
 
@@ -171,7 +175,7 @@ def train_spec(wc):
     pretrained = get_condition(wc.condition).pretrained
     return job_spec(
         wc.seeds,
-        model=model_of(experiment_batchnorm(config, wc.experiment, int(wc.depth))),
+        model=model_of(wc),
         experiment=wc.experiment,
         dataset=wc.dataset,
         depth=int(wc.depth),
@@ -183,12 +187,12 @@ def train_spec(wc):
     )
 
 
-def pretrain_spec(wc, extra=None, batchnorm=None):
+def pretrain_spec(wc, extra=None):
     # No **kwargs here: Snakemake would fill them with the job's input, output and resources.
-    pre = pretrain_config(config, int(wc.depth))
-    bn = (wc.arch == "bn") if batchnorm is None else batchnorm
+    key = wc.arch if "arch" in wc.keys() else experiment_arch(config, wc.experiment, int(wc.depth))
+    pre = pretrain_block(config, key, int(wc.depth))
     return job_spec(
-        wc.seeds, model_of(bn), **{"experiment": "pretrain", "depth": int(wc.depth), "pretrain": pre, **(extra or {})}
+        wc.seeds, model_block(config, key), **{"experiment": "pretrain", "depth": int(wc.depth), "pretrain": pre, **(extra or {})}
     )
 
 
@@ -279,6 +283,18 @@ def protocols_spec():
                       sort_keys=True)  # fmt: skip
 
 
+def cnn_inputs():
+    e = PLAN.cnn_entry() or {"train": [], "train_details": [], "pretrain": {}, "pretrain_details": []}
+    return list(dict.fromkeys(e["train"] + e["train_details"] + list(e["pretrain"]) + e["pretrain_details"]))
+
+
+def cnn_spec():
+    context = {"noise_specs": config["noise"]["sets"], "claims": config["claims"], "controls": config["controls"],
+               "alpha": config["claims"]["mechanism_alpha"]}  # fmt: skip
+    return json.dumps({"entry": PLAN.cnn_entry(), "family": "cnn", "convergence": config["convergence"],
+                       "context": context}, sort_keys=True)  # fmt: skip
+
+
 def figures():
     """Figures this config draws (noisefa.figures.registry: a figure whose experiment is off is left out)."""
     return registry_figures(config)
@@ -322,6 +338,7 @@ def all_targets():
         paths.VERDICT.format(ext="md"),
         *([paths.PROTOCOLS_TABLE] if config["protocols"]["enabled"] else []),
         *([paths.MECHANISM, paths.MECHANISM_MD] if config["controls"]["enabled"] else []),
+        *([paths.CNN_CLAIMS, paths.CNN_MD] if config["cnn"]["enabled"] else []),
         *table_targets(),
         *[figure_file(f) for f in figures()],
         *[paths.NOTEBOOK_HTML.format(report=r) for r in reports()],

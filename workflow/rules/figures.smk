@@ -22,7 +22,7 @@ for fig in FIGURES.values():
         name:
             fig.rule
         input:
-            **{t: TABLES[t] for t in fig.tables},
+            **fig.files,
             trajectories=lambda wc, fig=fig: list(trajectory_files(fig).values()),
             code=lib(f"noisefa.figures.{fig.module}"),
         output:

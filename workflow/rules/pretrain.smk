@@ -43,7 +43,6 @@ rule data_then_noise:
         spec=lambda wc: pretrain_spec(
             wc,
             {"experiment": wc.experiment, "dataset": wc.dataset, "condition": wc.condition, "phase": "noise_after"},
-            experiment_batchnorm(config, wc.experiment, int(wc.depth)),
         ),
     threads: config["threads"]
     resources:

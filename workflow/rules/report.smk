@@ -21,6 +21,7 @@ rule notebook:
         figures=lambda wc: [figure_file(f) for f in REPORTS[wc.report]],
         protocols=lambda wc: [paths.PROTOCOLS_TABLE] if wc.report == "protocols" else [],
         mechanism=lambda wc: [paths.MECHANISM_MD] if wc.report == "main" and config["controls"]["enabled"] else [],
+        cnn=lambda wc: [paths.CNN_MD, paths.CNN_SUMMARY] if wc.report == "cnn" else [],
         code=lib("noisefa.summary"),
     output:
         paths.NOTEBOOK,
@@ -29,6 +30,7 @@ rule notebook:
         figures=lambda wc: json.dumps([figure_file(f) for f in REPORTS[wc.report]]),
         protocols=lambda wc, input: input.protocols[0] if input.protocols else "none",  # :q drops an empty string
         mechanism=lambda wc, input: input.mechanism[0] if input.mechanism else "none",
+        cnn=lambda wc, input: f"-p cnn_md_path {input.cnn[0]} -p cnn_summary_path {input.cnn[1]}" if input.cnn else "",
     log:
         paths.log("notebook", "{report}"),
     benchmark:
@@ -42,7 +44,7 @@ rule notebook:
         "-p pretrain_path {input.pretrain} -p details_path {input.details} "
         "-p ood_path {input.ood} -p meta_path {input.meta} -p table1_md_path {input.table1} "
         "-p figure_paths_json {params.figures:q} -p config_json {params.config:q} "
-        "-p protocols_path {params.protocols:q} -p mechanism_md_path {params.mechanism:q} "
+        "-p protocols_path {params.protocols:q} -p mechanism_md_path {params.mechanism:q} {params.cnn} "
         "> {log} 2>&1"
 
 

@@ -16,6 +16,7 @@ from .. import paths
 from ..claims import protocol_label
 from ..datasets import get_spec
 from ..experiments import (
+    CNN,
     RULES,
     batchnorm_at,
     figure2_experiment,
@@ -54,6 +55,12 @@ class Figure:
     title: Callable[[dict], str]
     enabled: Callable[[dict], bool] = lambda cfg: True
     trajectories: str = ""  # a planner entry (common.smk's TRAJECTORY_FILES) giving {label: trajectory file}
+    sources: tuple[tuple[str, str], ...] = ()  # (table, file) pairs read instead of TABLES' (another study's tables)
+
+    @property
+    def files(self) -> dict[str, str]:
+        """{CLI table argument: the file it reads}."""
+        return {t: dict(self.sources).get(t, TABLES[t]) for t in self.tables}
 
 
 # ---- what the figures show, from the config
@@ -131,6 +138,20 @@ def _protocols(cfg: dict) -> dict:
             "primary_column": protocol_column(used, protocol_label(cfg["noise"]["sets"][used]), bn)}  # fmt: skip
 
 
+def _cnn(cfg: dict) -> dict:
+    c = cfg[CNN]
+    return {"experiment": CNN, "conditions": c["conditions"], "datasets": c["datasets"]}
+
+
+def _cnn_title(cfg: dict) -> str:
+    c = cfg[CNN]
+    m = c["model"]
+    spec = cfg["noise"]["sets"][c["noise"]]
+    return (f"CNN (conv {m['channels']} {m['kernel']}x{m['kernel']}, pool {m['pool']}, hidden {m['hidden']}): BP, FA, "
+            f"the controls and the other rules; noise set {c['noise']} ({protocol_label(spec)}); "
+            + data_note(cfg, c["datasets"]))  # fmt: skip
+
+
 def _figure2_title(cfg: dict) -> str:
     f2 = cfg["figure2"]
     return f"Figure 2: {f2['dataset']} ({get_spec(f2['dataset']).description}), depth {f2['depth']}, {noise_title(cfg)}"
@@ -169,6 +190,9 @@ FIGURES: dict[str, Figure] = {
                lambda cfg: "Claims under every noise protocol, with and without BatchNorm; "
                            + data_note(cfg, cfg["protocols"]["datasets"]) + f", depths {cfg['protocols']['depths']}",
                enabled=lambda cfg: cfg["protocols"]["enabled"]),
+        Figure("cnn", "figure_cnn", "rules", ("metrics", "summary", "details"), "cnn.rst", "CNN", "cnn", _cnn, _cnn_title,
+               enabled=lambda cfg: cfg[CNN]["enabled"],
+               sources=(("metrics", paths.CNN_METRICS), ("summary", paths.CNN_SUMMARY), ("details", paths.CNN_DETAILS))),
         Figure("mechanism", "figure_mechanism", "mechanism", ("mechanism", "dose"), "mechanism.rst", "Beyond the paper",
                "main", lambda cfg: {},
                lambda cfg: f"Why: the controls against FA w/; {noise_title(cfg)}; {data_note(cfg)}",
