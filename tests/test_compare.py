@@ -18,6 +18,10 @@ from scipy import stats as sps
 from noisefa import stats
 from noisefa.compare import (
     BORDERLINE_RULE,
+    CNN_CLAIMS,
+    CNN_MECHANISM,
+    CNN_SUMMARY,
+    CNN_VERDICT,
     MECHANISM,
     PROTOCOLS,
     REFERENCE_TABLES,
@@ -461,3 +465,28 @@ def test_an_explanation_that_changes_alone_fails_and_one_side_is_noted(tmp_path)
     (run / MECHANISM).unlink()
     t = compare(ref, run)
     assert failures(t).empty and list(t[t.table == MECHANISM].rule) == ["only in the reference: not compared"]
+
+
+def test_the_cnn_s_tables_are_compared_and_a_real_change_fails(tmp_path):
+    """The CNN's own tables (noisefa.family_study) by the rules of their MLP twins: a verdict that
+    changes alone, a cell mean moved by many standard errors, a mechanism effect moved far, each fails
+    and is named; only one side having them is a note."""
+    ref = _copy("tiny", tmp_path / "ref")
+    t = compare(ref, ref)
+    assert failures(t).empty and {CNN_CLAIMS, CNN_VERDICT, CNN_MECHANISM, CNN_SUMMARY} <= set(t.table)
+    run = _copy("tiny", tmp_path / "run")
+    _edit(run, CNN_VERDICT, lambda v: v.claim == "C6", verdict="holds")
+    s = pd.read_csv(run / CNN_SUMMARY)
+    cell = (s.condition == "bp") & (s.experiment == "cnn")
+    s.loc[cell, "final_test_acc"] += 0.5  # every network of the cell: a mean far outside its tolerance
+    s.to_csv(run / CNN_SUMMARY, index=False)
+    m = pd.read_csv(run / CNN_MECHANISM)
+    m.loc[0, "control_effect"] += 100 * max(float(m.loc[0, "control_se"]), 1e-3)
+    m.to_csv(run / CNN_MECHANISM, index=False)
+    bad = failures(compare(ref, run))
+    assert set(bad.table) == {CNN_VERDICT, CNN_SUMMARY, CNN_MECHANISM}
+    assert "family=cnn | claim=C6" in set(bad[bad.table == CNN_VERDICT].key)
+    assert (bad[bad.table == CNN_SUMMARY].column == "final_test_acc").any()
+    (run / CNN_CLAIMS).unlink()
+    t = compare(ref, run)
+    assert CNN_CLAIMS in set(t[t.rule.str.startswith("only in the reference")].table)

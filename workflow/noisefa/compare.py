@@ -79,6 +79,11 @@ present on one side only is a difference: the config and the reference don't mat
 is compared when both runs have it; when only one has it, a note says so and nothing fails (older
 references, such as reference/tiny, have none). Claim ids are read from the tables, never named
 here, and extra columns are ignored.
+
+*The CNN's tables* (``noisefa.family_study``: cnn_claims.csv, cnn_verdict.csv, cnn_mechanism.csv,
+cnn_summary.csv), compared when both runs have them, by the same rules as their MLP twins: the
+claims' effects, holds and directions per (family, claim, ...) row, one verdict per (family, claim),
+the mechanism rows, and the summary's cell means and spreads.
 """
 
 from __future__ import annotations
@@ -98,6 +103,10 @@ COLUMNS = ["table", "key", "column", "reference", "run", "difference", "toleranc
 REFERENCE_TABLES = ("verdict.csv", "claims.csv", "table1.csv", "summary.csv")
 PROTOCOLS = "protocols.csv"  # optional: compared when both runs have it
 MECHANISM = "mechanism.csv"  # optional, likewise (noisefa.mechanism: the controls' table)
+# the CNN experiment's tables (noisefa.family_study), each optional likewise
+CNN_CLAIMS, CNN_VERDICT, CNN_MECHANISM, CNN_SUMMARY = "cnn_claims.csv", "cnn_verdict.csv", "cnn_mechanism.csv", "cnn_summary.csv"
+OPTIONAL = (PROTOCOLS, MECHANISM, CNN_CLAIMS, CNN_VERDICT, CNN_MECHANISM, CNN_SUMMARY)
+FAMILY_GROUP = ("family", "claim")  # one verdict per group in cnn_verdict.csv
 MECHANISM_KEYS = ("claim", "measure", "variant", "dataset", "depth", "control")
 MECHANISM_CELL = ("claim", "measure", "variant", "dataset", "depth")
 ALPHA_FAMILY = 0.01  # chance that an honest rerun fails one kind (effects, means, spreads)
@@ -321,7 +330,7 @@ def _mechanism_se(t: pd.DataFrame, effect: str) -> pd.Series:
     return t[f"{effect}_effect"].astype(float).abs() / sps.t.isf(p / 2, np.maximum(n - 1, 1))
 
 
-def _mechanism(ref: pd.DataFrame, run: pd.DataFrame, alpha: float, z_items: list) -> tuple[list, dict]:
+def _mechanism(ref: pd.DataFrame, run: pd.DataFrame, alpha: float, z_items: list, file: str = MECHANISM) -> tuple[list, dict]:
     """mechanism.csv: each control row's n (exact), its effect against FA w/o and against FA w/ (as
     effects), what it reproduces and each cell's explanation (the same, unless borderline: every
     p-value that decides it near the table's level in both runs, and the effects within tolerance)."""
@@ -333,29 +342,29 @@ def _mechanism(ref: pd.DataFrame, run: pd.DataFrame, alpha: float, z_items: list
 
     for r in _merge(ref, run, MECHANISM_KEYS):
         key, cell = _label(r, MECHANISM_KEYS), tuple(r[k] for k in MECHANISM_CELL)
-        if (one := _one_side(MECHANISM, r, MECHANISM_KEYS, "row")) is not None:
+        if (one := _one_side(file, r, MECHANISM_KEYS, "row")) is not None:
             out.append(one)
             changed.setdefault(cell, []).append(False)
             continue
-        out.append(_row(MECHANISM, key, "n", r["n_ref"], r["n_run"], "exact", _same(r["n_ref"], r["n_run"]), tolerance=0.0))
+        out.append(_row(file, key, "n", r["n_ref"], r["n_run"], "exact", _same(r["n_ref"], r["n_run"]), tolerance=0.0))
         rows = []
         for col, se in (("control_effect", "_se_c"), ("vs_fa_w_effect", "_se_v")):
             rows.append(_effect({"effect_ref": r[f"{col}_ref"], "effect_run": r[f"{col}_run"], "_se_ref": r[f"{se}_ref"],
-                                 "_se_run": r[f"{se}_run"]}, MECHANISM, key, z_items))  # fmt: skip
+                                 "_se_run": r[f"{se}_run"]}, file, key, z_items))  # fmt: skip
             rows[-1]["column"] = col
         out += rows
         a, b = r["reproduces_ref"], r["reproduces_run"]
         if _same(a, b):
-            out.append(_row(MECHANISM, key, "reproduces", a, b, "exact", True, tolerance=0.0))
+            out.append(_row(file, key, "reproduces", a, b, "exact", True, tolerance=0.0))
             continue
         ps = [float(r[f"{p}{side}"]) for p in ("control_p", "vs_fa_w_p") for side in ("_ref", "_run")]
         borderline = any(near(ps[i]) and near(ps[i + 1]) for i in (0, 2))
-        out.append(_row(MECHANISM, key, "reproduces", a, b, "", borderline, tolerance=0.0))
+        out.append(_row(file, key, "reproduces", a, b, "", borderline, tolerance=0.0))
         changed.setdefault(cell, []).append((out[-1], rows, r))
     return out, changed
 
 
-def _explanations(ref: pd.DataFrame, run: pd.DataFrame, changed: dict, alpha: float) -> list[dict]:
+def _explanations(ref: pd.DataFrame, run: pd.DataFrame, changed: dict, alpha: float, file: str = MECHANISM) -> list[dict]:
     out = []
     for r in _merge(*(t.drop_duplicates(list(MECHANISM_CELL)) for t in (ref, run)), MECHANISM_CELL):
         key, cell = _label(r, MECHANISM_CELL), tuple(r[k] for k in MECHANISM_CELL)
@@ -375,13 +384,24 @@ def _explanations(ref: pd.DataFrame, run: pd.DataFrame, changed: dict, alpha: fl
             rule, ok = f"borderline: each of its {len(rows)} changed rows borderline", True
         else:
             rule, ok = "changed: a control's row changed beyond borderline, or FA w/'s effect crossed the level", False
-        out.append(_row(MECHANISM, key, "explanation", a, b, rule, ok, tolerance=0.0))
+        out.append(_row(file, key, "explanation", a, b, rule, ok, tolerance=0.0))
     return out
 
 
 def _read(folder: Path) -> dict[str, pd.DataFrame]:
-    names = [*REFERENCE_TABLES, PROTOCOLS, MECHANISM]
+    names = [*REFERENCE_TABLES, *OPTIONAL]
     return {f: pd.read_csv(folder / f) for f in names if f in REFERENCE_TABLES or (folder / f).exists()}
+
+
+def _both(ref: dict, new: dict, files, notes: list) -> bool:
+    """Whether both runs have every one of ``files``; a note when only one side has them."""
+    if all(f in ref and f in new for f in files):
+        return True
+    for f in files:
+        if (f in ref) != (f in new):
+            side = "reference" if f in ref else "run"
+            notes.append(_row(f, "", "file", np.nan, np.nan, f"only in the {side}: not compared", True))
+    return False
 
 
 def compare(reference: Path, run: Path, settings: dict | None = None) -> pd.DataFrame:
@@ -391,12 +411,11 @@ def compare(reference: Path, run: Path, settings: dict | None = None) -> pd.Data
     ref, new = _read(Path(reference)), _read(Path(run))
     sources = [("claims.csv", CLAIM_KEYS, ("claim",), "verdict.csv", ref["verdict.csv"], new["verdict.csv"])]
     notes = []
-    if PROTOCOLS in ref and PROTOCOLS in new:
+    if _both(ref, new, [PROTOCOLS], notes):
         sources.append((PROTOCOLS, (*PROTOCOL_GROUP[:2], *CLAIM_KEYS), PROTOCOL_GROUP, PROTOCOLS,
                         *(t.drop_duplicates(list(PROTOCOL_GROUP)) for t in (ref[PROTOCOLS], new[PROTOCOLS]))))  # fmt: skip
-    elif PROTOCOLS in ref or PROTOCOLS in new:
-        side = "reference" if PROTOCOLS in ref else "run"
-        notes.append(_row(PROTOCOLS, "", "file", np.nan, np.nan, f"only in the {side}: not compared", True))
+    if _both(ref, new, [CNN_CLAIMS, CNN_VERDICT], notes):
+        sources.append((CNN_CLAIMS, ("family", *CLAIM_KEYS), FAMILY_GROUP, CNN_VERDICT, ref[CNN_VERDICT], new[CNN_VERDICT]))
 
     z_effects, matched, values = [], [], []
     for file, keys, *_ in sources:
@@ -404,14 +423,13 @@ def compare(reference: Path, run: Path, settings: dict | None = None) -> pd.Data
         matched.append(merged)
         values += effects
     mech_alpha = float(settings.get("mechanism_alpha", 0.05))
-    mech, mech_changed = [], {}
-    if MECHANISM in ref and MECHANISM in new:
-        mech, mech_changed = _mechanism(ref[MECHANISM], new[MECHANISM], mech_alpha, z_effects)
-    elif MECHANISM in ref or MECHANISM in new:
-        side = "reference" if MECHANISM in ref else "run"
-        notes.append(_row(MECHANISM, "", "file", np.nan, np.nan, f"only in the {side}: not compared", True))
+    mechanisms = {}  # file -> (its rows, its changed cells)
+    for file in (MECHANISM, CNN_MECHANISM):
+        if _both(ref, new, [file], notes):
+            mechanisms[file] = _mechanism(ref[file], new[file], mech_alpha, z_effects, file)
     _by_z(z_effects, "effects")  # effects first: a changed row is excused only if its effect is within
-    for cell_rows in mech_changed.values():  # a changed `reproduces` is excused only if its effects are within
+    # a changed `reproduces` is excused only if its effects are within
+    for cell_rows in (c for _, changed in mechanisms.values() for c in changed.values()):
         for item in cell_rows:
             if item is False:
                 continue
@@ -422,8 +440,8 @@ def compare(reference: Path, run: Path, settings: dict | None = None) -> pd.Data
                  f"{float(r['vs_fa_w_p_ref']):.2g} -> {float(r['vs_fa_w_p_run']):.2g}, level {mech_alpha:g})"  # fmt: skip
             row.update(within=not why, rule=("borderline: changed, a deciding p near the level in both runs, effects within"
                                              if not why else "changed: " + "; ".join(why)) + ps)  # fmt: skip
-    if mech:
-        values += mech + _explanations(ref[MECHANISM], new[MECHANISM], mech_changed, mech_alpha)
+    for file, (mech, mech_changed) in mechanisms.items():
+        values += mech + _explanations(ref[file], new[file], mech_changed, mech_alpha, file)
     for (file, keys, group, vfile, vref, vrun), merged in zip(sources, matched):
         effect_ok = {r["key"]: r["within"] for r in values if r["table"] == file}
         columns = [c for c in ("holds", "direction") if c in ref[file] and c in new[file]]
@@ -433,14 +451,16 @@ def compare(reference: Path, run: Path, settings: dict | None = None) -> pd.Data
     z_means, f_spreads = [], []
     cols = [c for c in SUMMARY_MEANS if c in ref["summary.csv"] and c in new["summary.csv"]
             and (ref["summary.csv"][c].notna().any() or new["summary.csv"][c].notna().any())]  # fmt: skip
-    for r in _merge(*(_cells(t, cols) for t in (ref["summary.csv"], new["summary.csv"])), CELL):
-        key = _label(r, CELL)
-        if (one := _one_side("summary.csv", r, CELL, "cell")) is not None:
-            values.append(one)
-            continue
-        for c in cols:
-            values.append(_mean("summary.csv", key, c, r, c, f"{c}_sd", f"{c}_n", z_means))
-            values.append(_spread("summary.csv", key, f"{c} sd", r, f"{c}_sd", f"{c}_n", f_spreads))
+    summaries = ["summary.csv"] + ([CNN_SUMMARY] if _both(ref, new, [CNN_SUMMARY], notes) else [])
+    for file in summaries:
+        for r in _merge(*(_cells(t, cols) for t in (ref[file], new[file])), CELL):
+            key = _label(r, CELL)
+            if (one := _one_side(file, r, CELL, "cell")) is not None:
+                values.append(one)
+                continue
+            for c in cols:
+                values.append(_mean(file, key, c, r, c, f"{c}_sd", f"{c}_n", z_means))
+                values.append(_spread(file, key, f"{c} sd", r, f"{c}_sd", f"{c}_n", f_spreads))
     for r in _merge(ref["table1.csv"], new["table1.csv"], TABLE1_KEYS):
         key = _label(r, TABLE1_KEYS)
         if (one := _one_side("table1.csv", r, TABLE1_KEYS, "row")) is not None:
@@ -450,7 +470,8 @@ def compare(reference: Path, run: Path, settings: dict | None = None) -> pd.Data
         values.append(_spread("table1.csv", key, "std", r, "std", "n", f_spreads))
     _by_z(z_means, "cell means")
     _by_f(f_spreads)
-    order = {f: i for i, f in enumerate(["verdict.csv", "claims.csv", PROTOCOLS, MECHANISM, "summary.csv", "table1.csv"])}
+    order = {f: i for i, f in enumerate(["verdict.csv", "claims.csv", PROTOCOLS, MECHANISM, "summary.csv", "table1.csv",
+                                         CNN_VERDICT, CNN_CLAIMS, CNN_MECHANISM, CNN_SUMMARY])}  # fmt: skip
     return pd.DataFrame(notes + values, columns=COLUMNS).sort_values("table", key=lambda s: s.map(order), kind="stable",
                                                                      ignore_index=True)  # fmt: skip
 

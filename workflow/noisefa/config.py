@@ -332,10 +332,6 @@ def _check_cnn(cfg: dict, sch: dict) -> None:
         return
     _check_names("cnn.datasets", c["datasets"], DATASETS)
     _check_names("cnn.conditions", c["conditions"], CONDITIONS)
-    for key in ("datasets", "conditions", "model.channels"):
-        values = c["model"]["channels"] if key == "model.channels" else c[key]
-        if key != "model.channels" and len(set(values)) != len(values):
-            raise ConfigError(f"config key cnn.{key}: duplicate entries in {values}")
     missing = [n for n in ("bp", "fa_wo", "fa_w") if n not in c["conditions"]]
     if missing:
         raise ConfigError(f"config key cnn.conditions: the claims compare BP, FA w/o and FA w/; add {missing}")

@@ -29,7 +29,7 @@ from noisefa.experiments import (
     train_config,
     train_stop,
 )
-from noisefa.compare import REFERENCE_TABLES
+from noisefa.compare import OPTIONAL as COMPARED_OPTIONAL, REFERENCE_TABLES
 from noisefa.figures.registry import FIGURES, REPORT_NAMES, TABLES
 from noisefa.figures.registry import figures as registry_figures
 from noisefa.figures.registry import reports as registry_reports
@@ -326,7 +326,7 @@ def reference_tables(wc):
             "(reference/<name>/ holds those of the shipped configs)"
         )
     folder = Path(os.path.relpath(Path(workflow.basedir) / config["reference"] / "tables", Path.cwd()))
-    optional = [folder / "protocols.csv", folder / "mechanism.csv"]  # compared when both have it (older references have none)
+    optional = [folder / f for f in COMPARED_OPTIONAL]  # compared when both have it (older references have none)
     return [str(folder / name) for name in REFERENCE_TABLES] + [str(f) for f in optional if f.exists()]
 
 

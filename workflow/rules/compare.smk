@@ -1,7 +1,7 @@
 # `snakemake compare --configfile C`: this run against its config's reference results (noisefa/compare.py
 # states what is compared and each tolerance). compare_table writes every difference; compare fails
-# on any, after the table is on disk. protocols.csv and mechanism.csv are compared when both the run
-# and the reference have them (older references have none).
+# on any, after the table is on disk. protocols.csv, mechanism.csv and the CNN's tables are compared
+# when both the run and the reference have them (older references have none).
 
 
 localrules:
@@ -14,7 +14,8 @@ rule compare_table:
         reference=reference_tables,
         run=[paths.VERDICT.format(ext="csv"), paths.CLAIMS, paths.TABLE1.format(ext="csv"), paths.SUMMARY]
         + ([paths.PROTOCOLS_TABLE] if config["protocols"]["enabled"] else [])
-        + ([paths.MECHANISM] if config["controls"]["enabled"] else []),
+        + ([paths.MECHANISM] if config["controls"]["enabled"] else [])
+        + ([paths.CNN_CLAIMS, paths.CNN_VERDICT, paths.CNN_MECHANISM, paths.CNN_SUMMARY] if config["cnn"]["enabled"] else []),
         code=lib("noisefa.stages.compare"),
     output:
         paths.COMPARE,
