@@ -40,6 +40,18 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
         "tables/mechanism.csv",
         "tables/mechanism.md",
         "tables/dose_response.csv",
+        *[
+            f"tables/cnn{t}"
+            for t in (
+                "_claims.csv",
+                "_verdict.csv",
+                "_mechanism.csv",
+                ".md",
+                "_metrics.parquet",
+                "_summary.csv",
+                "_details.parquet",
+            )
+        ],
         *[f"figures/{f}.png" for f in FIGURES],
         *[f"reports/{r}.{ext}" for r in REPORTS for ext in ("ipynb", "html")],
     ]:
@@ -54,6 +66,16 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
     assert mech.explanation.notna().all() and mech.reproduces.notna().all()
     dose = pd.read_csv(res / "tables/dose_response.csv", dtype={"target": str}, keep_default_na=False)
     assert set(dose.target) == {"0", "90", "matched", ""} and (dose[dose.target == "0"].initial_angle_deg < 0.01).all()
+    # the CNN is its own study: none of its rows in the MLP's tables, every one of them in its own
+    cnn = pd.read_parquet(res / "tables/cnn_metrics.parquet")
+    assert set(cnn.experiment) == {"cnn"} and set(cnn.depth) == {4} and set(cnn.phase) == {"noise", "data"}
+    assert set(cnn.condition) == {"bp", "fa_wo", "fa_w", "fa_aligned", "fa_newb", "kp"}
+    cnn_claims = pd.read_csv(res / "tables/cnn_claims.csv")
+    assert set(cnn_claims.family) == {"cnn"} and {"C2", "C5s", "C6", "B1"} <= set(cnn_claims.claim)
+    verdicts = pd.read_csv(res / "tables/cnn_verdict.csv")
+    assert set(verdicts.family) == {"cnn"} and "C12" not in set(verdicts.claim)  # the MLP's experiments only
+    assert "Model family: cnn" in (res / "tables/cnn.md").read_text()
+    assert set(pd.read_csv(res / "tables/cnn_mechanism.csv").control) == {"fa_aligned", "fa_newb"}
     rules = everything[everything.experiment == "rules"]
     assert set(rules.condition) == {"bp", "fa_w", "ss", "dfa", "kp", "wm"}  # any rule by name
     assert set(everything.phase) == {"noise", "data", "noise_after"}

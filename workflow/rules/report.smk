@@ -21,7 +21,7 @@ rule notebook:
         figures=lambda wc: [figure_file(f) for f in REPORTS[wc.report]],
         protocols=lambda wc: [paths.PROTOCOLS_TABLE] if wc.report == "protocols" else [],
         mechanism=lambda wc: [paths.MECHANISM_MD] if wc.report == "main" and config["controls"]["enabled"] else [],
-        cnn=lambda wc: [paths.CNN_MD, paths.CNN_SUMMARY] if wc.report == "cnn" else [],
+        cnn=lambda wc: [paths.CNN_MD, paths.CNN_SUMMARY, paths.CNN_CLAIMS] if wc.report == "cnn" else [],
         code=lib("noisefa.summary"),
     output:
         paths.NOTEBOOK,
@@ -30,7 +30,11 @@ rule notebook:
         figures=lambda wc: json.dumps([figure_file(f) for f in REPORTS[wc.report]]),
         protocols=lambda wc, input: input.protocols[0] if input.protocols else "none",  # :q drops an empty string
         mechanism=lambda wc, input: input.mechanism[0] if input.mechanism else "none",
-        cnn=lambda wc, input: f"-p cnn_md_path {input.cnn[0]} -p cnn_summary_path {input.cnn[1]}" if input.cnn else "",
+        cnn=lambda wc, input: (
+            f"-p cnn_md_path {input.cnn[0]} -p cnn_summary_path {input.cnn[1]} -p cnn_claims_path {input.cnn[2]}"
+            if input.cnn
+            else ""
+        ),
     log:
         paths.log("notebook", "{report}"),
     benchmark:
