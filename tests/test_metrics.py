@@ -335,3 +335,16 @@ def test_temperature_of_a_diverged_network_is_nan_and_of_a_separated_set_at_its_
     assert torch.isnan(M.logit_range(logits)[1]) and torch.isfinite(M.logit_range(logits)[[0, 2]]).all()
     separated = torch.nn.functional.one_hot(y, 4).double().unsqueeze(0)  # every image right: CE falls as T -> 0
     assert M.fit_temperature(separated, y).item() < math.exp(M.LOG_T_MIN) * 1.01
+
+
+def test_gram_erank_of_more_neurons_than_samples_reads_the_samples_side():
+    """A convolution's maps have more units than the samples read: the N x N matrix has the same
+    nonzero spectrum as the neurons' F x F Gram matrix, hence the same effective rank."""
+    g = torch.Generator().manual_seed(0)
+    h = torch.relu(torch.randn(2, 40, 300, generator=g, dtype=torch.float64) + 0.3)
+    h[:, :, :7] = 0  # silent neurons
+    for centred in (False, True):
+        x = h - h.mean(1, keepdim=True) if centred else h
+        xn = x / x.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        full = M.erank_of_values(torch.linalg.eigvalsh(xn.transpose(1, 2) @ xn))
+        torch.testing.assert_close(M.gram_erank(h, centred=centred).double(), full, rtol=1e-5, atol=1e-5)

@@ -285,8 +285,14 @@ def experiment_columns(cfg: dict) -> dict[str, dict]:
     }
 
 
+# train keys added after results existed: at their off value they are left out of a job's spec, so
+# adding one never reruns a job that does not use it
+OFF_WHEN_ZERO = ("clip_grad_norm",)
+
+
 def train_config(cfg: dict, experiment: str, dataset: str) -> dict:
-    return {**base_train(cfg, dataset), **experiments(cfg)[experiment].train_overrides}
+    merged = {**base_train(cfg, dataset), **experiments(cfg)[experiment].train_overrides}
+    return {k: v for k, v in merged.items() if not (k in OFF_WHEN_ZERO and not v)}
 
 
 def train_cells(cfg: dict, study: str | None = None) -> list[tuple[str, str, int, str]]:

@@ -106,7 +106,11 @@ def gram_erank(h: torch.Tensor, centred: bool = False) -> torch.Tensor:
     norm = h.norm(dim=1, keepdim=True)  # (M, 1, F)
     alive = norm > 1e-12
     hn = torch.where(alive, h / norm.clamp_min(1e-300), torch.zeros_like(h))
-    gram = hn.transpose(1, 2) @ hn  # (M, F, F); silent neurons give zero rows/cols, zero eigenvalues
+    # (M, F, F); silent neurons give zero rows/cols, zero eigenvalues. With more neurons than samples
+    # (a convolution's maps: every channel at every position) the (M, N, N) matrix hn hnᵀ has the same
+    # nonzero eigenvalues, and zero ones add nothing to the entropy: the same erank at a fraction of
+    # the cost (F = 3,136 units of a 16-channel 14x14 map: an eigendecomposition 30x smaller).
+    gram = hn.transpose(1, 2) @ hn if h.shape[2] <= h.shape[1] else hn @ hn.transpose(1, 2)
     out = torch.full(h.shape[:1], float("nan"), dtype=torch.float64, device=h.device)
     ok = torch.isfinite(h).flatten(1).all(1)  # a diverged network has no features: NaN
     if ok.any():

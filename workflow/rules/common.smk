@@ -8,6 +8,7 @@ from noisefa.conditions import CONDITIONS, get_condition
 from noisefa.config import describe, read_yaml, validate
 from noisefa.datasets import DATASETS, Source, get_spec, needs_fetch, raw_files_present
 from noisefa.experiments import (
+    CNN,
     CONTROLS as CONTROLS_EXPERIMENT,
     RULES,
     aligned_angle,
@@ -184,7 +185,13 @@ def train_spec(wc):
         train=train_config(config, wc.experiment, wc.dataset),
         stop=train_stop(config, wc.experiment),
         **start_of(wc),
+        **divergence_of(experiment_arch(config, wc.experiment, int(wc.depth))),
     )
+
+
+def divergence_of(arch_key):
+    """The CNN's own `cnn.on_divergence` for its jobs; nothing for an MLP's (the top-level key)."""
+    return {"on_divergence": config["cnn"]["on_divergence"]} if arch_key == CNN else {}
 
 
 def pretrain_spec(wc, extra=None):
@@ -192,7 +199,9 @@ def pretrain_spec(wc, extra=None):
     key = wc.arch if "arch" in wc.keys() else experiment_arch(config, wc.experiment, int(wc.depth))
     pre = pretrain_block(config, key, int(wc.depth))
     return job_spec(
-        wc.seeds, model_block(config, key), **{"experiment": "pretrain", "depth": int(wc.depth), "pretrain": pre, **(extra or {})}
+        wc.seeds,
+        model_block(config, key),
+        **{"experiment": "pretrain", "depth": int(wc.depth), "pretrain": pre, **divergence_of(key), **(extra or {})},
     )
 
 

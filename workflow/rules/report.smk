@@ -21,7 +21,9 @@ rule notebook:
         figures=lambda wc: [figure_file(f) for f in REPORTS[wc.report]],
         protocols=lambda wc: [paths.PROTOCOLS_TABLE] if wc.report == "protocols" else [],
         mechanism=lambda wc: [paths.MECHANISM_MD] if wc.report == "main" and config["controls"]["enabled"] else [],
-        cnn=lambda wc: [paths.CNN_MD, paths.CNN_SUMMARY, paths.CNN_CLAIMS] if wc.report == "cnn" else [],
+        cnn=lambda wc: [paths.CNN_MD, paths.CNN_SUMMARY, paths.CNN_CLAIMS]
+        if wc.report in ("cnn", "main") and config["cnn"]["enabled"]
+        else [],
         code=lib("noisefa.summary"),
     output:
         paths.NOTEBOOK,
