@@ -37,7 +37,7 @@ SNAKEFILE = REPO / "Snakefile"
 def _tiny_without_figure_experiments() -> Path:
     """The tiny config minus Figures 1, 2 and 4e,f's own jobs: the main sweep's DAG is what is scheduled here."""
     cfg = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
-    for key in ("figure1", "figure2", "generalisation", "ood", "meta", "rules", "protocols", "controls"):
+    for key in ("figure1", "figure2", "generalisation", "ood", "meta", "rules", "protocols", "controls", "cnn"):
         cfg[key]["enabled"] = False
     path = Path(tempfile.mkdtemp(prefix="noisefa_slurm_")) / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
