@@ -52,7 +52,7 @@ from .engine import TensorBatches, make_optimizer
 from .learning_rules import get_rule
 from .metrics import stacked_cross_entropy
 from .model import Architecture, StackedMLP
-from .resources import train_flops_per_sample
+from .resources import mlp, train_flops_per_sample
 from .seeds import generator
 
 WAYS = ("engine", "usual", "best_single", "gemm_only")
@@ -363,7 +363,7 @@ def run(configs: list[dict], repeats: int, out: Path | None) -> dict:
                 runs.setdefault((json.dumps(cfg, sort_keys=True), way), []).append(_subprocess({**cfg, "way": way}))
     results = []
     for rs in runs.values():
-        flops = train_flops_per_sample(784, 100, 10, rs[0]["depth"])
+        flops = train_flops_per_sample(mlp(784, 100, 10, rs[0]["depth"]))
         results.append(
             {
                 **rs[0],
