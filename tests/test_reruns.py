@@ -76,7 +76,8 @@ def wf(tmp_path_factory):
             shutil.copy2(src, repo / name)
     cfg = yaml.safe_load(TINY.read_text())
     cfg.update(datasets=["synthetic", "digits"], depths=[2], n_seeds=2, seeds_per_job=2)
-    for figure in ("figure1", "figure2", "generalisation", "ood", "meta", "rules", "protocols", "controls"):  # own experiments
+    own = ("figure1", "figure2", "generalisation", "ood", "meta", "rules", "protocols", "controls", "cnn")
+    for figure in own:  # experiments of their own
         cfg[figure]["enabled"] = False
     (root / "base.yaml").write_text(yaml.safe_dump(cfg))
     wf = {"root": root, "repo": repo, "cfg": cfg, "work": root / "work"}
