@@ -37,7 +37,7 @@ import pandas as pd
 
 from . import stats, tidy
 from .conditions import CONDITIONS
-from .summary import exclude_diverged
+from .summary import exclude_diverged, summarise
 
 COLUMNS = [
     "claim", "figure", "dataset", "depth", "comparison", "test", "n", "statistic", "p_value", "effect",
@@ -72,6 +72,25 @@ class Tables:
 
     def setting(self, key: str) -> float:
         return float({**DEFAULTS, **self.context.get("claims", {})}[key])
+
+
+def study_tables(entry: dict, convergence: dict, context: dict, label: str | None = None) -> Tables:
+    """A study's tables from its own jobs' files only (``entry``: ``Plan.protocol_entries`` or
+    ``Plan.cnn_entry``: train metrics and details, {pretrain metrics file: [datasets]}, pretrain
+    details, and optionally OOD and meta files). ``label`` renames the experiment of its data-trained
+    rows (the protocol study puts every protocol's cells under one name); None keeps the files' own."""
+    users = label or entry["experiment"]
+    pretrain_map = {path: [[users, d] for d in datasets] for path, datasets in entry["pretrain"].items()}
+    metrics = tidy.aggregate(entry["train"], pretrain_map)
+    details = tidy.concat_tables([*entry["train_details"], *entry["pretrain_details"]], tidy.DETAIL_COLUMNS,
+                                 tidy.DETAIL_DTYPES)  # fmt: skip
+    ood = tidy.concat_tables(entry.get("ood", []), tidy.OOD_COLUMNS, tidy.OOD_DTYPES)
+    meta = tidy.concat_tables(entry.get("meta", []), tidy.META_COLUMNS, tidy.META_DTYPES)
+    if label:
+        metrics, ood = metrics.assign(experiment=label), ood.assign(experiment=label)
+        details["experiment"] = details.experiment.where(details.experiment == "pretrain", label)
+    pretrain = tidy.concat_tables(list(entry["pretrain"]))
+    return Tables(metrics, summarise(metrics, **convergence), pretrain, details, ood, meta, context=context)
 
 
 def _row(

@@ -92,6 +92,8 @@ class CNNArchitecture:
 
 
 class StackedCNN(Stack, nn.Module):
+    ARCHITECTURE = CNNArchitecture
+
     def __init__(self, arch: CNNArchitecture, seeds: list[int]):
         super().__init__()
         self.arch = arch

@@ -33,8 +33,7 @@ class Family:
     name: str
     description: str
     architecture: Callable[[dict, int, int, int], object]  # (model block, input size, classes, depth) -> arch
-    stack: type  # the stacked model: Stack(arch, seeds)
-    arch_type: type
+    stack: type  # the stacked model: Stack(arch, seeds); its ARCHITECTURE is the architecture's class
     depth: Callable[[dict], int] | None = None  # the depth a model block fixes; None: the cell's
 
 
@@ -61,13 +60,12 @@ def _cnn(model: dict, in_dim: int, n_classes: int, depth: int) -> CNNArchitectur
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family(MLP, "fully connected: Linear -> ReLU (-> BatchNorm) per hidden layer", _mlp, StackedMLP, Architecture),
+        Family(MLP, "fully connected: Linear -> ReLU (-> BatchNorm) per hidden layer", _mlp, StackedMLP),
         Family(
             "cnn",
             "convolutional: (conv k x k -> ReLU -> max-pool) per channel count, a hidden Linear, the readout",
             _cnn,
             StackedCNN,
-            CNNArchitecture,
             depth=cnn_depth,
         ),
     )
@@ -84,7 +82,7 @@ def family_of(model: dict) -> Family:
 
 def family_of_arch(arch) -> Family:
     for f in FAMILIES.values():
-        if isinstance(arch, f.arch_type):
+        if isinstance(arch, f.stack.ARCHITECTURE):
             return f
     raise TypeError(f"{type(arch).__name__} is no registered family's architecture")
 
@@ -118,7 +116,7 @@ def load_checkpoint(path: str | Path, rule: str = "pretrain") -> tuple:
     payload = load_torch(path, "checkpoint", rule)
     try:
         fam = FAMILIES[payload.get("family", MLP)]
-        arch = fam.arch_type(**payload["arch"])
+        arch = fam.stack.ARCHITECTURE(**payload["arch"])
         model = fam.stack(arch, payload["seeds"], **{k: payload[k] for k in fam.stack.OPTIONS})
         model.load_state_dict(payload["state_dict"])
     except Exception as exc:

@@ -19,12 +19,10 @@ from __future__ import annotations
 import pandas as pd
 
 from .claims import COLUMNS as CLAIM_COLUMNS
-from .claims import Tables, claims_table
+from .claims import Tables, claims_table, study_tables
 from .mechanism import Tables as MechanismTables
 from .mechanism import markdown as mechanism_markdown
 from .mechanism import mechanism_table
-from .summary import summarise
-from .tidy import DETAIL_COLUMNS, DETAIL_DTYPES, META_COLUMNS, META_DTYPES, OOD_COLUMNS, OOD_DTYPES, aggregate, concat_tables
 from .verdict import COLUMNS as VERDICT_COLUMNS
 from .verdict import markdown as verdict_markdown
 from .verdict import verdict_table
@@ -37,14 +35,7 @@ VERDICT_TABLE_COLUMNS = ["family", *VERDICT_COLUMNS]
 def tables_for(entry: dict, convergence: dict, context: dict) -> Tables:
     """The family experiment's tables from its jobs' files (``entry``: ``Plan.cnn_entry``), with the
     claims' context (``context_of``)."""
-    label = entry["experiment"]
-    pretrain_map = {path: [[label, d] for d in datasets] for path, datasets in entry["pretrain"].items()}
-    metrics = aggregate(entry["train"], pretrain_map)
-    details = concat_tables([*entry["train_details"], *entry["pretrain_details"]], DETAIL_COLUMNS, DETAIL_DTYPES)
-    pretrain = concat_tables(list(entry["pretrain"]))
-    ood = concat_tables([], OOD_COLUMNS, OOD_DTYPES)
-    meta = concat_tables([], META_COLUMNS, META_DTYPES)
-    return Tables(metrics, summarise(metrics, **convergence), pretrain, details, ood, meta, context=context_of(entry, context))
+    return study_tables(entry, convergence, context_of(entry, context))
 
 
 def context_of(entry: dict, context: dict) -> dict:

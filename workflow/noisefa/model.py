@@ -66,8 +66,10 @@ class Architecture:
 class Stack:
     """What every stacked model (``StackedMLP``, ``noisefa.cnn.StackedCNN``) shares: its networks'
     seeds, one feedback buffer B<i> per layer, and taking some of its networks into a new stack.
+    ``ARCHITECTURE`` is the class of its ``arch`` (a checkpoint rebuilds it from its fields);
     ``OPTIONS`` name the constructor's arguments beyond (arch, seeds), which a checkpoint keeps."""
 
+    ARCHITECTURE: type
     OPTIONS: tuple[str, ...] = ()
 
     @property
@@ -95,6 +97,7 @@ class Stack:
 
 
 class StackedMLP(Stack, nn.Module):
+    ARCHITECTURE = Architecture
     OPTIONS = ("bn_momentum", "bn_eps")
 
     def __init__(self, arch: Architecture, seeds: list[int], bn_momentum: float = 0.1, bn_eps: float = 1e-5):

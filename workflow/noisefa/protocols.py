@@ -20,9 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .claims import COLUMNS as CLAIM_COLUMNS
-from .claims import Tables, claims_table, protocol_label
-from .summary import summarise
-from .tidy import DETAIL_COLUMNS, DETAIL_DTYPES, META_COLUMNS, META_DTYPES, OOD_COLUMNS, OOD_DTYPES, aggregate, concat_tables
+from .claims import Tables, claims_table, protocol_label, study_tables
 from .verdict import verdict_of
 
 LABEL = "protocol"  # the experiment name every protocol's cells get in its own tables
@@ -32,16 +30,9 @@ COLUMNS = ["noise_set", "protocol", "batchnorm", "claim", "verdict", *[c for c i
 
 
 def tables_for(entry: dict, convergence: dict, context: dict) -> Tables:
-    """One protocol's tables from its jobs' files (``entry``: see ``stages/protocols.py``)."""
-    pretrain_map = {path: [[LABEL, d] for d in datasets] for path, datasets in entry["pretrain"].items()}
-    metrics = aggregate(entry["train"], pretrain_map).assign(experiment=LABEL)
-    details = concat_tables([*entry["train_details"], *entry["pretrain_details"]], DETAIL_COLUMNS, DETAIL_DTYPES)
-    details["experiment"] = details.experiment.where(details.experiment == "pretrain", LABEL)
-    pretrain = concat_tables(list(entry["pretrain"]))
-    ood = concat_tables(entry.get("ood", []), OOD_COLUMNS, OOD_DTYPES).assign(experiment=LABEL)
-    meta = concat_tables(entry.get("meta", []), META_COLUMNS, META_DTYPES)
+    """One protocol's tables from its jobs' files (``entry``: ``Plan.protocol_entries``)."""
     ctx = {**context, "experiment": LABEL, "noise": entry["noise"], "batchnorm": entry["batchnorm"]}
-    return Tables(metrics, summarise(metrics, **convergence), pretrain, details, ood, meta, context=ctx)
+    return study_tables(entry, convergence, ctx, label=LABEL)
 
 
 def protocol_claims(entries: list[dict], convergence: dict, context: dict) -> pd.DataFrame:

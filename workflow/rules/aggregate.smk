@@ -129,7 +129,7 @@ rule table1:
 rule protocols:
     """The protocol study: the pretraining-dependent claims under every noise protocol and BatchNorm setting."""
     input:
-        files=protocol_inputs(),
+        files=study_inputs(PLAN.protocol_entries()),
         code=lib("noisefa.stages.protocols"),
     output:
         report(paths.PROTOCOLS_TABLE, caption="../report/protocols_table.rst", category="Claims"),
@@ -148,7 +148,7 @@ rule protocols:
 rule cnn_tables:
     """The CNN experiment judged by the same claims, verdict rule and controls (noisefa.family_study)."""
     input:
-        files=cnn_inputs(),
+        files=study_inputs([PLAN.cnn_entry()]),
         code=lib("noisefa.stages.family_study"),
     output:
         claims=report(paths.CNN_CLAIMS, caption="../report/cnn_claims.rst", category="CNN"),

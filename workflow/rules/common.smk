@@ -112,10 +112,14 @@ def lib(module):
     return [str(LIB / f) for f in closure(module)]
 
 
+def arch_key(wc):
+    """A job's architecture key (noisefa.experiments.ARCHS): its `arch` wildcard, else its experiment's."""
+    return wc.arch if "arch" in wc.keys() else experiment_arch(config, wc.experiment, int(wc.depth))
+
+
 def model_of(wc):
-    """The model block (noisefa.families) of a job's networks: its `arch` wildcard's, else its experiment's."""
-    key = wc.arch if "arch" in wc.keys() else experiment_arch(config, wc.experiment, int(wc.depth))
-    return model_block(config, key)
+    """The model block (noisefa.families) of a job's networks."""
+    return model_block(config, arch_key(wc))
 
 
 def job_spec(seeds, model=None, **extra):
@@ -185,7 +189,7 @@ def train_spec(wc):
         train=train_config(config, wc.experiment, wc.dataset),
         stop=train_stop(config, wc.experiment),
         **start_of(wc),
-        **divergence_of(experiment_arch(config, wc.experiment, int(wc.depth))),
+        **divergence_of(arch_key(wc)),
     )
 
 
@@ -196,11 +200,11 @@ def divergence_of(arch_key):
 
 def pretrain_spec(wc, extra=None):
     # No **kwargs here: Snakemake would fill them with the job's input, output and resources.
-    key = wc.arch if "arch" in wc.keys() else experiment_arch(config, wc.experiment, int(wc.depth))
+    key = arch_key(wc)
     pre = pretrain_block(config, key, int(wc.depth))
     return job_spec(
         wc.seeds,
-        model_block(config, key),
+        model_of(wc),
         **{"experiment": "pretrain", "depth": int(wc.depth), "pretrain": pre, **divergence_of(key), **(extra or {})},
     )
 
@@ -279,10 +283,12 @@ def mechanism_context():
             "alpha": config["claims"]["mechanism_alpha"]}  # fmt: skip
 
 
-def protocol_inputs():
+def study_inputs(entries):
+    """Every file a study's entries (Plan.protocol_entries, Plan.cnn_entry; None: off) read, once each."""
     files = []
-    for e in PLAN.protocol_entries():
-        files += e["train"] + e["train_details"] + list(e["pretrain"]) + e["pretrain_details"] + e["ood"] + e["meta"]
+    for e in filter(None, entries):
+        files += e["train"] + e["train_details"] + list(e["pretrain"]) + e["pretrain_details"]
+        files += e.get("ood", []) + e.get("meta", [])
     return list(dict.fromkeys(files))
 
 
@@ -290,11 +296,6 @@ def protocols_spec():
     context = {"noise_specs": config["noise"]["sets"], "claims": config["claims"]}
     return json.dumps({"protocols": PLAN.protocol_entries(), "convergence": config["convergence"], "context": context},
                       sort_keys=True)  # fmt: skip
-
-
-def cnn_inputs():
-    e = PLAN.cnn_entry() or {"train": [], "train_details": [], "pretrain": {}, "pretrain_details": []}
-    return list(dict.fromkeys(e["train"] + e["train_details"] + list(e["pretrain"]) + e["pretrain_details"]))
 
 
 def cnn_spec():
