@@ -1,8 +1,8 @@
-"""Tables in their contracts for tests that build them by hand (noisefa.tidy holds the contracts)."""
+"""Tables in their contracts for tests that build them by hand (noisefa.analysis.tidy holds the contracts)."""
 
 import pandas as pd
 
-from noisefa import tidy
+from noisefa.analysis import tidy
 
 _NEUTRAL = {"kind": "main", "train_size": pd.NA, "converged": True, "diverged": False}
 

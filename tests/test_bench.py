@@ -5,11 +5,12 @@ import json
 import torch
 from numerics import F64, float64
 
-from noisefa import bench, precision
-from noisefa.engine import TensorBatches, make_optimizer
-from noisefa.learning_rules import get_rule
-from noisefa.metrics import stacked_cross_entropy
-from noisefa.model import Architecture, StackedMLP
+from noisefa import precision
+from noisefa.nets.engine import TensorBatches, make_optimizer
+from noisefa.nets.learning_rules import get_rule
+from noisefa.nets.metrics import stacked_cross_entropy
+from noisefa.nets.model import Architecture, StackedMLP
+from noisefa.tools import bench
 
 
 class Float64(torch.utils.data.Dataset):

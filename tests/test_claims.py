@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from noisefa.claims import COLUMNS, Tables, claims_table
-from noisefa.details import probability_rows
+from noisefa.analysis.claims import COLUMNS, Tables, claims_table
+from noisefa.nets.details import probability_rows
 
 SHAPE = "noise:in64_c10"
 CONTEXT = {
@@ -372,8 +372,8 @@ def test_networks_that_diverged_in_training_leave_the_ood_claims():
 
 
 def test_the_verdict_counts_the_networks_it_left_out():
-    from noisefa.claims import left_out
-    from noisefa.verdict import markdown, verdict_table
+    from noisefa.analysis.claims import left_out
+    from noisefa.analysis.verdict import markdown, verdict_table
 
     t = _tables()
     assert left_out(t) == ""
@@ -418,7 +418,7 @@ def test_rows_only_shown_never_change_a_primary_rows_holm_adjustment():
 
 
 def test_an_unknown_rule_is_refused():
-    from noisefa import claims
+    from noisefa.analysis import claims
 
     rows = pd.DataFrame([{**{c: None for c in claims.COLUMNS[:12]}, "claim": "C1", "p_value": 0.5, "effect": 0.1,
                           "_kind": "lesser", "_null": 0.0, "_margin": np.nan, "_evidence_ok": True, "primary": True,
@@ -447,7 +447,7 @@ def test_c12_error_gap_decides_and_a_logit_blow_up_cannot_make_it_hold():
     assert loss.holds and not loss.primary  # the old primary row: it measured the blow-up
     assert error.primary and error.direction == "contradicts"
     assert by[("C12", "test_logit_range fa_w vs fa_wo, 100 training images")].effect < -700  # shown, so a reader sees it
-    from noisefa.verdict import verdict_table
+    from noisefa.analysis.verdict import verdict_table
 
     assert verdict_table(table).set_index("claim").loc["C12", "verdict"] == "contradicted"
 
@@ -527,7 +527,7 @@ def test_c2_is_reported_beside_the_papers_fresh_noise_protocol():
     table = claims_table(t)
     fresh = table[(table.claim == "C2") & (table.noise_set == "fresh")]
     assert len(fresh) and not fresh.primary.any() and set(fresh.protocol) == {"fresh"}
-    from noisefa.verdict import verdict_table
+    from noisefa.analysis.verdict import verdict_table
 
     v = verdict_table(table).set_index("claim")
     assert v.loc["C2", "kind"] == "premise" and v.loc["C1", "kind"] == "check"
@@ -558,7 +558,7 @@ def test_c7b_both_arms_must_move_from_the_untrained_state():
                 met.append(_row("main", "d", cond, seed, "data", 10, "wb_distance_norm", final + 0.01 * rng.normal(), "2"))
         return claims_table(Tables(pd.DataFrame(met), EMPTY_SUMMARY, context={"experiment": "main"}))
 
-    from noisefa.verdict import verdict_table
+    from noisefa.analysis.verdict import verdict_table
 
     moved = table(0.5, 1.0)
     assert moved[moved.claim == "C7b"].holds.all() and len(moved[moved.claim == "C7b"]) == 2
@@ -569,7 +569,7 @@ def test_c7b_both_arms_must_move_from_the_untrained_state():
 def test_one_network_per_cell_tests_nothing():
     """n_seeds: 1 gave zero-width intervals and 'fails'; one network per cell is no sample: every
     statement is 'not computed', while the same tables with ten networks decide most of them."""
-    from noisefa.verdict import verdict_table
+    from noisefa.analysis.verdict import verdict_table
 
     t = _tables()
     ten = verdict_table(claims_table(t), t.context)

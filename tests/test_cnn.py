@@ -1,4 +1,4 @@
-"""The stacked CNN (noisefa.cnn) in float64: backprop equals torch's own layers per network, FA
+"""The stacked CNN (noisefa.nets.cnn) in float64: backprop equals torch's own layers per network, FA
 with B = W is backprop, FA sends its error through B, networks of a stack never mix, seeds make
 the init, and FA learns a small image task."""
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from noisefa.cnn import CNNArchitecture, StackedCNN
-from noisefa.learning_rules import get_rule
+from noisefa.nets.cnn import CNNArchitecture, StackedCNN
+from noisefa.nets.learning_rules import get_rule
 
 ARCH = CNNArchitecture((1, 8, 8), 3, channels=(2, 3), kernel=3, pool=2, hidden=5)
 
@@ -145,7 +145,7 @@ def test_kolen_pollack_moves_the_kernels_feedback_toward_w():
 
 
 def test_alignment_metrics_of_kernels_are_per_input_channel():
-    from noisefa.metrics import effective_rank, neuron_angles, unfolded, wb_distance
+    from noisefa.nets.metrics import effective_rank, neuron_angles, unfolded, wb_distance
 
     g = torch.Generator().manual_seed(5)
     W = torch.randn(2, 4, 3, 3, 3, generator=g, dtype=torch.float64)
@@ -165,10 +165,10 @@ def test_alignment_metrics_of_kernels_are_per_input_channel():
 
 
 def test_kernels_rotate_toward_b_per_input_channel():
-    """fa_aligned's rotation (noisefa.starts) on kernels: every input channel's slice at the target
+    """fa_aligned's rotation (noisefa.nets.starts) on kernels: every input channel's slice at the target
     angle from B's, its norm kept; a linear layer's columns as before."""
-    from noisefa.metrics import neuron_angles
-    from noisefa.starts import rotate_toward
+    from noisefa.nets.metrics import neuron_angles
+    from noisefa.nets.starts import rotate_toward
 
     g = torch.Generator().manual_seed(6)
     W = torch.randn(2, 4, 3, 5, 5, generator=g)
@@ -187,7 +187,7 @@ def test_kernels_rotate_toward_b_per_input_channel():
 def test_the_benchmark_s_usual_network_does_the_same_work(tmp_path):
     """bench_cnn compares equal work: its per-network nn.Module (FA over F.conv2d / F.linear) gives
     the stacked network's FA gradients; the benchmark writes its table's numbers (no timing asserted)."""
-    from noisefa import bench_cnn
+    from noisefa.tools import bench_cnn
 
     net, (x, y) = _net(), _batch(seed=7)
     stacked = _grads(net, "fa", x, y)
@@ -206,7 +206,7 @@ def test_the_benchmark_s_usual_network_does_the_same_work(tmp_path):
 
 def test_weight_mirror_mirrors_kernels_as_their_unfolded_matrices():
     """WM's noise through a kernel's unfolded matrix: B tends to a copy of W, channel by channel."""
-    from noisefa.metrics import neuron_angles
+    from noisefa.nets.metrics import neuron_angles
 
     net = StackedCNN(ARCH, [0, 1])
     rule = get_rule("wm")
@@ -223,7 +223,7 @@ def test_the_engine_trains_a_stacked_cnn_as_it_trains_an_mlp():
     backprop (FA on this unnormalised CNN is unstable under some batch orders, as issue 24
     measured: that is the protocol study's question, not the engine's); a network selected from
     the stack is the same network."""
-    from noisefa.engine import TensorBatches, fit, make_optimizer
+    from noisefa.nets.engine import TensorBatches, fit, make_optimizer
 
     x, y, g = _prototype_task()
     net = StackedCNN(ARCH, [0, 1])
@@ -241,3 +241,66 @@ def test_the_engine_trains_a_stacked_cnn_as_it_trains_an_mlp():
     one = net.select([1])
     with torch.no_grad():
         torch.testing.assert_close(one(x[:5], get_rule("fa"))[0], net(x[:5], get_rule("fa"))[1])
+
+
+BN_ARCH = CNNArchitecture((1, 8, 8), 3, channels=(2, 3), kernel=3, pool=2, hidden=5, batchnorm=True)
+
+
+def _bn_alone(net, m, x, y):
+    """Network m of a BatchNorm stack through torch's layers: conv -> ReLU -> BatchNorm2d -> pool per
+    convolution, linear -> ReLU -> BatchNorm1d, the readout; outputs, gradients (W, b, gamma,
+    beta) and the running statistics after the step."""
+    ws = [w[m].detach().clone().requires_grad_() for w in net.weights]
+    bs = [b[m].detach().clone().requires_grad_() for b in net.biases]
+    gs = [g[m].detach().clone().requires_grad_() for g in net.bn_weight]
+    betas = [b[m].detach().clone().requires_grad_() for b in net.bn_bias]
+    means = [getattr(net, f"bn_mean{i}")[m].clone() for i in range(3)]
+    vars_ = [getattr(net, f"bn_var{i}")[m].clone() for i in range(3)]
+    h = x.view(-1, 1, 8, 8)
+    for i in range(2):
+        h = torch.relu(F.conv2d(h, ws[i], bs[i], padding=1))
+        h = F.max_pool2d(F.batch_norm(h, means[i], vars_[i], gs[i], betas[i], training=True), 2)
+    h = torch.relu(F.linear(h.flatten(1), ws[2], bs[2]))
+    h = F.batch_norm(h, means[2], vars_[2], gs[2], betas[2], training=True)
+    out = F.linear(h, ws[3], bs[3])
+    F.cross_entropy(out, y).backward()
+    return out.detach(), [t.grad for t in (*ws, *bs, *gs, *betas)], means, vars_
+
+
+def test_batchnorm_cnn_equals_torch_s_layers_per_network_and_keeps_w_and_b():
+    net, (x, y) = StackedCNN(BN_ARCH, [0, 1, 2]).double(), _batch(seed=3)
+    plain = _net()
+    for a, b in zip((*net.weights, *net.feedback), (*plain.weights, *plain.feedback)):
+        assert torch.equal(a, b)  # BatchNorm is not part of the init identity (as in the MLP)
+    want = [_bn_alone(net, m, x, y) for m in range(3)]
+    net.zero_grad()
+    logits = net(x, get_rule("bp"))
+    _loss(logits, y).backward()
+    params = (*net.weights, *net.biases, *net.bn_weight, *net.bn_bias)
+    for m, (out, grads, means, vars_) in enumerate(want):
+        torch.testing.assert_close(logits[m].detach(), out, rtol=0, atol=1e-12)
+        for p, g in zip(params, grads):
+            torch.testing.assert_close(p.grad[m], g, rtol=0, atol=1e-12)
+        for i in range(3):
+            torch.testing.assert_close(getattr(net, f"bn_mean{i}")[m], means[i], rtol=0, atol=1e-12)
+            torch.testing.assert_close(getattr(net, f"bn_var{i}")[m], vars_[i], rtol=0, atol=1e-12)
+
+
+def test_batchnorm_cnn_fa_is_bp_when_b_is_w_and_its_statistics_are_estimated_per_network():
+    net, (x, y) = StackedCNN(BN_ARCH, [0, 1]).double(), _batch(seed=4)
+    bp = _grads(net, "bp", x, y)
+    assert not torch.allclose(_grads(net, "fa", x, y)[0], bp[0])
+    for B, W in zip(net.feedback, net.weights):
+        B.copy_(W.detach())
+    for a, b in zip(_grads(net, "fa", x, y), bp):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    net.estimate_batchnorm(x)  # momentum 1: the batch's own statistics, every network its own
+    one = StackedCNN(BN_ARCH, [1]).double()
+    one.load_state_dict({k: v[1:] for k, v in net.state_dict().items()})
+    one.estimate_batchnorm(x)
+    for i in range(3):
+        torch.testing.assert_close(one.get_buffer(f"bn_var{i}")[0], net.get_buffer(f"bn_var{i}")[1], rtol=0, atol=1e-12)
+    assert not torch.equal(net.bn_var0[0], net.bn_var0[1])
+    net.eval(), one.eval()
+    with torch.no_grad():  # evaluation reads the running statistics: network 1 alone is network 1 stacked
+        torch.testing.assert_close(one(x, None)[0], net(x, None)[1], rtol=0, atol=1e-12)

@@ -1,4 +1,4 @@
-"""noisefa.compare: equal tables pass; each kind of change fails where it must (a verdict, a row's
+"""noisefa.analysis.compare: equal tables pass; each kind of change fails where it must (a verdict, a row's
 holds or direction, a sign, an effect, a cell mean or spread beyond what resampling gives, a
 protocols.csv verdict, a row on one side only) and is excused only where the rule says (a row near
 its threshold in both runs, same sign, effect within tolerance). On the shipped references: the
@@ -15,8 +15,8 @@ import pytest
 from pipeline_utils import REPO, stage
 from scipy import stats as sps
 
-from noisefa import stats
-from noisefa.compare import (
+from noisefa.analysis import stats
+from noisefa.analysis.compare import (
     BORDERLINE_RULE,
     CNN_CLAIMS,
     CNN_MECHANISM,
@@ -423,7 +423,7 @@ def _mech(d):
 
 
 def test_a_mechanism_effect_beyond_its_standard_errors_fails(tmp_path):
-    from noisefa.compare import _mechanism_se
+    from noisefa.analysis.compare import _mechanism_se
 
     ref, run = _copy("quick", tmp_path / "ref"), _copy("quick", tmp_path / "run")
     m = _mech(run)
@@ -468,7 +468,7 @@ def test_an_explanation_that_changes_alone_fails_and_one_side_is_noted(tmp_path)
 
 
 def test_the_cnn_s_tables_are_compared_and_a_real_change_fails(tmp_path):
-    """The CNN's own tables (noisefa.family_study) by the rules of their MLP twins: a verdict that
+    """The CNN's own tables (noisefa.analysis.family_study) by the rules of their MLP twins: a verdict that
     changes alone, a cell mean moved by many standard errors, a mechanism effect moved far, each fails
     and is named; only one side having them is a note."""
     ref = _copy("tiny", tmp_path / "ref")

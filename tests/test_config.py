@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from noisefa.config import ConfigError, load, schema, validate
+from noisefa.pipeline.config import ConfigError, load, schema, validate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,7 +157,7 @@ def test_docs_document_every_config_key():
 
 
 def test_pretrain_overrides_apply_per_depth():
-    from noisefa.experiments import pretrain_config
+    from noisefa.pipeline.experiments import pretrain_config
 
     cfg = validate({"datasets": ["synthetic"], "pretrain_overrides": {"depth4": {"lr": 0.003, "steps": 9000}}})
     assert pretrain_config(cfg, 4)["lr"] == 0.003 and pretrain_config(cfg, 4)["steps"] == 9000
@@ -165,7 +165,7 @@ def test_pretrain_overrides_apply_per_depth():
 
 
 def test_which_training_jobs_stop_at_convergence():
-    from noisefa.experiments import experiments, train_stop
+    from noisefa.pipeline.experiments import experiments, train_stop
 
     cfg = load(REPO / "config/config.yaml")
     assert all(train_stop(cfg, name) is None for name in experiments(cfg))  # late_epochs: every job to its cap
@@ -204,8 +204,8 @@ def test_an_external_ood_set_of_other_labels_is_refused_naming_the_key():
 
 @pytest.mark.parametrize("path", SHIPPED)
 def test_shipped_ood_jobs_test_only_external_sets_of_their_labels(path):
-    from noisefa.datasets import same_labels
-    from noisefa.plan import Plan, ood_external
+    from noisefa.data.datasets import same_labels
+    from noisefa.pipeline.plan import Plan, ood_external
 
     cfg = load(REPO / path)
     ood = cfg["ood"]
@@ -255,7 +255,7 @@ def test_integral_floats_are_integers_everywhere_the_schema_asks_for_one():
     assert (
         type(cfg["train_overrides"]["synthetic"]["epochs"]) is int and type(cfg["pretrain_overrides"]["depth3"]["steps"]) is int
     )
-    from noisefa.plan import Plan
+    from noisefa.pipeline.plan import Plan
 
     assert len(Plan(cfg).train()) > 0  # plan.py's range() took 2.0 before
     with pytest.raises(ConfigError, match=r"config key n_seeds: 2.5 is not of type 'integer'"):
@@ -296,7 +296,7 @@ def test_yaml_numbers_read_as_text_and_syntax_errors_say_what_to_write(tmp_path)
     (tmp_path / "bad.yaml").write_text("datasets: [synthetic]\ntrain: {lr: 0.02\n  epochs: 3\n")
     with pytest.raises(ConfigError, match=r"bad.yaml is not valid YAML at line 3, column 9"):
         load(tmp_path / "bad.yaml")
-    from noisefa.config import main
+    from noisefa.pipeline.config import main
 
     assert main([str(tmp_path / "bad.yaml")]) == 1
     (tmp_path / "one.yaml").write_text("train: {lr: 0.02}\n")

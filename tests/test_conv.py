@@ -1,4 +1,4 @@
-"""Stacked convolutions (noisefa.conv) and each rule's convolutional layer, in float64: backprop's
+"""Stacked convolutions (noisefa.nets.conv) and each rule's convolutional layer, in float64: backprop's
 gradients exactly; FA's input gradient is the transposed convolution with B (its equation) and its
 kernel gradient backprop's; sign-symmetry sends sign(W) at B's norm; networks of a stack never mix."""
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from noisefa.conv import plain_conv
-from noisefa.learning_rules import get_rule, sign_feedback
+from noisefa.nets.conv import plain_conv
+from noisefa.nets.learning_rules import get_rule, sign_feedback
 
 M, N, C, OUT, K, HW, PAD = 3, 4, 2, 5, 3, 7, 1
 

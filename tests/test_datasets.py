@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from noisefa.datasets import (
+from noisefa.data.datasets import (
     DATASETS,
     DEBIAN_FASHION_MNIST,
     DatasetUnavailable,
@@ -13,7 +13,7 @@ from noisefa.datasets import (
     load_prepared,
     prepare,
 )
-from noisefa.downloads import fetch
+from noisefa.data.downloads import fetch
 
 
 def test_registry_shapes():
@@ -112,7 +112,7 @@ def test_every_dataset_has_a_description_and_valid_shape():
 
 
 def test_every_dataset_has_a_label_space():
-    from noisefa.datasets import LABEL_SPACES, DatasetSpec, same_labels
+    from noisefa.data.datasets import LABEL_SPACES, DatasetSpec, same_labels
 
     spaces = {name: spec.label_space for name, spec in DATASETS.items()}
     assert {spaces[n] for n in ("mnist", "mnist5k", "usps", "digits")} == {"digits"}

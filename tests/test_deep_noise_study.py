@@ -2,7 +2,7 @@
 
 import math
 
-from noisefa import deep_noise_study as S
+from noisefa.tools import deep_noise_study as S
 
 
 def _result(losses, angles):
@@ -37,7 +37,7 @@ def test_the_study_never_selects_on_a_cells_networks():
 
     import yaml
 
-    from noisefa.deep_noise_study import STUDY_SEEDS
+    from noisefa.tools.deep_noise_study import STUDY_SEEDS
 
     repo = Path(__file__).resolve().parents[1]
     cap = yaml.safe_load((repo / "workflow/schemas/config.schema.yaml").read_text())["properties"]["n_seeds"]["maximum"]

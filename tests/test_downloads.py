@@ -18,8 +18,8 @@ import pytest
 import torch
 from pipeline_utils import run_ok, snakemake, stage, tiny_config
 
-from noisefa.datasets import DatasetUnavailable, Source, _resize, get_spec, prepare
-from noisefa.downloads import Settings, archives, fetch
+from noisefa.data.datasets import DatasetUnavailable, Source, _resize, get_spec, prepare
+from noisefa.data.downloads import Settings, archives, fetch
 
 TORCHVISION_SETS = ["mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "stl10", "usps"]
 

@@ -112,9 +112,9 @@ def test_a_new_rule_noise_type_and_figure_run_through_the_dag(tmp_path):
         elif src.exists():
             shutil.copy2(src, repo / name)
     lib = repo / "workflow" / "noisefa"
-    _append(lib / "learning_rules.py", RULE)
-    _append(lib / "noise.py", NOISE)
-    _append(lib / "datasets.py", DATASET)
+    _append(lib / "nets" / "learning_rules.py", RULE)
+    _append(lib / "data" / "noise.py", NOISE)
+    _append(lib / "data" / "datasets.py", DATASET)
     (lib / "figures" / "auc_bars.py").write_text(FIGURE_MODULE)
     _append(lib / "figures" / "registry.py", FIGURE_ENTRY)
     (repo / "workflow" / "report" / "auc_bars.rst").write_text("AUC of test accuracy per condition (mean over networks).\n")

@@ -1,4 +1,4 @@
-"""The model-family registry (noisefa.families) and the CNN experiment through the config, the plan
+"""The model-family registry (noisefa.nets.families) and the CNN experiment through the config, the plan
 and the stage CLIs: a family is one registry entry; the CNN's jobs, files and claims never mix with
 the MLP's."""
 
@@ -11,15 +11,15 @@ import pytest
 import torch
 from pipeline_utils import TINY, stage, tiny_noise_set
 
-from noisefa import metrics as M
-from noisefa.config import ConfigError, load, validate
-from noisefa.details import hidden_features, spectrum_rows
-from noisefa.engine import weight_rows
-from noisefa.experiments import CNN, experiments, model_block
-from noisefa.families import FAMILIES, architecture, build, family_of, family_of_arch, load_checkpoint, save_checkpoint
-from noisefa.plan import Plan
-from noisefa.resources import estimate, forward_flops_per_sample
-from noisefa.starts import new_feedback
+from noisefa.nets import metrics as M
+from noisefa.nets.details import hidden_features, spectrum_rows
+from noisefa.nets.engine import weight_rows
+from noisefa.nets.families import FAMILIES, architecture, build, family_of, family_of_arch, load_checkpoint, save_checkpoint
+from noisefa.nets.starts import new_feedback
+from noisefa.pipeline.config import ConfigError, load, validate
+from noisefa.pipeline.experiments import CNN, experiments, model_block
+from noisefa.pipeline.plan import Plan
+from noisefa.pipeline.resources import estimate, forward_flops_per_sample
 
 CNN_BLOCK = {"family": "cnn", "channels": [2, 4], "kernel": 3, "pool": 2, "hidden": 8}
 MLP_BLOCK = {"hidden": 16, "batchnorm": False}
@@ -52,6 +52,15 @@ def test_a_cnn_checkpoint_round_trips_and_an_mlp_s_keeps_its_old_payload(tmp_pat
     del payload["family"]  # a checkpoint written before the families: an MLP's
     torch.save(payload, tmp_path / "old.pt")
     assert load_checkpoint(tmp_path / "old.pt")[0].arch == mlp.arch
+    # a CNN with BatchNorm keeps its statistics; a CNN checkpoint from before BatchNorm still loads
+    bn = build({**CNN_BLOCK, "batchnorm": True}, 64, 10, 4, [0])
+    bn.estimate_batchnorm(torch.randn(16, 64))
+    save_checkpoint(bn, tmp_path / "bn.pt")
+    assert torch.equal(load_checkpoint(tmp_path / "bn.pt")[0].bn_var0, bn.bn_var0)
+    old = torch.load(tmp_path / "c.pt", weights_only=True)
+    del old["bn_momentum"], old["bn_eps"], old["arch"]["batchnorm"]
+    torch.save(old, tmp_path / "old_cnn.pt")
+    assert load_checkpoint(tmp_path / "old_cnn.pt")[0].arch == cnn.arch
 
 
 def test_kernel_metrics_read_the_unfolded_matrices_and_a_fresh_b_is_he_scaled():
@@ -89,6 +98,15 @@ def test_the_cnn_experiment_is_its_own_study_with_its_own_pretraining():
     assert list(entry["pretrain"].values()) == [["synthetic"]] and "/cnn/depth4/" in next(iter(entry["pretrain"]))
     assert model_block(cfg, "cnn") == {"family": "cnn", **cfg["cnn"]["model"]}
     assert model_block(cfg, "bn") == {**cfg["model"], "batchnorm": True}  # an MLP's spec is what it was
+    assert entry["batchnorm"] is False
+    # BatchNorm (D3) for the CNN: in its model block and its claims' context when on, no key when off
+    for bn, want in ((True, {"batchnorm": True}), (False, {})):
+        on = copy.deepcopy(cfg)
+        on["cnn"]["model"]["batchnorm"] = bn
+        on = validate(on)
+        assert model_block(on, "cnn") == {"family": "cnn", **cfg["cnn"]["model"], **want}
+        assert Plan(on).cnn_entry()["batchnorm"] is bn
+        assert architecture(model_block(on, "cnn"), 64, 10, 4).batchnorm is bn
     # the scheduler's estimate counts the CNN's convolutions: more work per image than the MLP's matrix products
     job = next(j for j in cnn_jobs if j.wc["condition"] == "bp")
     arch = architecture(model_block(cfg, "cnn"), 64, 10, 4)

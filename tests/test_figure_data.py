@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_hex
 
+from noisefa.analysis.summary import summarise
+from noisefa.analysis.tidy import frame, write_table
 from noisefa.figures import alignment, figure3, learning_curves, rules, style
-from noisefa.summary import summarise
-from noisefa.tidy import frame, write_table
 
 CONDS = ["bp", "fa_wo", "fa_w"]
 STEPS = [0, 10, 20, 30]

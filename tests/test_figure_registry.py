@@ -4,8 +4,8 @@ and every figure module is registered."""
 import importlib
 from pathlib import Path
 
-from noisefa.config import load, validate
 from noisefa.figures import registry
+from noisefa.pipeline.config import load, validate
 
 REPO = Path(__file__).resolve().parents[1]
 HELPERS = {"style", "panels", "registry", "__init__"}

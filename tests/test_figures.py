@@ -1,4 +1,4 @@
-"""Figures 1, 2 and 4 draw from small synthetic tables (the columns of noisefa.tidy), and their helpers
+"""Figures 1, 2 and 4 draw from small synthetic tables (the columns of noisefa.analysis.tidy), and their helpers
 pick the right rows. No pipeline run: every table and trajectory file is built here."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
+from noisefa.analysis.summary import summarise
+from noisefa.analysis.tidy import detail_frame, frame, write_table
 from noisefa.figures import figure1, figure2, figure4
-from noisefa.summary import summarise
-from noisefa.tidy import detail_frame, frame, write_table
 
 SHAPE = "noise:in16_c4"
 SEEDS = [0, 1, 2]

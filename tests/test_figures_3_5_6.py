@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from noisefa import tidy
+from noisefa.analysis import tidy
 from noisefa.figures import figure3, figure5, figure6
 
 CONDS = ["bp", "fa_wo", "fa_w"]

@@ -14,12 +14,12 @@ import torch
 import torch.nn.functional as F
 from numerics import F64, float64
 
-from noisefa.conditions import CONDITIONS
-from noisefa.config import validate
-from noisefa.engine import Resume, TensorBatches, fit, make_optimizer
-from noisefa.learning_rules import LEARNING_RULES, KolenPollack, StackedLinearFn, WeightMirror, get_rule, sign_feedback
-from noisefa.metrics import matrix_angle, stacked_cross_entropy
-from noisefa.model import Architecture, StackedMLP
+from noisefa.nets.engine import Resume, TensorBatches, fit, make_optimizer
+from noisefa.nets.learning_rules import LEARNING_RULES, KolenPollack, StackedLinearFn, WeightMirror, get_rule, sign_feedback
+from noisefa.nets.metrics import matrix_angle, stacked_cross_entropy
+from noisefa.nets.model import Architecture, StackedMLP
+from noisefa.pipeline.conditions import CONDITIONS
+from noisefa.pipeline.config import validate
 
 
 def _inputs(M=3, N=5, i=7, o=4, seed=0):
@@ -360,7 +360,7 @@ def test_a_finite_but_exploding_training_loss_is_warned_about_once(capsys):
 
 
 def test_progress_lines_show_what_the_job_is_for():
-    from noisefa.engine import progress_line
+    from noisefa.nets.engine import progress_line
 
     meta = [{"metric": "loss", "task": "meta", "value": 3.0}, {"metric": "loss", "task": "meta", "value": 5.0},
             {"metric": "batch_loss", "task": "noise", "value": 0.1}, {"metric": "loss", "task": "t", "value": 9.0}]  # fmt: skip

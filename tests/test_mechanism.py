@@ -1,12 +1,12 @@
-"""The mechanism table (noisefa.mechanism) on constructed networks: each explanation where it must
+"""The mechanism table (noisefa.analysis.mechanism) on constructed networks: each explanation where it must
 come out, and not where it must not."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from noisefa import mechanism as mech
-from noisefa import tidy
+from noisefa.analysis import mechanism as mech
+from noisefa.analysis import tidy
 
 N = 12
 CONTEXT = {"experiment": "main", "noise": "n60k", "alpha": 0.05}

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from numerics import F64, float64
 
-from noisefa.engine import evaluate_split
-from noisefa.learning_rules import get_rule
-from noisefa.meta import adapt, meta_loss
-from noisefa.model import Architecture, StackedMLP
+from noisefa.nets.engine import evaluate_split
+from noisefa.nets.learning_rules import get_rule
+from noisefa.nets.meta import adapt, meta_loss
+from noisefa.nets.model import Architecture, StackedMLP
 
 IN, C = 12, 4
 DEEP = Architecture(in_dim=IN, n_classes=C, depth=3, hidden=16, batchnorm=True)

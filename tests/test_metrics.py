@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from noisefa import metrics as M
+from noisefa.nets import metrics as M
 
 
 def test_angles_of_identical_orthogonal_opposite_matrices():
@@ -112,7 +112,7 @@ def test_readout_probabilities_sum_to_one_and_uniform_logits_are_chance():
 
 
 def test_plateau_rule_of_convergence():
-    from noisefa.summary import plateau
+    from noisefa.analysis.summary import plateau
 
     epochs = [1, 2, 3, 4, 5, 6, 7, 8]
     rising = [0.5, 0.6, 0.7, 0.8, 0.81, 0.8105, 0.8102, 0.8101]  # gains stop after epoch 5
@@ -191,9 +191,9 @@ def test_ece_of_a_diverged_network_is_nan_not_an_error():
 
 
 def test_calibrated_evaluation_keeps_loss_and_accuracy_and_matches_ece():
-    from noisefa.engine import evaluate_split
-    from noisefa.learning_rules import get_rule
-    from noisefa.model import Architecture, StackedMLP
+    from noisefa.nets.engine import evaluate_split
+    from noisefa.nets.learning_rules import get_rule
+    from noisefa.nets.model import Architecture, StackedMLP
 
     # float64: chunks of 64 rows against one product of 250 round differently, and a float32
     # confidence that moved across a bin edge would change the ECE (tests/numerics.py)
@@ -230,7 +230,7 @@ def _rows(curves, diverged=()):
 
 
 def test_all_converged_waits_for_the_window_the_slowest_network_and_never_for_a_diverged_one():
-    from noisefa.summary import all_converged
+    from noisefa.analysis.summary import all_converged
 
     flat = [(0.0, 0.1), (0.5, 0.8), (1.0, 0.8), (1.5, 0.8), (2.0, 0.8)]  # plateau from epoch 0.5, window 1
     rising = [(e, 0.1 + 0.2 * e) for e, _ in flat]
@@ -244,7 +244,7 @@ def test_all_converged_waits_for_the_window_the_slowest_network_and_never_for_a_
 
 
 def _model_and_data(seed: int = 0):
-    from noisefa.model import Architecture, StackedMLP
+    from noisefa.nets.model import Architecture, StackedMLP
 
     model = StackedMLP(Architecture(20, 5, 3, hidden=16, batchnorm=False), [0, 1, 2]).double()
     g = torch.Generator().manual_seed(seed)
@@ -254,8 +254,8 @@ def _model_and_data(seed: int = 0):
 
 
 def test_kept_logits_are_those_of_the_same_pass_and_change_no_loss_accuracy_or_calibration():
-    from noisefa.engine import evaluate_split
-    from noisefa.learning_rules import get_rule
+    from noisefa.nets.engine import evaluate_split
+    from noisefa.nets.learning_rules import get_rule
 
     model, x, y = _model_and_data()
     rule = get_rule("fa")
@@ -270,8 +270,8 @@ def test_kept_logits_are_those_of_the_same_pass_and_change_no_loss_accuracy_or_c
 
 
 def test_logit_range_of_a_network_whose_readout_is_ten_times_larger_is_ten_times_larger():
-    from noisefa.engine import evaluate_split
-    from noisefa.learning_rules import get_rule
+    from noisefa.nets.engine import evaluate_split
+    from noisefa.nets.learning_rules import get_rule
 
     model, x, y = _model_and_data()
     rule = get_rule("bp")
@@ -287,8 +287,8 @@ def test_logit_range_of_a_network_whose_readout_is_ten_times_larger_is_ten_times
 
 
 def test_the_calibrated_losses_do_not_move_when_the_readout_is_scaled():
-    from noisefa.engine import evaluate_split
-    from noisefa.learning_rules import get_rule
+    from noisefa.nets.engine import evaluate_split
+    from noisefa.nets.learning_rules import get_rule
 
     model, x, y = _model_and_data()
     rule = get_rule("bp")

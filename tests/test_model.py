@@ -6,11 +6,11 @@ import pytest
 import torch
 from numerics import F64, float64
 
-from noisefa.engine import TensorBatches, make_optimizer
-from noisefa.families import load_checkpoint, save_checkpoint
-from noisefa.learning_rules import get_rule
-from noisefa.metrics import stacked_cross_entropy
-from noisefa.model import Architecture, StackedMLP
+from noisefa.nets.engine import TensorBatches, make_optimizer
+from noisefa.nets.families import load_checkpoint, save_checkpoint
+from noisefa.nets.learning_rules import get_rule
+from noisefa.nets.metrics import stacked_cross_entropy
+from noisefa.nets.model import Architecture, StackedMLP
 from noisefa.seeds import generator
 
 ARCH = Architecture(in_dim=20, n_classes=4, depth=3, hidden=16, batchnorm=True)
@@ -167,7 +167,7 @@ def test_estimate_batchnorm_sets_running_statistics_to_the_batch_and_changes_not
 
 def test_step_0_evaluation_sees_batchnorm_statistics_of_the_phase_inputs():
     """Not the initial (0, 1): those make an untrained BN network evaluate as one without BN."""
-    from noisefa.engine import fit
+    from noisefa.nets.engine import fit
 
     model = StackedMLP(ARCH, [0, 1])
     g = torch.Generator().manual_seed(1)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from noisefa.noise import (
+from noisefa.data.noise import (
     DISTRIBUTIONS,
     NOISE_CHUNK,
     FixedNoiseBatches,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from noisefa.ood import TRANSFORMS, get_transform, shifted_test_set
+from noisefa.data.ood import TRANSFORMS, get_transform, shifted_test_set
 
 
 def _images(n=5, c=1, h=12, w=12, dtype=torch.uint8, seed=0):

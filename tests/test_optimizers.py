@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from noisefa import optimizers
+from noisefa.nets import optimizers
 
 CASES = [
     ("sgd", {"lr": 0.05}),
@@ -76,12 +76,13 @@ def test_state_of_another_optimiser_is_refused():
 
 def test_a_training_step_imports_no_dynamo():
     code = (
-        "import sys, torch; from noisefa.engine import make_optimizer; from noisefa.model import Architecture, StackedMLP;"
-        "from noisefa.learning_rules import get_rule; m = StackedMLP(Architecture(8, 3, 2, 5), [0, 1]);"
+        "import sys, torch; from noisefa.nets.engine import make_optimizer;"
+        "from noisefa.nets.model import Architecture, StackedMLP;"
+        "from noisefa.nets.learning_rules import get_rule; m = StackedMLP(Architecture(8, 3, 2, 5), [0, 1]);"
         "o = make_optimizer(m, {'optimizer': 'sgd', 'lr': 0.1, 'momentum': 0.9});"
         "m(torch.randn(2, 4, 8), get_rule('fa')).sum().backward(); o.step(); print('torch._dynamo' in sys.modules)"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(optimizers.__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(optimizers.__file__).parents[2])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "False"
 

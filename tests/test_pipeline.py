@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from pipeline_utils import TINY, snakemake
 
-from noisefa.config import load
 from noisefa.figures import registry
+from noisefa.pipeline.config import load
 
 FIGURES = registry.figures(load(TINY))  # the tiny config turns every figure on
 REPORTS = list(registry.reports(load(TINY)))
@@ -92,7 +92,7 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
     assert len(summary[summary.experiment == "size200"]) == 3 * 2
     claims = pd.read_csv(res / "tables/claims.csv")
     # every claim but C15 (no second 8x8 dataset to test on)
-    from noisefa.verdict import STATEMENTS
+    from noisefa.analysis.verdict import STATEMENTS
 
     expected = set(STATEMENTS) - {"C15"}
     assert set(claims.claim) == expected and claims.holds.dtype == bool

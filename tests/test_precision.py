@@ -13,11 +13,12 @@ float32 (error ~1e-7) fails as surely as a wrong gradient (error ~1).
 import pytest
 import torch
 
-from noisefa import config, precision
-from noisefa.engine import make_optimizer
-from noisefa.learning_rules import get_rule
-from noisefa.metrics import stacked_cross_entropy
-from noisefa.model import Architecture, StackedMLP
+from noisefa import precision
+from noisefa.nets.engine import make_optimizer
+from noisefa.nets.learning_rules import get_rule
+from noisefa.nets.metrics import stacked_cross_entropy
+from noisefa.nets.model import Architecture, StackedMLP
+from noisefa.pipeline import config
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from noisefa import paths, projection
-from noisefa.config import load
 from noisefa.errors import UserError
-from noisefa.resources import job_estimates
+from noisefa.pipeline import paths, projection
+from noisefa.pipeline.config import load
+from noisefa.pipeline.resources import job_estimates
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pandas as pd
 
-from noisefa.config import validate
-from noisefa.experiments import experiments, protocol_grid
+from noisefa.analysis.protocols import changed_claims, verdict_grid
 from noisefa.figures import protocols as fig
-from noisefa.protocols import changed_claims, verdict_grid
+from noisefa.pipeline.config import validate
+from noisefa.pipeline.experiments import experiments, protocol_grid
 
 SETS = {
     "fresh": {"distribution": "gaussian", "protocol": "fresh"},

@@ -13,9 +13,9 @@ import torch
 from pipeline_utils import REPO, run_ok, snakemake, stage, tiny_config
 
 from noisefa import files
-from noisefa.datasets import Source, check_idx, load_prepared, prepare
+from noisefa.analysis.summary import exclude_diverged, summarise
+from noisefa.data.datasets import Source, check_idx, load_prepared, prepare
 from noisefa.errors import DatasetUnavailable
-from noisefa.summary import exclude_diverged, summarise
 
 TRAIN_TARGET = "results/train/main/synthetic/depth2/fa_wo/seeds0-1/metrics.parquet"
 SLOW = {"train": {"epochs": 40, "evals_per_epoch": 2}, "depths": [2]}

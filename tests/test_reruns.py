@@ -169,7 +169,7 @@ def _edit(path: Path):
 
 def test_touching_without_editing_reruns_nothing(wf):
     time.sleep(1.1)
-    (wf["repo"] / "workflow/noisefa/learning_rules.py").touch()
+    (wf["repo"] / "workflow/noisefa/nets/learning_rules.py").touch()
     assert planned(wf, wf["cfg"]) == set()
 
 
@@ -196,7 +196,7 @@ def test_editing_a_library_file_reruns_only_jobs_that_import_it(wf):
         *{(rule, f"report={r}") for r in REPORTED for rule in ("notebook", "notebook_html")},
         ("all", ""),
     }
-    _edit(wf["repo"] / "workflow/noisefa/learning_rules.py")  # the rules: every network, no data or noise job
+    _edit(wf["repo"] / "workflow/noisefa/nets/learning_rules.py")  # the rules: every network, no data or noise job
     got = planned(wf, wf["cfg"])
     expected = {pretrain(d) for d in SHAPES} | {train(d, c) for d in SHAPES for c in ("bp", "fa_wo", "fa_w")} | DOWNSTREAM
     assert got == expected

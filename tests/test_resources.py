@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from noisefa import resources as R
-from noisefa.config import load
-from noisefa.noise import NOISE_CHUNK
+from noisefa.data.noise import NOISE_CHUNK
+from noisefa.pipeline import resources as R
+from noisefa.pipeline.config import load
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = {"epochs": 10, "evals_per_epoch": 4, "eval_train_samples": 10000, "train_subset": 0}

@@ -26,9 +26,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from noisefa.config import load as load_config
-from noisefa.plan import Plan
-from noisefa.resources import estimate
+from noisefa.pipeline.config import load as load_config
+from noisefa.pipeline.plan import Plan
+from noisefa.pipeline.resources import estimate
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"

@@ -10,12 +10,12 @@ import pytest
 import torch
 from pipeline_utils import stage, tiny_noise_set
 
-from noisefa import metrics as M
-from noisefa.conditions import CONTROLS, get_condition
-from noisefa.families import load_checkpoint
+from noisefa.analysis.summary import summarise
+from noisefa.analysis.tidy import OOD_COLUMNS
+from noisefa.nets import metrics as M
+from noisefa.nets.families import load_checkpoint
+from noisefa.pipeline.conditions import CONTROLS, get_condition
 from noisefa.stages.train import AT_ENDS
-from noisefa.summary import summarise
-from noisefa.tidy import OOD_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = {"hidden": 16, "batchnorm": True}
@@ -356,9 +356,9 @@ def _meta(workdir, spec, out):
 
 
 def test_meta_retraces_the_pretraining_and_adaptation_lowers_the_loss(workdir, tmp_path):
-    from noisefa.datasets import load_prepared
-    from noisefa.engine import evaluate_split
-    from noisefa.learning_rules import get_rule
+    from noisefa.data.datasets import load_prepared
+    from noisefa.nets.engine import evaluate_split
+    from noisefa.nets.learning_rules import get_rule
     from noisefa.stages.meta import task_data
 
     meta = {"snapshots": 3, "steps": 4, "lr": 0.05, "batch_size": 32, "train_samples": 200, "eval_samples": 300}
@@ -393,8 +393,8 @@ def test_meta_retraces_the_pretraining_and_adaptation_lowers_the_loss(workdir, t
     ctrl = c[c.start != "noise"]
     assert set(ctrl.start) == {"aligned", "newb", "scaled"} and set(ctrl.step) == {40}
     assert ctrl.groupby(["start", "task"]).seed.nunique().eq(2).all()
-    from noisefa.model import StackedMLP
-    from noisefa.starts import build
+    from noisefa.nets.model import StackedMLP
+    from noisefa.nets.starts import build
 
     scaled = build("scaled", StackedMLP(model.arch, model.seeds), model)
     scaled.estimate_batchnorm(x[: meta["batch_size"]])

@@ -1,13 +1,13 @@
-"""The controls' starts (noisefa.starts): each changes exactly what it claims to, and nothing else."""
+"""The controls' starts (noisefa.nets.starts): each changes exactly what it claims to, and nothing else."""
 
 import math
 
 import pytest
 import torch
 
-from noisefa import metrics as M
-from noisefa.model import Architecture, StackedMLP
-from noisefa.starts import MATCHED, STARTS, build, new_feedback, rotate_toward
+from noisefa.nets import metrics as M
+from noisefa.nets.model import Architecture, StackedMLP
+from noisefa.nets.starts import MATCHED, STARTS, build, new_feedback, rotate_toward
 
 ARCH = Architecture(in_dim=30, n_classes=7, depth=3, hidden=20, batchnorm=False)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from noisefa import stats
+from noisefa.analysis import stats
 
 
 def test_one_sample_t_known_values():

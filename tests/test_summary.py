@@ -8,11 +8,8 @@ import pandas as pd
 import pytest
 from pipeline_utils import stage, tiny_noise_set
 
-from noisefa import tidy
-from noisefa.config import validate
-from noisefa.experiments import train_stop
-from noisefa.stages.train import AT_ENDS
-from noisefa.summary import (
+from noisefa.analysis import tidy
+from noisefa.analysis.summary import (
     BLOWUP_FACTOR,
     LOGIT_RANGE_BOUND,
     all_converged,
@@ -22,6 +19,9 @@ from noisefa.summary import (
     late_accuracy,
     summarise,
 )
+from noisefa.pipeline.config import validate
+from noisefa.pipeline.experiments import train_stop
+from noisefa.stages.train import AT_ENDS
 
 KEYS = dict(experiment="main", dataset="d", noise="", depth=2, condition="fa_wo", phase="data", layer="")
 

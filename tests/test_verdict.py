@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from noisefa.claims import COLUMNS
-from noisefa.verdict import STATEMENTS, markdown, verdict_table
+from noisefa.analysis.claims import COLUMNS
+from noisefa.analysis.verdict import STATEMENTS, markdown, verdict_table
 
 
 def _claim_row(claim, holds, primary=True, comparison="x", p=0.0001, dataset="d", depth=2, effect=0.1, direction=None):

@@ -13,7 +13,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def _module_file(module: str) -> Path | None:
+def module_file(module: str) -> Path | None:
     parts = module.split(".")
     if parts[0] != "noisefa":
         return None
@@ -29,7 +29,7 @@ def _package_inits(module: str) -> list[Path]:
     return [PACKAGE_DIR.joinpath(*parts[1:i], "__init__.py") for i in range(1, len(parts))]
 
 
-def _imports(path: Path, module: str) -> set[str]:
+def imports_of(path: Path, module: str) -> set[str]:
     pkg = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -54,11 +54,11 @@ def closure(module: str) -> tuple[str, ...]:
         if mod in done_modules:
             continue
         done_modules.add(mod)
-        path = _module_file(mod)
+        path = module_file(mod)
         if path is None:
             continue
         seen.add(path)
         seen.update(p for p in _package_inits(mod) if p.exists())
-        todo.extend(_imports(path, mod))
+        todo.extend(imports_of(path, mod))
     root = PACKAGE_DIR.parent
     return tuple(sorted(str(p.relative_to(root)) for p in seen))

@@ -79,7 +79,7 @@ rule claims:
 
 
 rule mechanism:
-    """Which control reproduces each downstream effect of noise pretraining (noisefa.mechanism)."""
+    """Which control reproduces each downstream effect of noise pretraining (noisefa.analysis.mechanism)."""
     input:
         metrics=paths.METRICS,
         summary=paths.SUMMARY,
@@ -146,7 +146,7 @@ rule protocols:
 
 
 rule cnn_tables:
-    """The CNN experiment judged by the same claims, verdict rule and controls (noisefa.family_study)."""
+    """The CNN experiment judged by the same claims, verdict rule and controls (noisefa.analysis.family_study)."""
     input:
         files=study_inputs([PLAN.cnn_entry()]),
         code=lib("noisefa.stages.family_study"),

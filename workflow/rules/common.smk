@@ -3,11 +3,11 @@ import json
 import os
 import shlex
 
-from noisefa import paths
-from noisefa.conditions import CONDITIONS, get_condition
-from noisefa.config import describe, read_yaml, validate
-from noisefa.datasets import DATASETS, Source, get_spec, needs_fetch, raw_files_present
-from noisefa.experiments import (
+from noisefa.pipeline import paths
+from noisefa.pipeline.conditions import CONDITIONS, get_condition
+from noisefa.pipeline.config import describe, read_yaml, validate
+from noisefa.data.datasets import DATASETS, Source, get_spec, needs_fetch, raw_files_present
+from noisefa.pipeline.experiments import (
     CNN,
     CONTROLS as CONTROLS_EXPERIMENT,
     RULES,
@@ -30,12 +30,12 @@ from noisefa.experiments import (
     train_config,
     train_stop,
 )
-from noisefa.compare import OPTIONAL as COMPARED_OPTIONAL, REFERENCE_TABLES
+from noisefa.analysis.compare import OPTIONAL as COMPARED_OPTIONAL, REFERENCE_TABLES
 from noisefa.figures.registry import FIGURES, REPORT_NAMES, TABLES
 from noisefa.figures.registry import figures as registry_figures
 from noisefa.figures.registry import reports as registry_reports
-from noisefa.plan import Job, Plan, files, ood_external, seeds_of, shape
-from noisefa.resources import estimate
+from noisefa.pipeline.plan import Job, Plan, files, ood_external, seeds_of, shape
+from noisefa.pipeline.resources import estimate
 from noisefa.sources import closure
 
 # Schema (with defaults) and registry checks: a bad config stops here, before any job.
@@ -59,8 +59,8 @@ shell.prefix(
 # conda: paths are relative to the rule file (all rules live in workflow/rules/).
 ENV = "../../envs/noisefa.yaml"
 REPORT_ENV = "../../envs/report.yaml"
-# Every compute job of this config, with its wildcards (noisefa/plan.py); the targets below and
-# the scheduler's requests (noisefa/resources.py) both read it.
+# Every compute job of this config, with its wildcards (noisefa/pipeline/plan.py); the targets below and
+# the scheduler's requests (noisefa/pipeline/resources.py) both read it.
 PLAN = Plan(config)
 # Where raw dataset files live (what the fetch and prepare jobs are given).
 SOURCE = Source(Path(paths.TORCHVISION_ROOT), Path(config["data"]["local_dir"]) if config["data"]["local_dir"] else None)
@@ -113,12 +113,12 @@ def lib(module):
 
 
 def arch_key(wc):
-    """A job's architecture key (noisefa.experiments.ARCHS): its `arch` wildcard, else its experiment's."""
+    """A job's architecture key (noisefa.pipeline.experiments.ARCHS): its `arch` wildcard, else its experiment's."""
     return wc.arch if "arch" in wc.keys() else experiment_arch(config, wc.experiment, int(wc.depth))
 
 
 def model_of(wc):
-    """The model block (noisefa.families) of a job's networks."""
+    """The model block (noisefa.nets.families) of a job's networks."""
     return model_block(config, arch_key(wc))
 
 
@@ -166,7 +166,7 @@ def train_inputs(wc):
 
 
 def start_of(wc):
-    """A control's start parameters (noisefa.starts); none for the paper's conditions (their spec is unchanged)."""
+    """A control's start parameters (noisefa.nets.starts); none for the paper's conditions (their spec is unchanged)."""
     cond = get_condition(wc.condition)
     return {"start": {"aligned_angle": aligned_angle(config, wc.experiment)}} if cond.start == "aligned" else {}
 
@@ -214,7 +214,7 @@ def data_then_noise_input(wc):
     return PLAN.noise_of_data_then_noise(cell_job(wc, "data_then_noise")).file(paths.NOISE)
 
 
-# Scheduler requests derived from the work (noisefa/resources.py explains the model); a retry
+# Scheduler requests derived from the work (noisefa/pipeline/resources.py explains the model); a retry
 # after a walltime or memory kill asks for proportionally more.
 def mem_mb(rule):
     return lambda wc, attempt: estimate(config, Job.of(rule, wc), PLAN).mem_mb * attempt

@@ -1,4 +1,4 @@
-# `snakemake compare --configfile C`: this run against its config's reference results (noisefa/compare.py
+# `snakemake compare --configfile C`: this run against its config's reference results (noisefa/analysis/compare.py
 # states what is compared and each tolerance). compare_table writes every difference; compare fails
 # on any, after the table is on disk. protocols.csv, mechanism.csv and the CNN's tables are compared
 # when both the run and the reference have them (older references have none).

@@ -24,7 +24,7 @@ rule notebook:
         cnn=lambda wc: [paths.CNN_MD, paths.CNN_SUMMARY, paths.CNN_CLAIMS]
         if wc.report in ("cnn", "main") and config["cnn"]["enabled"]
         else [],
-        code=lib("noisefa.summary"),
+        code=lib("noisefa.analysis.summary"),
     output:
         paths.NOTEBOOK,
     params:

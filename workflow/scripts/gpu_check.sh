@@ -33,14 +33,14 @@ print("torch", torch.__version__, "device", torch.cuda.get_device_name() if dev 
 PY
 
 echo "== 1. engine benchmark, float32 and bf16, on $device"
-python -m noisefa.bench --device "$device" --precisions float32 bf16 --phases data noise --depths 2 5 \
+python -m noisefa.tools.bench --device "$device" --precisions float32 bf16 --phases data noise --depths 2 5 \
   --batches 128 --repeats "${BENCH_REPEATS:-3}" --steps "${BENCH_STEPS:-300}" --out "$out/bench.json"
 
 echo "== 2. main sweep of $config on $device (at most $sweep_s s)"
 results=$(mktemp -d)
 ln -s "$PWD/resources" "$results/resources"  # downloads and carried data files stay where they are
 mkdir -p resources
-targets=$(python -m noisefa.projection --configfile "$config" --targets)
+targets=$(python -m noisefa.pipeline.projection --configfile "$config" --targets)
 start=$(date +%s)
 # The targets first: --configfile, --config and --quiet each take every word after them.
 # shellcheck disable=SC2086
@@ -50,5 +50,5 @@ elapsed=$(( $(date +%s) - start ))
 for f in $(find "$results/results/benchmarks" -name '*.tsv' 2>/dev/null); do echo "${f#"$results"/} $(tail -1 "$f" | cut -f1)"; done > "$out/sweep_seconds.txt"
 
 echo "== 3. projection of config/config.yaml from the sweep ($elapsed s elapsed)"
-python -m noisefa.projection --configfile "$config" --root "$results" --project config/config.yaml --elapsed "$elapsed" \
+python -m noisefa.pipeline.projection --configfile "$config" --root "$results" --project config/config.yaml --elapsed "$elapsed" \
   | tee "$out/projection.txt"

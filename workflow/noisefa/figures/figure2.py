@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
+from ..analysis.summary import exclude_diverged
+from ..analysis.tidy import read_summary, read_table
 from ..files import load_torch
-from ..summary import exclude_diverged
-from ..tidy import read_summary, read_table
 from . import style
 from .panels import at_last, lines, no_data, pca_project, points_and_mean
 

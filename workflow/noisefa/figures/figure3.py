@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import transforms
 
-from ..tidy import read_summary
+from ..analysis.tidy import read_summary
 from . import style
 from .panels import ci_table, drop_diverged, mean_ci, no_data
 

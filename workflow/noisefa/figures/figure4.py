@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ..tidy import read_table
+from ..analysis.tidy import read_table
 from . import style
 from .panels import PRETRAIN_KEYS, at_last, drop_diverged, first_network, lines, log_x, no_data, points_and_mean
 

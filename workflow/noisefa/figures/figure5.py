@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..ood import TRANSFORMS
-from ..tidy import read_table
+from ..analysis.tidy import read_table
+from ..data.ood import TRANSFORMS
 from . import style
 from .panels import ci_lines, ci_table, no_data
 

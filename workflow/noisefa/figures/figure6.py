@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..analysis.tidy import noise_snapshots, read_table
 from ..files import load_torch
-from ..tidy import noise_snapshots, read_table
 from . import style
 from .panels import ci_lines, no_data, pca_project
 

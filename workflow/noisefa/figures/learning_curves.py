@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..summary import summarise
+from ..analysis.summary import summarise
 from . import style
 
 

@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..conditions import CONTROLS
-from ..mechanism import MEASURES, SHORT, UNDETERMINED
-from ..stats import mean_ci
+from ..analysis.mechanism import MEASURES, SHORT, UNDETERMINED
+from ..analysis.stats import mean_ci
+from ..pipeline.conditions import CONTROLS
 from . import style
 from .panels import no_data
 

@@ -8,9 +8,9 @@ import seaborn as sns
 import torch
 from matplotlib.ticker import NullFormatter
 
-from ..stats import mean_ci
-from ..summary import exclude_diverged, excluded_note
-from ..tidy import NETWORK_KEYS, PRETRAIN_KEYS, at_step, first_network  # noqa: F401 (figures import them here)
+from ..analysis.stats import mean_ci
+from ..analysis.summary import exclude_diverged, excluded_note
+from ..analysis.tidy import NETWORK_KEYS, PRETRAIN_KEYS, at_step, first_network  # noqa: F401 (figures import them here)
 from . import style
 from .style import ci95
 

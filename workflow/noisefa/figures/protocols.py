@@ -10,8 +10,8 @@ import pandas as pd
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
-from ..protocols import CLAIMS, protocol_column
-from ..stats import significant
+from ..analysis.protocols import CLAIMS, protocol_column
+from ..analysis.stats import significant
 from . import style
 
 # outcome of one test under one protocol, in the order of the colour map

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import paths
-from ..claims import protocol_label
-from ..datasets import get_spec
-from ..experiments import (
+from ..analysis.claims import protocol_label
+from ..analysis.protocols import protocol_column
+from ..data.datasets import get_spec
+from ..pipeline import paths
+from ..pipeline.experiments import (
     CNN,
     RULES,
     batchnorm_at,
@@ -27,7 +28,6 @@ from ..experiments import (
     pretrain_config,
     train_config,
 )
-from ..protocols import protocol_column
 
 TABLES = {  # the figure CLIs' table arguments -> the file each reads
     "metrics": paths.METRICS,

@@ -13,9 +13,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..conditions import CONDITIONS
-from ..summary import exclude_diverged
-from ..tidy import read_summary, read_table
+from ..analysis.summary import exclude_diverged
+from ..analysis.tidy import read_summary, read_table
+from ..pipeline.conditions import CONDITIONS
 from . import style
 from .panels import at_last, no_data, points_and_mean
 

@@ -14,11 +14,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ..conditions import CONDITIONS  # noqa: E402
+from ..analysis.stats import mean_ci  # noqa: E402
+from ..analysis.summary import exclude_diverged, excluded_note  # noqa: E402
+from ..analysis.tidy import read_table  # noqa: E402
 from ..files import atomic_write  # noqa: E402
-from ..stats import mean_ci  # noqa: E402
-from ..summary import exclude_diverged, excluded_note  # noqa: E402
-from ..tidy import read_table  # noqa: E402
+from ..pipeline.conditions import CONDITIONS  # noqa: E402
 
 PALETTE = {name: c.color for name, c in CONDITIONS.items()}  # one colour per condition, set in conditions.py
 

@@ -25,8 +25,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..summary import exclude_diverged, summarise
-from ..tidy import (
+from ..analysis.summary import exclude_diverged, summarise
+from ..analysis.tidy import (
     DETAIL_COLUMNS,
     DETAIL_DTYPES,
     META_COLUMNS,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..claims import Tables, claims_table, left_out
+from ..analysis.claims import Tables, claims_table, left_out
+from ..analysis.tidy import read_summary, read_table, write_table
+from ..analysis.verdict import markdown, verdict_table
 from ..files import atomic_write
 from ..runtime import parser, user_errors
-from ..tidy import read_summary, read_table, write_table
-from ..verdict import markdown, verdict_table
 
 
 def main(argv=None):

@@ -1,4 +1,4 @@
-"""Compare a run's tables with its config's reference results (``noisefa.compare``).
+"""Compare a run's tables with its config's reference results (``noisefa.analysis.compare``).
 
 ``table`` writes every compared value with its tolerance to results/tables/compare.csv;
 ``check`` reads that file and fails (exit 1), naming each difference, if a verdict differs or a
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..compare import compare, failures
-from ..tidy import write_table
+from ..analysis.compare import compare, failures
+from ..analysis.tidy import write_table
 
 
 def main(argv=None):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..family_study import family_claims, family_mechanism, family_verdicts, markdown, tables_for
+from ..analysis.family_study import family_claims, family_mechanism, family_verdicts, markdown, tables_for
+from ..analysis.tidy import write_table
 from ..files import atomic_write
 from ..runtime import user_errors
-from ..tidy import write_table
 
 
 def main(argv=None):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..datasets import Source
-from ..downloads import Settings, fetch
+from ..data.datasets import Source
+from ..data.downloads import Settings, fetch
 from ..files import atomic_write
 from ..runtime import user_errors
 

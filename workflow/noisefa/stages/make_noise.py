@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..data.noise import make_noise_dataset
 from ..files import save_torch
-from ..noise import make_noise_dataset
 from ..runtime import parser
 
 

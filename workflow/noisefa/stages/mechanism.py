@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..analysis.mechanism import Tables, dose_table, markdown, mechanism_table, on_curve
+from ..analysis.tidy import read_summary, read_table, write_table
 from ..files import atomic_write
-from ..mechanism import Tables, dose_table, markdown, mechanism_table, on_curve
 from ..runtime import parser, user_errors
-from ..tidy import read_summary, read_table, write_table
 
 
 def main(argv=None):

@@ -3,15 +3,15 @@
 Retraces the pretraining job's noise training (same networks, noise batches and
 optimiser: the trajectory is identical) and at ``meta.snapshots`` evenly spaced
 steps adapts a copy of every network to each task for ``meta.steps`` SGD steps
-(``noisefa.meta``). L_meta = sum over tasks of the loss after adaptation. The
+(``noisefa.nets.meta``). L_meta = sum over tasks of the loss after adaptation. The
 snapshot at step 0 is the untrained network (where FA w/o starts), the last one
 the noise-pretrained network (where FA w/ starts). For those two, the last
 layer's W is kept through every adaptation step (for the PCA of Fig. 6).
 
-With ``controls`` in the spec (the starts of ``noisefa.starts``: aligned, newb, scaled), the same
+With ``controls`` in the spec (the starts of ``noisefa.nets.starts``: aligned, newb, scaled), the same
 adaptation also runs from each control built from the untrained and the noise-pretrained networks
 (rows with that ``start`` at the last step): which ingredient of noise pretraining lowers the
-meta-loss (``noisefa.mechanism``, C16).
+meta-loss (``noisefa.analysis.mechanism``, C16).
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..datasets import load_prepared
-from ..engine import EXPLODING_LOSS, fit, make_optimizer
+from ..analysis.tidy import META_COLUMNS, META_DTYPES, write_table
+from ..data.datasets import load_prepared
 from ..errors import refuse_larger
-from ..experiments import noise_shape, snapshot_steps
-from ..families import build as build_stack
 from ..files import load_torch, save_torch
-from ..learning_rules import get_rule
-from ..meta import adapt
+from ..nets.engine import EXPLODING_LOSS, fit, make_optimizer
+from ..nets.families import build as build_stack
+from ..nets.learning_rules import get_rule
+from ..nets.meta import adapt
+from ..nets.starts import build
+from ..pipeline.experiments import noise_shape, snapshot_steps
 from ..runtime import parser, setup_job, user_errors
 from ..seeds import generator
-from ..starts import build
-from ..tidy import META_COLUMNS, META_DTYPES, write_table
 from .pretrain import noise_source
 
 

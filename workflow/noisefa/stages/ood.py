@@ -17,14 +17,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..datasets import standardise
-from ..engine import evaluate_split
-from ..families import load_checkpoint
+from ..analysis.tidy import OOD_COLUMNS, OOD_DTYPES, write_table
+from ..data.datasets import standardise
+from ..data.ood import shifted_test_set
 from ..files import load_torch
-from ..learning_rules import get_rule
-from ..ood import shifted_test_set
+from ..nets.engine import evaluate_split
+from ..nets.families import load_checkpoint
+from ..nets.learning_rules import get_rule
 from ..runtime import parser, setup_job, user_errors
-from ..tidy import OOD_COLUMNS, OOD_DTYPES, write_table
 
 
 def _evaluate(model, rule, x, y) -> dict[str, torch.Tensor]:

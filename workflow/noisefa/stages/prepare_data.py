@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..datasets import Source, prepare
+from ..data.datasets import Source, prepare
 from ..runtime import user_errors
 
 

@@ -16,19 +16,19 @@ from pathlib import Path
 
 import torch
 
-from .. import paths
-from ..details import Recorded, Trajectory, neuron_rows, readout_rows, spectrum_rows
-from ..engine import Resume, eval_schedule, fingerprint, fit, make_optimizer, rows_from, weight_rows
+from ..analysis.tidy import detail_frame, frame, write_table
+from ..data.noise import FixedNoiseBatches, FreshNoiseStream, sample
 from ..errors import CorruptFile, refuse_larger, remake_hint
-from ..experiments import noise_shape
-from ..families import architecture, family_of_arch, load_checkpoint, save_checkpoint
 from ..files import load_torch
-from ..learning_rules import get_rule
-from ..model import Stack
-from ..noise import FixedNoiseBatches, FreshNoiseStream, sample
+from ..nets.details import Recorded, Trajectory, neuron_rows, readout_rows, spectrum_rows
+from ..nets.engine import Resume, eval_schedule, fingerprint, fit, make_optimizer, rows_from, weight_rows
+from ..nets.families import architecture, family_of_arch, load_checkpoint, save_checkpoint
+from ..nets.learning_rules import get_rule
+from ..nets.stack import Stack
+from ..pipeline import paths
+from ..pipeline.experiments import noise_shape
 from ..runtime import parser, resume_path, setup_job, user_errors
 from ..seeds import generator
-from ..tidy import detail_frame, frame, write_table
 
 
 def readout_probes(noise: dict, n: int) -> torch.Tensor:

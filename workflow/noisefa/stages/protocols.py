@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..protocols import changed_claims, protocol_claims, verdict_grid
+from ..analysis.protocols import changed_claims, protocol_claims, verdict_grid
+from ..analysis.tidy import write_table
 from ..runtime import user_errors
-from ..tidy import write_table
 
 
 def main(argv=None):

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..conditions import CONDITIONS
+from ..analysis.summary import exclude_diverged
+from ..analysis.tidy import read_summary, write_table
 from ..files import atomic_write
+from ..pipeline.conditions import CONDITIONS
 from ..runtime import parser, user_errors
-from ..summary import exclude_diverged
-from ..tidy import read_summary, write_table
 
 CELL = ["dataset", "condition"]
 

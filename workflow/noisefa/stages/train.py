@@ -2,7 +2,7 @@
 
 FA w/ starts from the noise-pretrained checkpoint, BP and FA w/o from the same
 seeded initial W (and, for FA, the same B); a control (``conditions.CONTROLS``) from what its
-start (``noisefa.starts``) makes of the seeded networks and that checkpoint. Evaluates every ``1/evals_per_epoch``
+start (``noisefa.nets.starts``) makes of the seeded networks and that checkpoint. Evaluates every ``1/evals_per_epoch``
 epoch: test loss and accuracy, per layer the alignment angle, W-B distance,
 effective rank and the angle between the rule's update and BP's, and per hidden
 layer the effective dimensionality of its features' Gram matrix; at the first and
@@ -21,11 +21,13 @@ from pathlib import Path
 
 import torch
 
-from .. import metrics as M
-from ..conditions import get_condition
-from ..datasets import load_prepared
-from ..details import Recorded, Trajectory, hidden_features, neuron_rows, reliability_rows
-from ..engine import (
+from ..analysis.summary import all_converged
+from ..analysis.tidy import detail_frame, frame, write_table
+from ..data.datasets import load_prepared
+from ..errors import CorruptFile, refuse_larger
+from ..nets import metrics as M
+from ..nets.details import Recorded, Trajectory, hidden_features, neuron_rows, reliability_rows
+from ..nets.engine import (
     Resume,
     TensorBatches,
     delta_angles,
@@ -36,15 +38,13 @@ from ..engine import (
     rows_from,
     weight_rows,
 )
-from ..errors import CorruptFile, refuse_larger
-from ..families import architecture, family_of_arch, load_checkpoint, save_checkpoint
-from ..learning_rules import get_rule
-from ..model import Stack
+from ..nets.families import architecture, family_of_arch, load_checkpoint, save_checkpoint
+from ..nets.learning_rules import get_rule
+from ..nets.stack import Stack
+from ..nets.starts import build
+from ..pipeline.conditions import get_condition
 from ..runtime import parser, resume_path, setup_job, user_errors
 from ..seeds import generator
-from ..starts import build
-from ..summary import all_converged
-from ..tidy import detail_frame, frame, write_table
 
 # metrics evaluated at the first and the last step only (tidy.METRICS says what each is)
 AT_ENDS = (
@@ -60,7 +60,7 @@ ECE_BINS = 15  # equal-width confidence bins of the test-set ECE and reliability
 
 
 def initial_model(spec: dict, arch, pretrained: Path | None, start: str = "init") -> Stack:
-    """The networks a job starts from: what ``start`` (noisefa.starts) makes of the seeded stack
+    """The networks a job starts from: what ``start`` (noisefa.nets.starts) makes of the seeded stack
     and, where given, of the noise-pretrained twin checkpoint ``pretrained`` (checked first: same
     architecture, seeds and B)."""
     fresh = family_of_arch(arch).stack(arch, spec["seeds"])
