@@ -62,8 +62,8 @@ FIGURE_MODULE = '''"""AUC of every condition of the main sweep (a figure added b
 
 import matplotlib.pyplot as plt
 
-from ..summary import exclude_diverged
-from ..tidy import read_summary
+from ..analysis.summary import exclude_diverged
+from ..analysis.tidy import read_summary
 from . import style
 
 

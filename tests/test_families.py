@@ -96,7 +96,8 @@ def test_the_cnn_experiment_is_its_own_study_with_its_own_pretraining():
     entry = plan.cnn_entry()
     assert entry["experiment"] == CNN and len(entry["train"]) == len(cnn_jobs)
     assert list(entry["pretrain"].values()) == [["synthetic"]] and "/cnn/depth4/" in next(iter(entry["pretrain"]))
-    assert model_block(cfg, "cnn") == {"family": "cnn", **cfg["cnn"]["model"]}
+    layers = {k: v for k, v in cfg["cnn"]["model"].items() if k != "batchnorm"}
+    assert model_block(cfg, "cnn") == {"family": "cnn", **layers}  # BatchNorm off: no key, the spec of before
     assert model_block(cfg, "bn") == {**cfg["model"], "batchnorm": True}  # an MLP's spec is what it was
     assert entry["batchnorm"] is False
     # BatchNorm (D3) for the CNN: in its model block and its claims' context when on, no key when off
@@ -104,7 +105,7 @@ def test_the_cnn_experiment_is_its_own_study_with_its_own_pretraining():
         on = copy.deepcopy(cfg)
         on["cnn"]["model"]["batchnorm"] = bn
         on = validate(on)
-        assert model_block(on, "cnn") == {"family": "cnn", **cfg["cnn"]["model"], **want}
+        assert model_block(on, "cnn") == {"family": "cnn", **layers, **want}
         assert Plan(on).cnn_entry()["batchnorm"] is bn
         assert architecture(model_block(on, "cnn"), 64, 10, 4).batchnorm is bn
     # the scheduler's estimate counts the CNN's convolutions: more work per image than the MLP's matrix products

@@ -36,6 +36,7 @@ from noisefa.figures.registry import figures as registry_figures
 from noisefa.figures.registry import reports as registry_reports
 from noisefa.pipeline.plan import Job, Plan, files, ood_external, seeds_of, shape
 from noisefa.pipeline.resources import estimate
+from noisefa.nets.families import family_of
 from noisefa.sources import closure
 
 # Schema (with defaults) and registry checks: a bad config stops here, before any job.
@@ -122,6 +123,11 @@ def model_of(wc):
     return model_block(config, arch_key(wc))
 
 
+def family_code(wc):
+    """The library files of a job's model family (no stage imports one): editing the CNN reruns its jobs only."""
+    return lib(family_of(model_of(wc)).module)
+
+
 def job_spec(seeds, model=None, **extra):
     """JSON of a job's hyper-parameters: it is in params, so changing one reruns the job."""
     return json.dumps(
@@ -159,7 +165,7 @@ def ood_spec(wc):
 
 
 def train_inputs(wc):
-    inputs = {"data": paths.DATA.format(dataset=wc.dataset), "code": lib("noisefa.stages.train")}
+    inputs = {"data": paths.DATA.format(dataset=wc.dataset), "code": lib("noisefa.stages.train"), "family": family_code(wc)}
     if get_condition(wc.condition).pretrained:
         inputs["pretrained"] = PLAN.pretrain_of_train(cell_job(wc)).file(paths.PRETRAIN_CHECKPOINT)
     return inputs

@@ -6,6 +6,7 @@ rule meta:
         noise=paths.NOISE,
         tasks=lambda wc: [paths.DATA.format(dataset=t) for t in config["meta"]["tasks"]],
         code=lib("noisefa.stages.meta"),
+        family=family_code,
     output:
         metrics=paths.META,
         trajectory=paths.META_TRAJECTORY,

@@ -5,6 +5,7 @@ rule ood:
     input:
         unpack(ood_inputs),
         code=lib("noisefa.stages.ood"),
+        family=family_code,
     output:
         paths.OOD,
     params:

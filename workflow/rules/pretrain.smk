@@ -5,6 +5,7 @@ rule pretrain:
     input:
         noise=paths.NOISE,
         code=lib("noisefa.stages.pretrain"),
+        family=family_code,
     output:
         checkpoint=paths.PRETRAIN_CHECKPOINT,
         metrics=paths.PRETRAIN_METRICS,
@@ -34,6 +35,7 @@ rule data_then_noise:
         init=paths.TRAIN_CHECKPOINT,
         noise=data_then_noise_input,
         code=lib("noisefa.stages.pretrain"),
+        family=family_code,
     output:
         checkpoint=paths.DATA_NOISE_CHECKPOINT,
         metrics=paths.DATA_NOISE_METRICS,

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.noise import image_shape
 from ..seeds import generator
 from .conv import plain_conv
 from .learning_rules import LearningRule
@@ -153,3 +154,24 @@ class StackedCNN(Stack, nn.Module):
                 h = self._batchnorm(h, n_conv) if a.batchnorm else h
                 hidden.append(h)
         return (h, hidden) if return_hidden else h
+
+
+STACK = StackedCNN  # the family registry's entry (noisefa.nets.families)
+
+
+def fixed_depth(model: dict) -> int:
+    """Weight layers of a CNN block: its convolutions, the hidden linear layer and the readout."""
+    return len(model["channels"]) + 2
+
+
+def from_block(model: dict, in_dim: int, n_classes: int, depth: int) -> CNNArchitecture:
+    """The CNN a job spec's model block describes at this input size; ``depth`` must be its own."""
+    if depth != fixed_depth(model):
+        raise ValueError(
+            f"a CNN with {len(model['channels'])} convolutions has depth {fixed_depth(model)} (convolutions + 2 linear "
+            f"layers), not {depth}"
+        )
+    return CNNArchitecture(
+        image_shape(in_dim), n_classes, tuple(model["channels"]), model["kernel"], model["pool"], model["hidden"],
+        batchnorm=bool(model.get("batchnorm", False)),
+    )  # fmt: skip

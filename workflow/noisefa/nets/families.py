@@ -4,70 +4,65 @@ A job spec's ``model`` is a family's configuration: ``{"hidden", "batchnorm"}`` 
 paper's networks; no ``family`` key, so every MLP job's spec is what it was before the CNN), and
 ``{"family": "cnn", "channels", "kernel", "pool", "hidden"}`` for the convolutional networks of
 issue 24. The stages, the engine, the checkpoints and the metrics ask this module for a stack and
-never branch on the family: a new family is one ``Family`` entry (an architecture from the input
-shape, a stack class) plus its tests.
+never branch on the family: a new family is one module (its stack, ``from_block``, ``fixed_depth``)
+and one ``Family`` entry naming it, plus its tests.
 
 Depth: the MLP's is the cell's (``depth`` counts Linear layers); a CNN's is fixed by its layers
 (convolutions + 2 linear layers), so its cells have that one depth and any other is refused.
 Inputs are flattened images (the prepared datasets and the noise sets store (N, C*H*W)); a family
 that needs the image shape gets it from the input size (``noise.image_shape``: square images).
+A family's module is imported when its networks are built (``Family``), never by this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.noise import image_shape
 from ..errors import CorruptFile, remake_hint
 from ..files import load_torch, save_torch
-from .cnn import CNNArchitecture, StackedCNN
-from .model import Architecture, StackedMLP
 
 MLP = "mlp"
 
 
 @dataclass(frozen=True)
 class Family:
+    """A model family: the module that defines it, imported when a job of the family needs it.
+
+    The module defines ``STACK`` (the stacked model: ``STACK(arch, seeds)``; its ``ARCHITECTURE``
+    is the architecture's class), ``from_block(model, in_dim, n_classes, depth)`` (the architecture
+    a model block describes) and ``fixed_depth(model)`` (the depth a block fixes; None: the cell's).
+    Named by a string, not imported here, so that a stage's import closure (``noisefa.sources``)
+    holds no family and the rules add each job's own: editing the CNN reruns the CNN's jobs only.
+    """
+
     name: str
     description: str
-    architecture: Callable[[dict, int, int, int], object]  # (model block, input size, classes, depth) -> arch
-    stack: type  # the stacked model: Stack(arch, seeds); its ARCHITECTURE is the architecture's class
-    depth: Callable[[dict], int] | None = None  # the depth a model block fixes; None: the cell's
+    module: str
 
+    def _impl(self):
+        return importlib.import_module(self.module)
 
-def _mlp(model: dict, in_dim: int, n_classes: int, depth: int) -> Architecture:
-    return Architecture(in_dim, n_classes, depth, hidden=model["hidden"], batchnorm=model["batchnorm"])
+    @property
+    def stack(self) -> type:
+        return self._impl().STACK
 
+    def architecture(self, model: dict, in_dim: int, n_classes: int, depth: int):
+        return self._impl().from_block(model, in_dim, n_classes, depth)
 
-def cnn_depth(model: dict) -> int:
-    """Weight layers of a CNN block: its convolutions, the hidden linear layer and the readout."""
-    return len(model["channels"]) + 2
-
-
-def _cnn(model: dict, in_dim: int, n_classes: int, depth: int) -> CNNArchitecture:
-    if depth != cnn_depth(model):
-        raise ValueError(
-            f"a CNN with {len(model['channels'])} convolutions has depth {cnn_depth(model)} (convolutions + 2 linear "
-            f"layers), not {depth}"
-        )
-    return CNNArchitecture(
-        image_shape(in_dim), n_classes, tuple(model["channels"]), model["kernel"], model["pool"], model["hidden"],
-        batchnorm=bool(model.get("batchnorm", False)),
-    )  # fmt: skip
+    def depth(self, model: dict) -> int | None:
+        return self._impl().fixed_depth(model)
 
 
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family(MLP, "fully connected: Linear -> ReLU (-> BatchNorm) per hidden layer", _mlp, StackedMLP),
+        Family(MLP, "fully connected: Linear -> ReLU (-> BatchNorm) per hidden layer", "noisefa.nets.model"),
         Family(
             "cnn",
-            "convolutional: (conv k x k -> ReLU -> max-pool) per channel count, a hidden Linear, the readout",
-            _cnn,
-            StackedCNN,
-            depth=cnn_depth,
+            "convolutional: (conv k x k -> ReLU (-> BatchNorm) -> max-pool) per channel count, a hidden Linear, the readout",
+            "noisefa.nets.cnn",
         ),
     )
 }
@@ -79,6 +74,11 @@ def family_of(model: dict) -> Family:
         return FAMILIES[name]
     except KeyError:
         raise KeyError(f"unknown model family {name!r}; known families: {sorted(FAMILIES)}") from None
+
+
+def fixed_depth(model: dict) -> int | None:
+    """The depth ``model`` (a model block) fixes: a CNN's layers; None for the MLP (the cell's)."""
+    return family_of(model).depth(model)
 
 
 def family_of_arch(arch) -> Family:

@@ -142,3 +142,16 @@ def _plain_linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Te
     if h.dim() == 2:
         return precision.addmm(b.reshape(-1), h, W.reshape(M * out, n_in).t()).view(len(h), M, out).transpose(0, 1)
     return precision.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
+
+
+STACK = StackedMLP  # the family registry's entry (noisefa.nets.families)
+
+
+def from_block(model: dict, in_dim: int, n_classes: int, depth: int) -> Architecture:
+    """The MLP a job spec's model block describes: depth is the cell's."""
+    return Architecture(in_dim, n_classes, depth, hidden=model["hidden"], batchnorm=model["batchnorm"])
+
+
+def fixed_depth(model: dict) -> None:
+    """An MLP block fixes no depth: every cell gives its own."""
+    return None

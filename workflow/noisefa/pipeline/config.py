@@ -16,7 +16,7 @@ import yaml
 from ..data.datasets import DATASETS, datasets_of_label_space, get_spec, label_space_text, same_labels
 from ..data.noise import DISTRIBUTIONS
 from ..errors import SizeError, refuse_larger
-from ..nets.families import architecture, cnn_depth
+from ..nets.families import architecture, fixed_depth
 from ..nets.optimizers import OPTIMIZERS
 from .conditions import CONDITIONS
 from .experiments import (
@@ -345,7 +345,7 @@ def _check_cnn(cfg: dict, sch: dict) -> None:
     for d in c["datasets"]:
         spec = get_spec(d)
         try:
-            architecture(model_block(cfg, CNN), spec.in_dim, spec.n_classes, cnn_depth(c["model"]))
+            architecture(model_block(cfg, CNN), spec.in_dim, spec.n_classes, fixed_depth(model_block(cfg, CNN)))
         except ValueError as exc:
             raise ConfigError(f"config key cnn.model: does not fit {d} ({spec.shape[0]}x{spec.shape[1]}x{spec.shape[2]} "
                               f"images): {exc}") from None  # fmt: skip
@@ -353,7 +353,7 @@ def _check_cnn(cfg: dict, sch: dict) -> None:
         _schema_errors(train, sch["properties"]["train"], prefix=f"cnn.train ({d}) -> train.")
         if train["optimizer"] not in OPTIMIZERS:
             raise _unknown("cnn.train.optimizer", train["optimizer"], OPTIMIZERS)
-    pre = pretrain_block(cfg, CNN, cnn_depth(c["model"]))
+    pre = pretrain_block(cfg, CNN, fixed_depth(model_block(cfg, CNN)))
     _schema_errors(pre, sch["properties"]["pretrain"], prefix="cnn.pretrain -> pretrain.")
     if pre["optimizer"] not in OPTIMIZERS:
         raise _unknown("cnn.pretrain.optimizer", pre["optimizer"], OPTIMIZERS)

@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 
 from ..data.datasets import get_spec
-from ..nets.families import MLP, cnn_depth
+from ..nets.families import MLP, fixed_depth
 from .conditions import get_condition
 
 FIGURE2 = "figure2"
@@ -95,7 +95,7 @@ class Protocol:
 def arch(batchnorm: bool, family: str = MLP) -> str:
     """The path segment of a pretraining job's architecture variant (the `arch` wildcard): an MLP's
     BatchNorm setting (``bn``, ``nobn``: the paths written before other families existed), else the
-    family's name (``cnn``; it has no BatchNorm)."""
+    family's name (``cnn``: its BatchNorm setting is its model block's, in the job spec)."""
     if family != MLP:
         return family
     return "bn" if batchnorm else "nobn"
@@ -223,8 +223,10 @@ def experiments(cfg: dict) -> dict[str, Experiment]:
     out.update(_control_experiments(cfg))
     c = cfg.get(CNN, {})
     if c.get("enabled"):
-        out[CNN] = Experiment(CNN, tuple(c["datasets"]), (cnn_depth(c["model"]),), tuple(c["conditions"]), dict(c["train"]),
-                              batchnorm=False, noise=c["noise"], study=CNN, kind=CNN, family=CNN)  # fmt: skip
+        depth = fixed_depth(model_block(cfg, CNN))
+        out[CNN] = Experiment(CNN, tuple(c["datasets"]), (depth,), tuple(c["conditions"]), dict(c["train"]),
+                              batchnorm=bool(c["model"].get("batchnorm", False)), noise=c["noise"], study=CNN, kind=CNN,
+                              family=CNN)  # fmt: skip
     return out
 
 

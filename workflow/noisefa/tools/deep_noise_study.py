@@ -145,7 +145,7 @@ def main(argv=None):
         print(table([x for r in results for x in summarise(r)]))
         return
     checkpoints = sorted(c for c in set(a.checkpoints) if c <= a.steps)
-    depths = [family_of(a.model).depth(a.model)] if a.model and family_of(a.model).depth else a.depths
+    depths = [d] if a.model and (d := family_of(a.model).depth(a.model)) else a.depths
     jobs = [(d, s, n) for n in a.sizes for d in depths for s in a.settings]
     with ProcessPoolExecutor(a.jobs) as pool:
         futures = [pool.submit(run_one, d, s, a.steps, checkpoints, a.seeds, 784, a.model, n) for d, s, n in jobs]
