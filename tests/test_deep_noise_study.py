@@ -44,3 +44,13 @@ def test_the_study_never_selects_on_a_cells_networks():
     assert min(STUDY_SEEDS) >= cap
     for f in sorted((repo / "docs/studies").glob("deep_noise*.json")):
         assert all(min(r["seeds"]) >= cap for r in json.loads(f.read_text())["results"]), f
+
+
+def test_every_checkpoint_is_printed_as_it_comes_with_batchnorm_for_any_family(capsys):
+    cnn = {"family": "cnn", "channels": [2], "kernel": 3, "pool": 2, "hidden": 8}
+    r = S.run_one(3, "BatchNorm, sgd lr 0.01 clip 1", 4, [2, 4], [100], dim=64, model=cnn, n_samples=256)
+    out = capsys.readouterr().out
+    assert "depth 3 gaussian_fixed256 BatchNorm, sgd lr 0.01 clip 1: step 2, loss" in out and "step 4, loss" in out
+    assert r["model"]["batchnorm"] is True and [x["step"] for x in r["records"]] == [0, 2, 4]
+    assert set(S.DEFAULT_SETTINGS) == {s for s in S.SETTINGS if not s.startswith("BatchNorm, ")}
+    assert all(f"BatchNorm, {s}" in S.SETTINGS for s in S.DEFAULT_SETTINGS)  # D3 with every D2 candidate

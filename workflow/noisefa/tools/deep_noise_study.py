@@ -81,6 +81,13 @@ def run_one(depth: int, setting: str, steps: int, checkpoints: list[int], seeds:
     def evaluate(step, batch_loss):
         angles = [M.neuron_angles(W, B).mean(1).tolist() for W, B in zip(model.weights, model.feedback)]
         records.append({"step": step, "loss": None if batch_loss is None else batch_loss.tolist(), "angles": angles})
+        if batch_loss is not None:  # each checkpoint as it comes: a long run that is stopped still said something
+            last = _mean_finite(angles[-1])
+            print(
+                f"depth {depth} {name} {setting}: step {step}, loss {_mean_finite(batch_loss.tolist()):.3g}, "
+                f"last-layer angle {last:.1f} deg",
+                flush=True,
+            )
         return []
 
     rows = fit(model, get_rule("fa"), source, opt, steps, checkpoints, evaluate, f"depth {depth} {setting}",
