@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from noisefa.nets import feedback
 from noisefa.nets.cnn import CNNArchitecture, StackedCNN
 from noisefa.nets.learning_rules import get_rule
 
@@ -136,9 +137,9 @@ def test_kolen_pollack_moves_the_kernels_feedback_toward_w():
         loss = _loss(net(x, rule), y)
         opt.zero_grad()
         loss.backward()
-        before = rule.before_step(net)
+        before = feedback.before_step(rule, net)
         opt.step()
-        rule.after_step(net, opt, before, step)
+        feedback.after_step(rule, net, opt, before, step)
     after = [float((W.detach() - B).norm()) for W, B in zip(net.weights, net.feedback)]
     assert all(a < 0.95 * g for a, g in zip(after, gap)), (gap, after)
     assert all(not B.requires_grad for B in net.feedback)
@@ -213,7 +214,7 @@ def test_weight_mirror_mirrors_kernels_as_their_unfolded_matrices():
     opt = torch.optim.SGD(net.parameters(), lr=0.0)  # W fixed: only the mirror moves B
     start = [neuron_angles(W.detach(), B).mean().item() for W, B in zip(net.weights, net.feedback)]
     for step in range(1, 301):
-        rule.after_step(net, opt, rule.before_step(net), step)
+        feedback.after_step(rule, net, opt, feedback.before_step(rule, net), step)
     end = [neuron_angles(W.detach(), B).mean().item() for W, B in zip(net.weights, net.feedback)]
     assert all(s > 80 for s in start) and all(e < 25 for e in end), (start, end)
 

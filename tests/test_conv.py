@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from noisefa.nets import feedback
 from noisefa.nets.conv import plain_conv
 from noisefa.nets.learning_rules import get_rule, sign_feedback
 
@@ -24,7 +25,7 @@ def _data(seed=0):
 
 def _grads(rule, x, W, B, b, g_out):
     x, W, b = (t.clone().requires_grad_() for t in (x, W, b))
-    get_rule(rule).conv(x, W, b, B, PAD).backward(g_out)
+    feedback.conv(get_rule(rule), x, W, b, B, PAD).backward(g_out)
     return x.grad, W.grad, b.grad
 
 
@@ -91,5 +92,5 @@ def test_kolen_pollack_and_weight_mirror_train_their_layers_like_fa_and_dfa_has_
         for a, w in zip(_grads(rule, x, W, B, b, g_out), fa):
             torch.testing.assert_close(a, w, rtol=0, atol=0)
     with pytest.raises(ValueError, match="dfa has no convolutional layer"):
-        get_rule("dfa").conv(x, W, b, B, PAD)
+        feedback.conv(get_rule("dfa"), x, W, b, B, PAD)
     assert B.grad is None  # B is never a route for gradients

@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 from numerics import F64, float64
 
+from noisefa.nets import feedback
 from noisefa.nets.engine import Resume, TensorBatches, fit, make_optimizer
-from noisefa.nets.learning_rules import LEARNING_RULES, KolenPollack, StackedLinearFn, WeightMirror, get_rule, sign_feedback
+from noisefa.nets.learning_rules import LEARNING_RULES, KolenPollack, WeightMirror, get_rule, sign_feedback
 from noisefa.nets.metrics import matrix_angle, stacked_cross_entropy
 from noisefa.nets.model import Architecture, StackedMLP
 from noisefa.pipeline.conditions import CONDITIONS
@@ -34,7 +35,7 @@ def _inputs(M=3, N=5, i=7, o=4, seed=0):
 
 def test_bp_matches_plain_autograd_in_float64():
     x, W, b, B, up = _inputs()
-    (get_rule("bp").linear(x, W, b, B) * up).sum().backward()
+    (feedback.linear(get_rule("bp"), x, W, b, B) * up).sum().backward()
     got = x.grad.clone(), W.grad.clone(), b.grad.clone()
     x.grad = W.grad = b.grad = None
     ((x @ W.transpose(1, 2) + b.unsqueeze(1)) * up).sum().backward()
@@ -47,7 +48,7 @@ def test_fa_with_B_equal_W_is_exactly_bp():
     grads = {}
     for name in ("bp", "fa"):
         x.grad = W.grad = b.grad = None
-        (get_rule(name).linear(x, W, b, W.detach().clone()) * up).sum().backward()
+        (feedback.linear(get_rule(name), x, W, b, W.detach().clone()) * up).sum().backward()
         grads[name] = (x.grad.clone(), W.grad.clone(), b.grad.clone())
     for a, r in zip(grads["fa"], grads["bp"]):
         assert torch.equal(a, r)
@@ -55,7 +56,7 @@ def test_fa_with_B_equal_W_is_exactly_bp():
 
 def test_fa_input_gradient_is_g_times_B_and_weight_gradient_unchanged():
     x, W, b, B, up = _inputs()
-    out = get_rule("fa").linear(x, W, b, B)
+    out = feedback.linear(get_rule("fa"), x, W, b, B)
     (out * up).sum().backward()
     torch.testing.assert_close(x.grad, up @ B, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(W.grad, up.transpose(1, 2) @ x.detach(), rtol=1e-12, atol=1e-12)
@@ -66,7 +67,7 @@ def test_fa_input_gradient_is_g_times_B_and_weight_gradient_unchanged():
 
 def test_gradcheck_bp_function():
     x, W, b, _, _ = _inputs(M=2, N=3, i=4, o=3)
-    assert torch.autograd.gradcheck(lambda x, W, b: StackedLinearFn.apply(x, W, b, W), (x, W, b))
+    assert torch.autograd.gradcheck(lambda x, W, b: feedback.StackedLinearFn.apply(x, W, b, W), (x, W, b))
 
 
 def test_B_gets_no_gradient_and_never_changes_in_training():
@@ -103,7 +104,7 @@ def test_unknown_rule_names_the_known_ones():
 
 def test_ss_input_gradient_is_g_times_scaled_sign_of_W():
     x, W, b, B, up = _inputs()
-    (get_rule("ss").linear(x, W, b, B) * up).sum().backward()
+    (feedback.linear(get_rule("ss"), x, W, b, B) * up).sum().backward()
     S = torch.sign(W.detach())
     S = S * (B.flatten(1).norm(dim=1) / math.sqrt(S[0].numel()))[:, None, None]  # no zero in a Gaussian W
     torch.testing.assert_close(x.grad, up @ S, rtol=1e-12, atol=1e-12)
@@ -189,9 +190,9 @@ def test_kp_one_sgd_step_gives_W_and_B_the_same_update_and_decay(kp_decay):
     W_old = [w.detach().clone() for w in model.weights]
     B_old = [b.clone() for b in model.feedback]
     grads = [w.grad.clone() for w in model.weights]
-    before = rule.before_step(model)
+    before = feedback.before_step(rule, model)
     opt.step()
-    rule.after_step(model, opt, before, 1)
+    feedback.after_step(rule, model, opt, before, 1)
     for W, B, W0, B0, g in zip(model.weights, model.feedback, W_old, B_old, grads):
         torch.testing.assert_close(W.detach() - W0, -lr * (g + wd * W0), rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(B - B0, -lr * (g + wd * B0), rtol=1e-10, atol=1e-14)  # W's step, B's decay
@@ -228,15 +229,15 @@ def test_wm_one_mirror_step_is_the_hand_formula():
     model = StackedMLP(Architecture(12, 3, depth=3, hidden=8), [0, 1]).double()
     wm = get_rule("wm").update
     B_old = [b.clone() for b in model.feedback]
-    xs = wm.noise(model, 5)
-    get_rule("wm").after_step(model, None, None, 5)
+    xs = feedback.mirror_noise(wm, model, 5)
+    feedback.after_step(get_rule("wm"), model, None, None, 5)
     for W, B, B0, x in zip(model.weights, model.feedback, B_old, xs):
         y = x @ W.detach().transpose(1, 2)
         want = (1 - wm.lr * wm.weight_decay) * B0 + wm.lr * (y.transpose(1, 2) @ x) / wm.batch_size
         torch.testing.assert_close(B, want, rtol=1e-12, atol=1e-14)
         assert x.shape == (2, wm.batch_size, W.shape[2])
-    assert not torch.equal(xs[0], wm.noise(model, 6)[0])  # fresh noise every step
-    assert torch.equal(xs[0], wm.noise(model, 5)[0])  # ... drawn from the step: resumable
+    assert not torch.equal(xs[0], feedback.mirror_noise(wm, model, 6)[0])  # fresh noise every step
+    assert torch.equal(xs[0], feedback.mirror_noise(wm, model, 5)[0])  # ... drawn from the step: resumable
 
 
 def test_wm_mirrors_a_fixed_W_and_skips_steps_by_every():
@@ -245,14 +246,14 @@ def test_wm_mirrors_a_fixed_W_and_skips_steps_by_every():
     for W, B in zip(model.weights, model.feedback):
         assert (matrix_angle(W, B) > 60).all()
     for step in range(1, 301):
-        rule.after_step(model, None, None, step)
+        feedback.after_step(rule, model, None, None, step)
     for W, B in zip(model.weights, model.feedback):
         assert (matrix_angle(W, B) < 30).all()
-    sparse = WeightMirror(every=3)
+    sparse = dataclasses.replace(rule, update=WeightMirror(every=3))
     B = model.B1.clone()
-    sparse.after(model, None, None, 4)
+    feedback.after_step(sparse, model, None, None, 4)
     assert torch.equal(model.B1, B)
-    sparse.after(model, None, None, 6)
+    feedback.after_step(sparse, model, None, None, 6)
     assert not torch.equal(model.B1, B)
     with pytest.raises(ValueError):
         WeightMirror(lr=0.5, weight_decay=2.0)
@@ -325,7 +326,7 @@ def test_fixed_feedback_rules_have_no_after_step_and_moving_ones_do():
     model = StackedMLP(Architecture(12, 3, depth=2, hidden=8), [0])
     B = [b.clone() for b in model.feedback]
     for name in ("bp", "fa", "ss", "dfa"):
-        get_rule(name).after_step(model, None, get_rule(name).before_step(model), 1)
+        feedback.after_step(get_rule(name), model, None, feedback.before_step(get_rule(name), model), 1)
     assert all(torch.equal(a, b) for a, b in zip(B, model.feedback))
 
 

@@ -51,14 +51,6 @@ def test_wb_distance():
     torch.testing.assert_close(M.wb_distance(W, B), torch.full((2,), math.sqrt(12)))
 
 
-def test_auc_is_mean_of_curve():
-    assert M.auc([0, 1, 2], [0.5, 0.5, 0.5]) == pytest.approx(0.5)
-    assert M.auc([0, 1], [0.0, 1.0]) == pytest.approx(0.5)
-    assert M.auc([0, 0.5, 2], [0.0, 1.0, 1.0]) == pytest.approx((0.25 + 1.5) / 2)
-    with pytest.raises(ValueError):
-        M.auc([0], [1])
-
-
 def test_stacked_loss_and_accuracy_per_model():
     logits = torch.tensor([[[5.0, 0.0], [0.0, 5.0]], [[5.0, 0.0], [5.0, 0.0]]])
     y = torch.tensor([0, 1])

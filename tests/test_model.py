@@ -6,6 +6,7 @@ import pytest
 import torch
 from numerics import F64, float64
 
+from noisefa.nets import feedback
 from noisefa.nets.engine import TensorBatches, make_optimizer
 from noisefa.nets.families import load_checkpoint, save_checkpoint
 from noisefa.nets.learning_rules import get_rule
@@ -28,9 +29,9 @@ def _train(model, steps=30, rule="fa"):
         loss = stacked_cross_entropy(model(xb, r), yb).sum()
         opt.zero_grad()
         loss.backward()
-        before = r.before_step(model)
+        before = feedback.before_step(r, model)
         opt.step()
-        r.after_step(model, opt, before, step)
+        feedback.after_step(r, model, opt, before, step)
     return model
 
 

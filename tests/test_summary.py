@@ -13,6 +13,7 @@ from noisefa.analysis.summary import (
     BLOWUP_FACTOR,
     LOGIT_RANGE_BOUND,
     all_converged,
+    auc,
     blown_up,
     exclude_diverged,
     excluded_note,
@@ -230,3 +231,11 @@ def test_a_training_job_logs_the_logit_scale_and_the_calibrated_losses_at_its_en
     at = m[m.step == last].pivot_table(index="seed", columns="metric", values="value")
     assert (at.test_loss_calibrated <= at.test_loss + 1e-6).all()  # T = 1 is one of the temperatures searched
     assert not summarise(m).blown_up.any()
+
+
+def test_auc_is_mean_of_curve():
+    assert auc([0, 1, 2], [0.5, 0.5, 0.5]) == pytest.approx(0.5)
+    assert auc([0, 1], [0.0, 1.0]) == pytest.approx(0.5)
+    assert auc([0, 0.5, 2], [0.0, 1.0, 1.0]) == pytest.approx((0.25 + 1.5) / 2)
+    with pytest.raises(ValueError):
+        auc([0], [1])

@@ -12,8 +12,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
 from .errors import CorruptFile, remake_hint
 
 
@@ -44,11 +42,15 @@ def md5sum(path: str | Path) -> str:
 
 
 def save_torch(obj, path: str | Path) -> None:
+    import torch  # here, not above: the analysis and figure jobs write files too, and need no torch
+
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_torch(path: str | Path, what: str, rule: str):
     """torch.load with an error that says which file is bad and how to remake it."""
+    import torch  # as in save_torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

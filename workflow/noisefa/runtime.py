@@ -1,10 +1,8 @@
-"""Process setup shared by every stage: threads, device, determinism, arguments."""
+"""Process setup shared by the stages that compute with torch: threads, device, determinism, precision
+(and where a job keeps its resumable state). A stage's command line is ``noisefa.cli``."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -38,30 +36,6 @@ def setup_job(spec: dict) -> torch.device:
     return setup(spec.get("threads", 1), spec.get("device", "cpu"), spec.get("precision", precision.DEFAULT))
 
 
-def parser(description: str, files: str = "", optional: str = "", spec: bool = True) -> argparse.ArgumentParser:
-    """A stage's command line: ``--spec`` (JSON, the rule's params) and one path option per name of
-    ``files`` (required) and ``optional`` (default None), e.g. ``files="data checkpoint"`` gives
-    ``--data`` and ``--checkpoint``; underscores become dashes."""
-    p = argparse.ArgumentParser(description=description)
-    if spec:
-        p.add_argument(
-            "--spec", required=True, type=json.loads, help="JSON object with every hyper-parameter of the job (the rule's params)"
-        )
-    for names, required in ((files, True), (optional, False)):
-        for name in names.split():
-            p.add_argument(f"--{name.replace('_', '-')}", type=Path, required=required, default=None)
-    return p
-
-
 def resume_path(checkpoint: Path) -> Path:
     """Where a job keeps its resumable state: beside its checkpoint, never a declared output."""
     return checkpoint.with_name(checkpoint.name + ".resume")
-
-
-@contextlib.contextmanager
-def user_errors():
-    """Turn the library's explained errors into one 'ERROR: ...' line and exit status 1."""
-    try:
-        yield
-    except UserError as exc:
-        sys.exit(f"ERROR: {exc}")

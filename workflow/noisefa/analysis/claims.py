@@ -575,7 +575,7 @@ def _ood_accuracy(t: Tables) -> pd.DataFrame:
 def c14_transformed(t: Tables):
     """Higher accuracy w/ than w/o on translated / rotated / scaled test images (mean over the
     non-identity magnitudes per network; two-sample t)."""
-    from ..data.ood import TRANSFORMS
+    from ..data.transforms import TRANSFORMS
 
     d = _ood_accuracy(t)
     rows = []
@@ -593,7 +593,7 @@ def c14_transformed(t: Tables):
 
 def c15_other_dataset(t: Tables):
     """Higher accuracy w/ than w/o on another dataset of the same shape (USPS; digits offline)."""
-    from ..data.ood import TRANSFORMS
+    from ..data.transforms import TRANSFORMS
 
     d = _ood_accuracy(t)
     d = d[~d.test_set.isin(list(TRANSFORMS))] if not d.empty else d

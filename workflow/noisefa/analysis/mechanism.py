@@ -113,7 +113,7 @@ def _error_gap(t: Tables) -> pd.DataFrame:
 
 def _ood(external: bool) -> Callable[[Tables], pd.DataFrame]:
     def values(t: Tables) -> pd.DataFrame:
-        from ..data.ood import TRANSFORMS
+        from ..data.transforms import TRANSFORMS
 
         d = t.ood
         if d.empty:

@@ -1,4 +1,5 @@
-"""Out-of-distribution test sets for Figure 5: translated, rotated and scaled images.
+"""Out-of-distribution test sets for Figure 5: translated, rotated and scaled images (the image code;
+the transforms' names, units and identities are the torch-free registry ``noisefa.data.transforms``).
 
 Networks trained on MNIST are tested on the same test images moved by a
 transform of a given magnitude. Transforms act on *raw pixel* images so that
@@ -26,25 +27,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class Transform:
-    name: str
-    unit: str
-    identity: float  # the magnitude that leaves images unchanged
-    apply: Callable[[torch.Tensor, float], torch.Tensor]  # (images, magnitude) -> images, never the identity
-
-    def __call__(self, x: torch.Tensor, magnitude: float) -> torch.Tensor:
-        _check_images(x)
-        magnitude = float(magnitude)
-        if magnitude == self.identity:  # exact, not "up to interpolation"
-            return x.clone()
-        return self.apply(x, magnitude)
+from .transforms import Transform, get_transform
 
 
 def _check_images(x: torch.Tensor) -> None:
@@ -109,22 +96,26 @@ def scale(x: torch.Tensor, factor: float) -> torch.Tensor:
     return _resample(x, _pixel_map(x, [[1.0 / factor, 0.0], [0.0, 1.0 / factor]]))
 
 
-TRANSFORMS: dict[str, Transform] = {
-    "translate": Transform("translate", "pixels (rightwards)", 0.0, translate),
-    "rotate": Transform("rotate", "degrees (counter-clockwise)", 0.0, rotate),
-    "scale": Transform("scale", "zoom factor", 1.0, scale),
+# name -> the function that moves images by a magnitude (never called with the identity)
+IMAGE_TRANSFORMS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
+    "translate": translate,
+    "rotate": rotate,
+    "scale": scale,
 }
 
 
-def get_transform(name: str) -> Transform:
-    try:
-        return TRANSFORMS[name]
-    except KeyError:
-        raise KeyError(f"unknown OOD transform {name!r}; known transforms: {sorted(TRANSFORMS)}") from None
+def transform(tf: str | Transform, x: torch.Tensor, magnitude: float) -> torch.Tensor:
+    """Images (N, C, H, W) moved by the transform ``tf`` (a name of ``TRANSFORMS``, or its entry)."""
+    tf = get_transform(tf) if isinstance(tf, str) else tf
+    _check_images(x)
+    magnitude = float(magnitude)
+    if magnitude == tf.identity:  # exact, not "up to interpolation"
+        return x.clone()
+    return IMAGE_TRANSFORMS[tf.name](x, magnitude)
 
 
 def shifted_test_set(
-    x_uint8_flat: torch.Tensor, shape: tuple[int, int, int], transform: str | Transform, magnitude: float
+    x_uint8_flat: torch.Tensor, shape: tuple[int, int, int], tf: str | Transform, magnitude: float
 ) -> torch.Tensor:
     """Transform flat uint8 test images (N, C*H*W) of image shape (C, H, W); returns flat uint8.
 
@@ -136,5 +127,4 @@ def shifted_test_set(
     C, H, W = shape
     if x_uint8_flat.dim() != 2 or x_uint8_flat.shape[1] != C * H * W:
         raise ValueError(f"images of shape {tuple(x_uint8_flat.shape)} are not flat (N, {C * H * W}) for shape {tuple(shape)}")
-    tf = get_transform(transform) if isinstance(transform, str) else transform
-    return tf(x_uint8_flat.view(-1, C, H, W), magnitude).reshape(len(x_uint8_flat), C * H * W)
+    return transform(tf, x_uint8_flat.view(-1, C, H, W), magnitude).reshape(len(x_uint8_flat), C * H * W)

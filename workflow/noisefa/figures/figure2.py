@@ -14,7 +14,8 @@ from ..analysis.summary import exclude_diverged
 from ..analysis.tidy import read_summary, read_table
 from ..files import load_torch
 from . import style
-from .panels import at_last, lines, no_data, pca_project, points_and_mean
+from .panels import at_last, lines, no_data, points_and_mean
+from .trajectories import pca_project
 
 KEYS = ["condition", "seed"]
 TRAJECTORIES = {  # label in --trajectories -> legend text, colour

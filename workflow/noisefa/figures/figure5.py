@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.tidy import read_table
-from ..data.ood import TRANSFORMS
+from ..data.transforms import TRANSFORMS
 from . import style
 from .panels import ci_lines, ci_table, no_data
 

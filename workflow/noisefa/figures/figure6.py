@@ -17,7 +17,8 @@ import torch
 from ..analysis.tidy import noise_snapshots, read_table
 from ..files import load_torch
 from . import style
-from .panels import ci_lines, no_data, pca_project
+from .panels import ci_lines, no_data
+from .trajectories import pca_project
 
 PHASES = {  # trajectory phase -> (legend text, colour)
     "untrained": ("untrained (FA w/o start)", style.PALETTE["fa_wo"]),

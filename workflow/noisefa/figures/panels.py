@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pandas as pd
 import seaborn as sns
-import torch
 from matplotlib.ticker import NullFormatter
 
 from ..analysis.stats import mean_ci
@@ -76,24 +75,3 @@ def ci_lines(ax, data: pd.DataFrame, x: str, hue: str, order, colors: dict, labe
         c = colors.get(level, "k")
         ax.plot(t[x], t["mean"], color=c, label=labels.get(level, str(level)), **{"marker": "o", "ms": 3, **kw})
         ax.fill_between(t[x], t["lo"], t["hi"], color=c, alpha=0.18, lw=0)
-
-
-def pca_project(trajectories: dict, B: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
-    """Project every snapshot and B onto the first two principal components of all of them.
-
-    ``trajectories``: {label: (T, out, in)}. Returns ({label: (T, 2)}, B's (2,) coordinates,
-    explained-variance ratio of PC1 and PC2). Fewer than three distinct points give zero columns.
-    """
-    points = torch.cat([w.flatten(1) for w in trajectories.values()] + [B.flatten()[None]]).double()
-    mean = points.mean(0)
-    _, s, vt = torch.linalg.svd(points - mean, full_matrices=False)
-    pcs = torch.zeros(points.shape[1], 2, dtype=points.dtype)
-    k = min(2, vt.shape[0])
-    pcs[:, :k] = vt[:k].T
-
-    def project(x):
-        return (x.flatten(1).double() - mean) @ pcs
-
-    ratio = torch.zeros(2, dtype=points.dtype)
-    ratio[:k] = (s[:k] ** 2) / (s**2).sum().clamp_min(1e-30)
-    return {k: project(w) for k, w in trajectories.items()}, project(B[None])[0], ratio

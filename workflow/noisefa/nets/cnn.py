@@ -5,8 +5,8 @@ followed by ReLU and a p x p max-pool, then a hidden linear layer of ``hidden`` 
 then the linear readout; e.g. conv 1->16, pool, conv 16->32, pool, linear 1568->100, linear
 100->10 on 28x28 images. Every layer's W and B are He-normal, N(0, 2/fan_in) (fan_in = in x k x k
 for a kernel), each network from its own seed; biases start at zero; B is a buffer, never a
-parameter. Convolutions run through ``LearningRule.conv`` (``noisefa.nets.conv``), the linear layers
-through ``LearningRule.linear``, so every rule's backward pass is the one the MLP uses.
+parameter. Convolutions run through ``feedback.conv`` (``noisefa.nets.conv``), the linear layers
+through ``feedback.linear``, so every rule's backward pass is the one the MLP uses.
 
 ``weights`` and ``feedback`` list every layer in order, as ``StackedMLP``'s do, so the rules that
 move B act on kernels too (Kolen-Pollack elementwise; the weight mirror through each kernel's
@@ -28,6 +28,7 @@ from torch import nn
 
 from ..data.noise import image_shape
 from ..seeds import generator
+from . import feedback
 from .conv import plain_conv
 from .learning_rules import LearningRule
 from .stack import Stack
@@ -141,14 +142,17 @@ class StackedCNN(Stack, nn.Module):
         layers = list(zip(self.weights, self.biases, self.feedback))
         hidden = []
         for i, (W, b, B) in enumerate(layers[:n_conv]):  # maps stay (N, M*C, H, W): ReLU, BN, pooling per channel
-            h = plain_conv(h, W, b, a.padding) if inference else rule.conv(h, W, b, B, a.padding)
+            h = plain_conv(h, W, b, a.padding) if inference else feedback.conv(rule, h, W, b, B, a.padding)
             h = torch.relu(h)
             h = F.max_pool2d(self._batchnorm_flat(h, i) if a.batchnorm else h, a.pool)
             if return_hidden:
                 hidden.append(h.reshape(N, M, -1).transpose(0, 1))
         h = h.reshape(N, M, -1).transpose(0, 1)  # (M, N, C*H*W): each network's flattened maps (C, H, W order)
         for i, (W, b, B) in enumerate(layers[n_conv:]):
-            h = torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2)) if inference else rule.linear(h, W, b, B, output=i == 1)
+            if inference:
+                h = torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))
+            else:
+                h = feedback.linear(rule, h, W, b, B, output=i == 1)
             if i == 0:
                 h = torch.relu(h)
                 h = self._batchnorm(h, n_conv) if a.batchnorm else h

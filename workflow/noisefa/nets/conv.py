@@ -8,7 +8,7 @@ serves the stack.
 
 Backward, given ``g = ∂L/∂a`` for ``a = W ⋆ x + b``: the weight gradient ``g ⋆ x`` and the bias
 gradient ``Σ g`` are backprop's in every rule; the input gradient is the transposed convolution of
-g with the rule's *feedback kernel* (``LearningRule.feedback(W, B)``, the same function as for a
+g with the rule's *feedback kernel* (``LearningRule.feedback(W, B)``, called by ``feedback.conv``; the same function as for a
 linear layer): W for backprop, the fixed random B for feedback alignment, sign(W) at B's norm for
 sign-symmetry. A convolution is a linear map whose matrix is built from its kernel, so FA's
 "δ_in = δ_out B" becomes "δ_in = convᵀ(δ_out, B)": what tests/test_conv.py checks in float64.

@@ -19,8 +19,8 @@ import torch
 from ..errors import DivergenceError
 from ..files import load_torch, save_torch
 from ..seeds import derive_seed
+from . import feedback, optimizers
 from . import metrics as M
-from . import optimizers
 from .learning_rules import LearningRule, get_rule
 from .stack import Stack
 
@@ -206,7 +206,7 @@ def fit(
     the other networks of the stack are unaffected either way. ``extra_state`` (an object
     with ``state_dict``/``load_state_dict``, e.g. a trajectory that ``evaluate`` fills) is
     saved in and restored from the resume snapshot with everything else. After every
-    ``optimizer.step()`` the rule's ``after_step`` updates B (kp, wm; a no-op otherwise); B
+    ``optimizer.step()`` ``feedback.after_step`` updates B (kp, wm; a no-op otherwise); B
     is a buffer, so the snapshot's ``model.state_dict()`` resumes its evolution too.
     ``stop(rows)``, asked after every evaluation, ends training there (the convergence rule):
     the last row's step is then the run's last step.
@@ -238,9 +238,9 @@ def fit(
         losses = M.stacked_cross_entropy(model(x, rule), y)
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
-        before = rule.before_step(model)  # kp: W before the step
+        before = feedback.before_step(rule, model)  # kp: W before the step
         optimizer.step()
-        rule.after_step(model, optimizer, before, step)  # kp, wm: B changes in place (no_grad)
+        feedback.after_step(rule, model, optimizer, before, step)  # kp, wm: B changes in place (no_grad)
         running += losses.detach()
         count += 1
         if step not in eval_steps:

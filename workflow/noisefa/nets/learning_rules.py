@@ -27,112 +27,31 @@ is the output error. Every matrix is stored in W's (out, in) shape, so "δ_{l+1}
   steps each B learns from noise pushed through its own layer, ``B ← (1 − ηλ) B + η y xᵀ`` with
   ``y = W x``, ``x ~ N(0, I)``, so B tends to a copy of W (``WeightMirror``).
 
-B is an argument of the autograd Function, never a leaf that requires grad, so no optimiser
-ever touches it; kp and wm change it in place (it stays a buffer, saved in every state_dict
-and resume snapshot). A new rule is one entry in ``LEARNING_RULES``: its hyper-parameters, its
-label and colour, and what the figures and claims need to know of it are fields of that entry
-(``noisefa.pipeline.conditions`` derives the training conditions from it; README "Extending" has an example).
+The autograd code (the stacked layers and the B updates) is ``noisefa.nets.feedback``. This module
+is the registry and imports no torch, so that the pipeline, the analysis and the figures read the
+rules' names, labels and flags without paying for it, and an edit of the autograd code reruns the
+training jobs but no figure. B is an argument of the autograd Function, never a leaf that requires
+grad, so no optimiser ever touches it; kp and wm change it in place (it stays a buffer, saved in
+every state_dict and resume snapshot). A new rule is one entry in ``LEARNING_RULES``: its
+hyper-parameters, its label and colour, and what the figures and claims need to know of it are
+fields of that entry (``noisefa.pipeline.conditions`` derives the training conditions from it;
+README "Extending" has an example); a rule whose B moves also adds its update to
+``feedback.UPDATES``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
-
-from .. import precision
-from ..seeds import derive_seed
-from .conv import stacked_conv
-from .stack import Stack
-
-
-class StackedLinearFn(torch.autograd.Function):
-    """Batched linear layer whose input gradient flows through ``feedback``."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, feedback):
-        # x: (M, N, in); weight, feedback: (M, out, in); bias: (M, out)
-        ctx.save_for_backward(x, feedback)
-        return precision.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, feedback = ctx.saved_tensors
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = precision.bmm(grad_out, feedback)
-        if ctx.needs_input_grad[1]:
-            grad_w = precision.bmm(grad_out.transpose(1, 2), x)
-        if ctx.needs_input_grad[2]:
-            grad_b = grad_out.sum(dim=1)
-        return grad_x, grad_w, grad_b, None
-
-
-class ErrorTape:
-    """One forward pass's output error ``e = ∂L/∂logits``, shared by the layers of a DFA net.
-
-    The output layer's backward writes it; every hidden layer's backward runs later (autograd
-    visits the graph from the logits down) and reads it.
-    """
-
-    def __init__(self):
-        self.e: torch.Tensor | None = None
-
-
-class DirectLinearFn(torch.autograd.Function):
-    """Stacked linear layer for direct feedback alignment.
-
-    Forward: ``a = x Wᵀ + b`` as every rule. Backward, given ``g = ∂L/∂a``:
-
-    - the output layer (``output=True``) first records ``tape.e = g`` (the output error);
-    - the weight and bias gradients are the usual ``gᵀ x`` and ``Σ_n g``;
-    - the input gradient ignores ``g`` and is ``e @ D_in``, where ``D_in`` (models, classes, in)
-      is the direct feedback matrix of the hidden layer whose output ``x`` is (``None`` for the
-      first layer, whose input is data).
-
-    So the error e D_l is injected at the *output of hidden layer l after its ReLU and
-    BatchNorm* (the input of Linear l+1, exactly where FA injects δ_{l+1} B_{l+1}); autograd
-    then carries it back through that layer's own BatchNorm and ReLU to its pre-activation,
-    giving ``δ_l = (e D_l) ⊙ φ'(a_l)`` (with BatchNorm, φ' is BatchNorm's batch Jacobian
-    followed by ReLU's mask), which Linear l uses for its weight gradient.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, direct, tape, output):
-        ctx.save_for_backward(x, direct)
-        ctx.tape, ctx.output = tape, output
-        return precision.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, direct = ctx.saved_tensors
-        if ctx.output:
-            ctx.tape.e = grad_out
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0] and direct is not None:
-            if ctx.tape.e is None:
-                raise RuntimeError("dfa: a hidden layer got a gradient that did not come from the logits")
-            grad_x = precision.bmm(ctx.tape.e, direct)
-        if ctx.needs_input_grad[1]:
-            grad_w = precision.bmm(grad_out.transpose(1, 2), x)
-        if ctx.needs_input_grad[2]:
-            grad_b = grad_out.sum(dim=1)
-        return grad_x, grad_w, grad_b, None, None, None
-
-
-def _fan_in(W: torch.Tensor) -> int:
-    """Inputs per output unit: a linear layer's ``in``, a kernel's ``in x k x k``."""
-    n = 1
-    for d in W.shape[2:]:
-        n *= d
-    return n
+if TYPE_CHECKING:  # annotations only: this module imports no torch at run time
+    import torch
 
 
 def sign_feedback(W: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """``sign(W) · ‖B‖_F / ‖sign(W)‖_F`` per network: W's signs at the norm of the fixed B."""
-    s = torch.sign(W)
+    s = W.sign()  # tensor methods only: this module imports no torch
     scale = B.flatten(1).norm(dim=1) / s.flatten(1).norm(dim=1).clamp_min(1e-30)
     return s * scale.view(-1, *[1] * (W.dim() - 1))  # (models, out, in) or a kernel (models, out, in, k, k)
 
@@ -165,19 +84,6 @@ class KolenPollack:
     def __post_init__(self):
         if not self.weight_decay >= 0:
             raise ValueError(f"Kolen-Pollack needs weight_decay >= 0, got {self.weight_decay}")
-
-    def before(self, model: Stack) -> list[torch.Tensor]:
-        return [W.detach().clone() for W in model.weights]
-
-    def after(self, model: Stack, optimizer, before: list[torch.Tensor], step: int) -> None:
-        groups = {id(p): g for g in optimizer.param_groups for p in g["params"]}
-        for W, B, W_old in zip(model.weights, model.feedback, before):
-            g = groups.get(id(W))
-            lr, wd = (float(g["lr"]), float(g.get("weight_decay", 0.0))) if g is not None else (0.0, 0.0)
-            W.detach().sub_(W_old, alpha=lr * self.weight_decay)
-            lam = lr * (wd + self.weight_decay)
-            # B(1 − λ) + W − W⁻(1 − λ)  ==  B + (W − W⁻) − λ(B − W⁻)
-            B.mul_(1.0 - lam).add_(W.detach()).sub_(W_old, alpha=1.0 - lam)
 
 
 @dataclass(frozen=True)
@@ -213,30 +119,6 @@ class WeightMirror:
         if self.batch_size < 1 or self.every < 1:
             raise ValueError(f"weight mirror needs batch_size >= 1 and every >= 1, got {self}")
 
-    def before(self, model: Stack) -> None:
-        return None
-
-    def noise(self, model: Stack, step: int) -> list[torch.Tensor]:
-        """x for every layer, shape (models, batch_size, in_l), each network from its own seed."""
-        W0 = model.weights[0]
-        xs = [torch.empty(model.n_models, self.batch_size, _fan_in(W), dtype=W.dtype, device=W.device) for W in model.weights]
-        gen = torch.Generator(device=W0.device)
-        for m, seed in enumerate(model.seeds):
-            gen.manual_seed(derive_seed("weight-mirror", seed, int(step)))
-            for x in xs:
-                x[m].normal_(generator=gen)
-        return xs
-
-    def after(self, model: Stack, optimizer, before: None, step: int) -> None:
-        if step % self.every:
-            return
-        for W, B, x in zip(model.weights, model.feedback, self.noise(model, step)):
-            # a kernel (M, out, in, k, k) mirrors as its unfolded matrix (M, out, in*k*k): the map it
-            # applies to each image patch; a linear layer's views are the matrices themselves
-            Wm, Bm = W.detach().flatten(2), B.view(*B.shape[:2], -1)
-            y = torch.bmm(x, Wm.transpose(1, 2))  # (M, n, out)
-            Bm.mul_(1.0 - self.lr * self.weight_decay).baddbmm_(y.transpose(1, 2), x, alpha=self.lr / self.batch_size)
-
 
 @dataclass(frozen=True)
 class LearningRule:
@@ -265,46 +147,8 @@ class LearningRule:
 
     @property
     def has_conv(self) -> bool:
-        """Whether ``conv`` is defined (every rule but a direct one)."""
+        """Whether ``feedback.conv`` is defined (every rule but a direct one)."""
         return not self.direct
-
-    def tape(self) -> ErrorTape | None:
-        """A fresh per-forward error slot for a direct rule (``StackedMLP.forward`` asks once)."""
-        return ErrorTape() if self.direct else None
-
-    def linear(self, x, weight, bias, B, *, direct=None, tape: ErrorTape | None = None, output: bool = False):
-        """The layer ``x Wᵀ + b``; ``direct``/``tape``/``output`` matter to a direct rule only."""
-        if self.direct:
-            if tape is None:
-                raise ValueError(f"rule {self.name} needs the forward pass's ErrorTape (rule.tape())")
-            return DirectLinearFn.apply(x, weight, bias, direct, tape, output)
-        with torch.no_grad():  # the feedback path must never become a route for gradients
-            fb = self.feedback(weight.detach(), B)
-        return StackedLinearFn.apply(x, weight, bias, fb)
-
-    def conv(self, x, weight, bias, B, padding: int = 0):
-        """The convolution ``W ⋆ x + b`` of a stack (``noisefa.nets.conv``), its input gradient through the
-        rule's feedback kernel. A direct rule has no convolutional form here (its D maps the output
-        error to a layer's units; for feature maps that is a design of its own)."""
-        if not self.has_conv:
-            raise ValueError(f"rule {self.name} has no convolutional layer in noisefa.nets.conv")
-        with torch.no_grad():
-            fb = self.feedback(weight.detach(), B)
-        return stacked_conv(x, weight, bias, fb, padding)
-
-    @torch.no_grad()
-    def before_step(self, model: Stack) -> Any:
-        """What ``after_step`` needs from before ``optimizer.step()`` (kp: W⁻); None for most rules."""
-        return None if self.update is None else self.update.before(model)
-
-    @torch.no_grad()
-    def after_step(self, model: Stack, optimizer, before: Any = None, step: int = 0) -> None:
-        """Update B in place after ``optimizer.step()`` (kp, wm); a no-op for bp, fa, ss, dfa.
-
-        ``step`` is the 1-based optimiser step count of the run (wm seeds its noise with it).
-        """
-        if self.update is not None:
-            self.update.after(model, optimizer, before, step)
 
 
 LEARNING_RULES: dict[str, LearningRule] = {

@@ -254,20 +254,3 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def cross_entropy_at(logits: torch.Tensor, y: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy per model of ``logits / temperature`` (one temperature per model), float64."""
     return _scaled_ce(logits, y, temperature.to(logits.device, torch.float64))
-
-
-def auc(x, y) -> float:
-    """Area under a curve by the trapezoid rule, divided by the x-range.
-
-    For a test-accuracy curve over epochs this is the mean accuracy over
-    training: 1.0 means perfect from the first evaluation on.
-    """
-    x = [float(v) for v in x]
-    y = [float(v) for v in y]
-    if len(x) != len(y) or len(x) < 2:
-        raise ValueError("auc needs at least two points of equal-length x and y")
-    area = sum((x[i + 1] - x[i]) * (y[i + 1] + y[i]) / 2 for i in range(len(x) - 1))
-    span = x[-1] - x[0]
-    if span <= 0 or not math.isfinite(area):
-        raise ValueError("auc needs increasing x")
-    return area / span

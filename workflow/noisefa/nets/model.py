@@ -28,6 +28,7 @@ from torch import nn
 
 from .. import precision
 from ..seeds import generator
+from . import feedback
 from .learning_rules import LearningRule
 from .stack import Stack
 
@@ -117,13 +118,13 @@ class StackedMLP(Stack, nn.Module):
         inference = not torch.is_grad_enabled()
         h = x.expand(self.n_models, *x.shape) if x.dim() == 2 and not inference else x
         hidden = []
-        tape, direct = None if inference else rule.tape(), [None] + self.direct_feedback  # D feeding layer i
+        tape, direct = None if inference else feedback.tape(rule), [None] + self.direct_feedback  # D feeding layer i
         last = self.arch.depth - 1
         for i, (W, b, B) in enumerate(zip(self.weights, self.biases, self.feedback)):
             if inference:
                 h = _plain_linear(h, W, b)
             else:
-                h = rule.linear(h, W, b, B, direct=direct[i], tape=tape, output=i == last)
+                h = feedback.linear(rule, h, W, b, B, direct=direct[i], tape=tape, output=i == last)
             if i < self.arch.depth - 1:
                 h = torch.relu(h)
                 if self.arch.batchnorm:

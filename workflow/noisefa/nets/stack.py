@@ -1,7 +1,7 @@
 """The base of every stacked model: what the learning rules, the engine and the checkpoints read.
 
-Its own module so that the learning rules can name the type they update without importing a
-model family (each family's module imports the rules: ``model.StackedMLP``, ``cnn.StackedCNN``).
+Its own module so that the rules' autograd code (``feedback``) can name the type it updates without
+importing a model family (each family's module imports it: ``model.StackedMLP``, ``cnn.StackedCNN``).
 """
 
 from __future__ import annotations

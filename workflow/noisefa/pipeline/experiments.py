@@ -335,7 +335,7 @@ def ood_cells(cfg: dict) -> list[tuple[str, str, int, str]]:
 
 def ood_tests(cfg: dict) -> dict[str, list[float]]:
     """{transform: magnitudes}, each list with its identity first (the in-distribution reference)."""
-    from ..data.ood import TRANSFORMS
+    from ..data.transforms import TRANSFORMS
 
     out = {}
     for name, tf in TRANSFORMS.items():

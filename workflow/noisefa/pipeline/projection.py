@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..cli import user_errors
 from ..errors import UserError
-from ..runtime import user_errors
 from . import paths
 from .plan import Job, Plan
 from .resources import estimate, job_estimates

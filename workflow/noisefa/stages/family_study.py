@@ -12,8 +12,8 @@ import pandas as pd
 
 from ..analysis.family_study import family_claims, family_mechanism, family_verdicts, markdown, tables_for
 from ..analysis.tidy import write_table
+from ..cli import user_errors
 from ..files import atomic_write
-from ..runtime import user_errors
 
 
 def main(argv=None):

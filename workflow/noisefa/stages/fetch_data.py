@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..cli import user_errors
 from ..data.datasets import Source
 from ..data.downloads import Settings, fetch
 from ..files import atomic_write
-from ..runtime import user_errors
 
 
 def main(argv=None):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..cli import parser
 from ..data.noise import make_noise_dataset
 from ..files import save_torch
-from ..runtime import parser
 
 
 def main(argv=None):

@@ -10,8 +10,8 @@ import pandas as pd
 
 from ..analysis.mechanism import Tables, dose_table, markdown, mechanism_table, on_curve
 from ..analysis.tidy import read_summary, read_table, write_table
+from ..cli import parser, user_errors
 from ..files import atomic_write
-from ..runtime import parser, user_errors
 
 
 def main(argv=None):

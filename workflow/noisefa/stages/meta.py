@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from ..analysis.tidy import META_COLUMNS, META_DTYPES, write_table
+from ..cli import parser, user_errors
 from ..data.datasets import load_prepared
 from ..errors import refuse_larger
 from ..files import load_torch, save_torch
@@ -32,7 +33,7 @@ from ..nets.learning_rules import get_rule
 from ..nets.meta import adapt
 from ..nets.starts import build
 from ..pipeline.experiments import noise_shape, snapshot_steps
-from ..runtime import parser, setup_job, user_errors
+from ..runtime import setup_job
 from ..seeds import generator
 from .pretrain import noise_source
 

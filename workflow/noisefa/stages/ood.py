@@ -18,13 +18,14 @@ import pandas as pd
 import torch
 
 from ..analysis.tidy import OOD_COLUMNS, OOD_DTYPES, write_table
+from ..cli import parser, user_errors
 from ..data.datasets import standardise
 from ..data.ood import shifted_test_set
 from ..files import load_torch
 from ..nets.engine import evaluate_split
 from ..nets.families import load_checkpoint
 from ..nets.learning_rules import get_rule
-from ..runtime import parser, setup_job, user_errors
+from ..runtime import setup_job
 
 
 def _evaluate(model, rule, x, y) -> dict[str, torch.Tensor]:

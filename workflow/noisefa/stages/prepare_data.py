@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..cli import user_errors
 from ..data.datasets import Source, prepare
-from ..runtime import user_errors
 
 
 def main(argv=None):

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..analysis.tidy import detail_frame, frame, write_table
+from ..cli import parser, user_errors
 from ..data.noise import FixedNoiseBatches, FreshNoiseStream, sample
 from ..errors import CorruptFile, refuse_larger, remake_hint
 from ..files import load_torch
@@ -27,7 +28,7 @@ from ..nets.learning_rules import get_rule
 from ..nets.stack import Stack
 from ..pipeline import paths
 from ..pipeline.experiments import noise_shape
-from ..runtime import parser, resume_path, setup_job, user_errors
+from ..runtime import resume_path, setup_job
 from ..seeds import generator
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..analysis.protocols import changed_claims, protocol_claims, verdict_grid
 from ..analysis.tidy import write_table
-from ..runtime import user_errors
+from ..cli import user_errors
 
 
 def main(argv=None):

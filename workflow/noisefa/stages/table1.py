@@ -14,9 +14,9 @@ import pandas as pd
 
 from ..analysis.summary import exclude_diverged
 from ..analysis.tidy import read_summary, write_table
+from ..cli import parser, user_errors
 from ..files import atomic_write
 from ..pipeline.conditions import CONDITIONS
-from ..runtime import parser, user_errors
 
 CELL = ["dataset", "condition"]
 

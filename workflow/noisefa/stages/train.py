@@ -23,6 +23,7 @@ import torch
 
 from ..analysis.summary import all_converged
 from ..analysis.tidy import detail_frame, frame, write_table
+from ..cli import parser, user_errors
 from ..data.datasets import load_prepared
 from ..errors import CorruptFile, refuse_larger
 from ..nets import metrics as M
@@ -43,7 +44,7 @@ from ..nets.learning_rules import get_rule
 from ..nets.stack import Stack
 from ..nets.starts import build
 from ..pipeline.conditions import get_condition
-from ..runtime import parser, resume_path, setup_job, user_errors
+from ..runtime import resume_path, setup_job
 from ..seeds import generator
 
 # metrics evaluated at the first and the last step only (tidy.METRICS says what each is)
