@@ -8,7 +8,7 @@ from noisefa.figures import registry
 from noisefa.pipeline.config import load, validate
 
 REPO = Path(__file__).resolve().parents[1]
-HELPERS = {"style", "panels", "registry", "__init__"}
+HELPERS = {"style", "panels", "trajectories", "registry", "__init__"}
 
 
 def test_every_entry_names_a_module_a_caption_a_report_and_tables_that_exist():
