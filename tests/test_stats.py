@@ -1,6 +1,7 @@
 """Statistics helpers: known inputs give known statistics and p-values."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -246,3 +247,22 @@ def test_paired_ratio_is_unbounded_when_the_denominator_is_not_significant():
     ratio, lo, hi = stats.paired_ratio(a, b)
     assert np.isfinite(ratio) and np.isnan(lo) and np.isnan(hi)
     assert np.isnan(stats.paired_ratio([1.0], [2.0])[0])
+
+
+@pytest.mark.parametrize(
+    "run, p",
+    [
+        (lambda: stats.one_sample_t([1.0], 0.0), math.nan),  # one value: no spread to test against
+        (lambda: stats.paired_t([1.0], [2.0], "greater"), math.nan),
+        (lambda: stats.two_sample_t([1.0], [2.0]), math.nan),
+        (lambda: stats.two_sample_t([1.0], [2.0, 3.0, 4.0], equal_var=False), math.nan),  # Welch: a variance of one value
+        # Student's pooled variance takes one value in a group: t = -2 / sqrt(1 * (1 + 1/3)), df 2
+        (lambda: stats.two_sample_t([1.0], [2.0, 3.0, 4.0]), 0.2254033307585),
+        (lambda: stats.one_sample_t([1.0, 1.0, 1.0], 0.0, "greater"), 0.0),  # no spread: the limit, t = inf
+    ],
+)
+def test_the_edge_cases_give_nan_or_the_limit_and_no_warning(run, p):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a claims log must not fill with scipy's RuntimeWarnings
+        r = run()
+    assert (math.isnan(r.p_value) and math.isnan(p)) or r.p_value == pytest.approx(p, abs=1e-12)

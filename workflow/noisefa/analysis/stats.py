@@ -11,12 +11,15 @@ The t-tests are two-sided unless ``alternative`` ("greater" or "less", scipy's m
 is above / below 0) asks for a one-sided p-value; their interval is the two-sided 95 % one in
 either case. Equivalence tests report the larger of their two one-sided p-values. A test that
 cannot be computed (too few values) has p = NaN, never a p-value that decides; ``holm`` adjusts a
-family of p-values and leaves NaN out. scipy does the arithmetic.
+family of p-values and leaves NaN out. scipy does the arithmetic, quietly: its RuntimeWarnings on
+those edge cases (one value, no spread) only restate what the NaN or the infinite t already says,
+and would repeat in every claims log of a cell where a single network was left.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -55,17 +58,23 @@ def _alternative(alternative: str) -> str:
 def _ci(r) -> tuple[float, float]:
     """The two-sided 95 % interval of a scipy t-test result computed with alternative="two-sided"."""
     try:
-        ci = r.confidence_interval(0.95)
+        ci = _quiet(r.confidence_interval, 0.95)
         return float(ci.low), float(ci.high)
     except (ValueError, ZeroDivisionError, AttributeError):
         return math.nan, math.nan
 
 
+def _quiet(test, arg):
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # the edge cases of the docstring above
+        return test(arg)
+
+
 def _sided(test, alternative: str):
     """``test(alternative)`` for the p-value and, when one-sided, again two-sided for the interval
     (a one-sided test's own interval is a half-line; the report shows the two-sided 95 % one)."""
-    r = test(_alternative(alternative))
-    return r, (r if alternative == "two-sided" else test("two-sided"))
+    r = _quiet(test, _alternative(alternative))
+    return r, (r if alternative == "two-sided" else _quiet(test, "two-sided"))
 
 
 def _name(base: str, alternative: str) -> str:
