@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.noise import image_shape
-from ..seeds import generator
 from . import feedback
 from .conv import plain_conv
 from .learning_rules import LearningRule
@@ -103,23 +102,7 @@ class StackedCNN(Stack, nn.Module):
 
     def __init__(self, arch: CNNArchitecture, seeds: list[int], bn_momentum: float = 0.1, bn_eps: float = 1e-5):
         super().__init__()
-        self.arch = arch
-        self.seeds = [int(s) for s in seeds]
-        self.bn_momentum = bn_momentum
-        self.bn_eps = bn_eps
-        M = len(self.seeds)
-        Ws = [torch.empty(M, *s) for s in arch.shapes]
-        Bs = [torch.empty_like(w) for w in Ws]
-        for m, seed in enumerate(self.seeds):
-            gen = generator(*arch.init_keys(seed))
-            for mats in (Ws, Bs):
-                for w in mats:
-                    fan_in = math.prod(w.shape[2:])
-                    w[m] = torch.randn(w.shape[1:], generator=gen) * math.sqrt(2.0 / fan_in)
-        self.weights = nn.ParameterList([nn.Parameter(w) for w in Ws])
-        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(M, w.shape[1])) for w in Ws])
-        for i, b in enumerate(Bs):
-            self.register_buffer(f"B{i}", b)
+        self._init_layers(arch, seeds, arch.shapes, bn_momentum, bn_eps)
         # one BatchNorm layer per convolution (over its channels) and one after the hidden linear layer
         self._init_batchnorm([*arch.channels, arch.hidden] if arch.batchnorm else [])
 

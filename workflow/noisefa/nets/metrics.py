@@ -1,4 +1,5 @@
-"""Metrics of stacked networks: alignment of W to B, effective rank, accuracy, calibration, AUC.
+"""Metrics of stacked networks: alignment of W to B, effective rank, accuracy, calibration (the area
+under a learning curve is a summary of the tidy table: ``analysis.summary.auc``).
 
 All functions take stacked tensors (models first) and return one value per model
 (or per model and neuron), so one call measures every network of a job.

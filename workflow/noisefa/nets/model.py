@@ -70,22 +70,8 @@ class StackedMLP(Stack, nn.Module):
 
     def __init__(self, arch: Architecture, seeds: list[int], bn_momentum: float = 0.1, bn_eps: float = 1e-5):
         super().__init__()
-        self.arch = arch
-        self.seeds = [int(s) for s in seeds]
-        self.bn_momentum = bn_momentum
-        self.bn_eps = bn_eps
-        M, dims = len(self.seeds), arch.dims
-        Ws = [torch.empty(M, dims[i + 1], dims[i]) for i in range(arch.depth)]
-        Bs = [torch.empty_like(w) for w in Ws]
-        for m, seed in enumerate(self.seeds):
-            gen = generator(*arch.init_keys(seed))
-            for mats in (Ws, Bs):
-                for w in mats:
-                    w[m] = torch.randn(w.shape[1:], generator=gen) * math.sqrt(2.0 / w.shape[2])
-        self.weights = nn.ParameterList([nn.Parameter(w) for w in Ws])
-        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(M, w.shape[1])) for w in Ws])
-        for i, b in enumerate(Bs):
-            self.register_buffer(f"B{i}", b)
+        Bs = self._init_layers(arch, seeds, [(arch.dims[i + 1], arch.dims[i]) for i in range(arch.depth)], bn_momentum, bn_eps)
+        M = self.n_models
         Ds = [torch.empty(M, arch.n_classes, arch.hidden) for _ in range(arch.depth - 1)]
         for m, seed in enumerate(self.seeds):
             gen = generator("direct-feedback", *arch.init_keys(seed))

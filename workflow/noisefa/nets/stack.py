@@ -6,9 +6,13 @@ importing a model family (each family's module imports it: ``model.StackedMLP``,
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..seeds import generator
 
 
 class Stack:
@@ -36,6 +40,29 @@ class Stack:
     @property
     def feedback(self) -> list[torch.Tensor]:
         return [getattr(self, f"B{i}") for i in range(self.arch.depth)]
+
+    def _init_layers(self, arch, seeds, shapes, bn_momentum: float, bn_eps: float) -> list[torch.Tensor]:
+        """How every family's constructor starts: its architecture, seeds and BatchNorm options, then
+        W and B of every layer (``shapes``: one network's, (out, in) or (out, in, k, k)), each network's
+        drawn He-normal from its own seed (all its W, then all its B; fan-in = in or in*k*k), and zero
+        biases. Returns the B tensors (registered as buffers B<i>)."""
+        self.arch = arch
+        self.seeds = [int(s) for s in seeds]
+        self.bn_momentum = bn_momentum
+        self.bn_eps = bn_eps
+        M = len(self.seeds)
+        Ws = [torch.empty(M, *s) for s in shapes]
+        Bs = [torch.empty_like(w) for w in Ws]
+        for m, seed in enumerate(self.seeds):
+            gen = generator(*arch.init_keys(seed))
+            for mats in (Ws, Bs):
+                for w in mats:
+                    w[m] = torch.randn(w.shape[1:], generator=gen) * math.sqrt(2.0 / math.prod(w.shape[2:]))
+        self.weights = nn.ParameterList([nn.Parameter(w) for w in Ws])
+        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(M, w.shape[1])) for w in Ws])
+        for i, b in enumerate(Bs):
+            self.register_buffer(f"B{i}", b)
+        return Bs
 
     def _holding(self, sub, index: list[int]):
         """``sub`` (a new stack of the seeds at ``index``) given those networks' state."""
