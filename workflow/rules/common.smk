@@ -96,7 +96,8 @@ def local_dir_arg():
 def drop_stale_markers():
     """A marker whose raw files are gone (deleted to save space, or after an error named them
     damaged) would keep its dataset from being fetched again; when its prepared file still has
-    to be made, the marker goes, and that dataset's fetch job reruns."""
+    to be made, the marker goes, and that dataset's fetch job reruns. A dry run drops it too (the
+    Snakefile is read before Snakemake says whether the run is dry), so its plan shows the fetch."""
     for d in PLAN.datasets:
         marker = Path(paths.FETCHED.format(dataset=d))
         if marker.exists() and not Path(paths.DATA.format(dataset=d)).exists() and not raw_files_present(d, SOURCE):
