@@ -14,7 +14,7 @@ import torch
 
 from noisefa.analysis.summary import summarise
 from noisefa.analysis.tidy import detail_frame, frame, write_table
-from noisefa.figures import figure1, figure2, figure4
+from noisefa.figures import figure1, figure2, figure4, trajectories
 
 SHAPE = "noise:in16_c4"
 SEEDS = [0, 1, 2]
@@ -179,7 +179,7 @@ def test_missing_pieces_say_no_data(tmp_path):
 def test_pca_puts_B_at_the_end_of_a_walk_towards_it():
     B, C = torch.randn(4, 6, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)
     t = torch.linspace(0, 1, 5, dtype=torch.float64)[:, None, None]
-    coords, b, ratio = figure2.pca_project({"to_B": t * B, "to_C": t * C}, B)
+    coords, b, ratio = trajectories.pca_project({"to_B": t * B, "to_C": t * C}, B)
     # every point lies in span{B, C}: two components are exact, distances are kept
     assert torch.allclose(coords["to_B"][-1], b, atol=1e-9)
     assert torch.allclose((coords["to_B"][0] - b).norm(), B.norm())

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from noisefa.analysis import tidy
-from noisefa.figures import figure3, figure5, figure6
+from noisefa.figures import figure3, figure5, figure6, trajectories
 
 CONDS = ["bp", "fa_wo", "fa_w"]
 
@@ -186,7 +186,7 @@ def test_pca_projection():
     a = torch.zeros(5, 3, 2)
     a[:, 0, 0] = torch.arange(5.0)  # moves along one direction only
     b = torch.randn(3, 2, generator=g)
-    proj, pb, ratio = figure6.pca_project({"a": a}, b)
+    proj, pb, ratio = trajectories.pca_project({"a": a}, b)
     assert proj["a"].shape == (5, 2) and pb.shape == (2,)
     assert float(ratio.sum()) == pytest.approx(1.0)  # six points in a plane: two PCs explain everything
     # distances between projected points equal the true ones (the points lie in the PC plane)

@@ -199,7 +199,7 @@ def test_editing_a_library_file_reruns_only_jobs_that_import_it(wf):
         *{(rule, f"report={r}") for r in REPORTED for rule in ("notebook", "notebook_html")},
         ("all", ""),
     }
-    _edit(wf["repo"] / "workflow/noisefa/nets/learning_rules.py")  # the rules: every network, no data or noise job
+    _edit(wf["repo"] / "workflow/noisefa/nets/feedback.py")  # the rules' autograd code: every network, no data or noise job
     got = planned(wf, wf["cfg"])
     expected = {pretrain(d) for d in SHAPES} | {train(d, c) for d in SHAPES for c in ("bp", "fa_wo", "fa_w")} | DOWNSTREAM
     assert got == expected

@@ -18,7 +18,7 @@ is the output error. Every matrix is stored in W's (out, in) shape, so "δ_{l+1}
   norm of the layer's fixed random B, so no magnitude of W travels backwards (only its signs).
 - ``dfa``: direct feedback alignment (Nøkland 2016): ``δ_l = (e D_l) ⊙ φ'(a_l)`` for every hidden
   layer l, D_l a fixed random (classes, hidden) matrix (``StackedMLP.direct_feedback``); the
-  output layer's own gradient is the usual ``δ_L = e``. See ``DirectLinearFn`` for where e D_l
+  output layer's own gradient is the usual ``δ_L = e``. See ``feedback.DirectLinearFn`` for where e D_l
   enters the graph.
 - ``kp``: Kolen-Pollack (Akrout et al. 2019): FA's backward pass; after every optimiser step B
   receives W's update, and both decay with the rule's own weight decay (default 0.1, on top of
@@ -183,7 +183,7 @@ LEARNING_RULES: dict[str, LearningRule] = {
     "dfa": LearningRule(
         name="dfa",
         description="direct feedback alignment: delta_l = (e D_l) * phi'(a_l), e = dL/dlogits, D_l fixed random",
-        feedback=lambda W, B: B,  # unused: DirectLinearFn takes D, not B
+        feedback=lambda W, B: B,  # unused: feedback.DirectLinearFn takes D, not B
         uses_weight_transport=False,
         direct=True,
         label="DFA",

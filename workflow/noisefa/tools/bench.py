@@ -299,7 +299,7 @@ def _train(way, arch, batch, models, steps, x_all, labels, ds) -> int:
 
 def _gemm_only(arch: Architecture, batch: int, models: int, steps: int, dev=None) -> None:
     """Only the matrix products of ``steps`` training steps of the stack, as the engine's
-    ``StackedLinearFn`` calls them: forward, weight gradient, and the input gradient of every
+    ``feedback.StackedLinearFn`` calls them: forward, weight gradient, and the input gradient of every
     layer but the first."""
     dims, M = arch.dims, models
     xs = [torch.randn(M, batch, d, device=dev) for d in dims[:-1]]
