@@ -10,6 +10,7 @@ so no optimiser ever touches it; kp and wm change it in place here.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -95,12 +96,10 @@ class DirectLinearFn(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None, None
 
 
-def _fan_in(W: torch.Tensor) -> int:
-    """Inputs per output unit: a linear layer's ``in``, a kernel's ``in x k x k``."""
-    n = 1
-    for d in W.shape[2:]:
-        n *= d
-    return n
+def _feedback_matrix(rule: LearningRule, weight, B):
+    """The matrix (or kernel) the rule sends the output gradient back through, outside autograd."""
+    with torch.no_grad():  # the feedback path must never become a route for gradients
+        return rule.feedback(weight.detach(), B)
 
 
 def tape(rule: LearningRule) -> ErrorTape | None:
@@ -114,9 +113,7 @@ def linear(rule: LearningRule, x, weight, bias, B, *, direct=None, tape: ErrorTa
         if tape is None:
             raise ValueError(f"rule {rule.name} needs the forward pass's ErrorTape (feedback.tape(rule))")
         return DirectLinearFn.apply(x, weight, bias, direct, tape, output)
-    with torch.no_grad():  # the feedback path must never become a route for gradients
-        fb = rule.feedback(weight.detach(), B)
-    return StackedLinearFn.apply(x, weight, bias, fb)
+    return StackedLinearFn.apply(x, weight, bias, _feedback_matrix(rule, weight, B))
 
 
 def conv(rule: LearningRule, x, weight, bias, B, padding: int = 0):
@@ -125,9 +122,7 @@ def conv(rule: LearningRule, x, weight, bias, B, padding: int = 0):
     error to a layer's units; for feature maps that is a design of its own)."""
     if not rule.has_conv:
         raise ValueError(f"rule {rule.name} has no convolutional layer in noisefa.nets.conv")
-    with torch.no_grad():
-        fb = rule.feedback(weight.detach(), B)
-    return stacked_conv(x, weight, bias, fb, padding)
+    return stacked_conv(x, weight, bias, _feedback_matrix(rule, weight, B), padding)
 
 
 # ---------------------------------------------------------------- B updates (kp, wm)
@@ -150,7 +145,8 @@ def _kp_after(kp: KolenPollack, model: Stack, optimizer, before: list[torch.Tens
 def mirror_noise(wm: WeightMirror, model: Stack, step: int) -> list[torch.Tensor]:
     """x for every layer, shape (models, batch_size, in_l), each network from its own seed."""
     W0 = model.weights[0]
-    xs = [torch.empty(model.n_models, wm.batch_size, _fan_in(W), dtype=W.dtype, device=W.device) for W in model.weights]
+    # fan-in: a linear layer's in, a kernel's in*k*k
+    xs = [W.new_empty(model.n_models, wm.batch_size, math.prod(W.shape[2:])) for W in model.weights]
     gen = torch.Generator(device=W0.device)
     for m, seed in enumerate(model.seeds):
         gen.manual_seed(derive_seed("weight-mirror", seed, int(step)))
