@@ -12,13 +12,13 @@ localrules:
 
 rule aggregate:
     input:
-        train=files(PLAN.train(), paths.TRAIN_METRICS),
+        train=PLAN.cell_files(PLAN.train(), paths.TRAIN_METRICS),
         pretrain=files(PLAN.pretrain(), paths.PRETRAIN_METRICS),
         order=files(PLAN.data_then_noise(), paths.DATA_NOISE_METRICS),
-        details=files(PLAN.train(), paths.TRAIN_DETAILS)
+        details=PLAN.cell_files(PLAN.train(), paths.TRAIN_DETAILS)
         + files(PLAN.pretrain(), paths.PRETRAIN_DETAILS)
         + files(PLAN.data_then_noise(), paths.DATA_NOISE_DETAILS),
-        ood=files(PLAN.ood(), paths.OOD),
+        ood=PLAN.cell_files(PLAN.ood(), paths.OOD),
         meta=files(PLAN.meta(), paths.META),
         code=lib("noisefa.stages.aggregate"),
     output:
@@ -31,6 +31,7 @@ rule aggregate:
         meta=paths.META_TABLE,
     params:
         pretrain=json.dumps(pretrain_users(), sort_keys=True),
+        labels=json.dumps(cell_labels(), sort_keys=True),
         convergence=json.dumps(config["convergence"], sort_keys=True),
         experiments=json.dumps(experiment_columns(config), sort_keys=True),
     log:
@@ -41,7 +42,7 @@ rule aggregate:
         ENV
     shell:
         "python -m noisefa.stages.aggregate --train {input.train} --pretrain {params.pretrain:q} "
-        "--pretrain-all {input.pretrain} --extra {input.order} --details {input.details} "
+        "--pretrain-all {input.pretrain} --extra {input.order} --labels {params.labels:q} --details {input.details} "
         "--ood {input.ood} --meta {input.meta} --convergence {params.convergence:q} "
         "--experiments {params.experiments:q} "
         "--parquet {output.parquet} --csv {output.csv} --summary {output.summary} "

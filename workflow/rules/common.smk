@@ -3,7 +3,7 @@ import json
 import os
 import shlex
 
-from noisefa.pipeline import paths
+from noisefa.pipeline import paths, specs
 from noisefa.pipeline.conditions import CONDITIONS, get_condition
 from noisefa.pipeline.config import describe, read_yaml, validate
 from noisefa.data.datasets import DATASETS, Source, get_spec, needs_fetch, raw_files_present
@@ -11,32 +11,22 @@ from noisefa.pipeline.experiments import (
     CNN,
     CONTROLS as CONTROLS_EXPERIMENT,
     RULES,
-    aligned_angle,
     ARCHS,
-    arch,
     batchnorm_at,
-    condition_noise,
     dose_experiment,
     meta_controls,
-    experiment_arch,
     experiment_columns,
     figure2_experiment,
     generalisation_sizes,
     noise_shape,
     noise_sweep,
-    ood_tests,
-    model_block,
-    pretrain_block,
-    train_config,
-    train_stop,
 )
 from noisefa.analysis.compare import OPTIONAL as COMPARED_OPTIONAL, REFERENCE_TABLES
 from noisefa.figures.registry import FIGURES, REPORT_NAMES, TABLES
 from noisefa.figures.registry import figures as registry_figures
 from noisefa.figures.registry import reports as registry_reports
-from noisefa.pipeline.plan import Job, Plan, files, ood_external, seeds_of, shape
+from noisefa.pipeline.plan import Job, Plan, files, ood_external, shape
 from noisefa.pipeline.resources import estimate
-from noisefa.nets.families import family_of
 from noisefa.sources import closure
 
 # Schema (with defaults) and registry checks: a bad config stops here, before any job.
@@ -115,33 +105,27 @@ def lib(module):
 
 
 def arch_key(wc):
-    """A job's architecture key (noisefa.pipeline.experiments.ARCHS): its `arch` wildcard, else its experiment's."""
-    return wc.arch if "arch" in wc.keys() else experiment_arch(config, wc.experiment, int(wc.depth))
-
-
-def model_of(wc):
-    """The model block (noisefa.nets.families) of a job's networks."""
-    return model_block(config, arch_key(wc))
+    return specs.arch_key(config, wc)
 
 
 def family_code(wc):
     """The library files of a job's model family (no stage imports one): editing the CNN reruns its jobs only."""
-    return lib(family_of(model_of(wc)).module)
+    return lib(specs.family_module(config, wc))
 
 
-def job_spec(seeds, model=None, **extra):
-    """JSON of a job's hyper-parameters: it is in params, so changing one reruns the job."""
-    return json.dumps(
-        {"seeds": seeds_of(seeds), "model": model or config["model"],
-         "device": config["device"], "threads": config["threads"], "precision": config["precision"],
-         "resume_every_s": config["resume_every_s"], "on_divergence": config["on_divergence"], **extra},
-        sort_keys=True,
-    )
+def spec_json(spec):
+    """A job's spec (noisefa.pipeline.specs) as its params: changing any of it reruns the job."""
+    return json.dumps(spec, sort_keys=True)
 
 
 def pretrain_users():
     """{pretrain metrics file: [[experiment, dataset], ...] whose FA w/ networks start from it}."""
     return {job.file(paths.PRETRAIN_METRICS): users for job, users in PLAN.pretrain_users().items()}
+
+
+def cell_labels():
+    """{file: [[experiment, condition], ...]} of the main tables' train and OOD files that also hold other cells."""
+    return {**PLAN.labels(PLAN.train(), paths.TRAIN_METRICS, paths.TRAIN_DETAILS), **PLAN.labels(PLAN.ood(), paths.OOD)}
 
 
 def cell_job(wc, rule="train"):
@@ -152,17 +136,12 @@ def ood_inputs(wc):
     return {
         "data": paths.DATA.format(dataset=wc.dataset),
         "external": [paths.DATA.format(dataset=d) for d in ood_external(config, wc.dataset)],
-        "checkpoint": cell_job(wc).file(paths.TRAIN_CHECKPOINT),
+        "checkpoint": PLAN.source(cell_job(wc)).file(paths.TRAIN_CHECKPOINT),
     }
 
 
 def ood_spec(wc):
-    # Passed as a dict: Snakemake's parser takes a line that begins with that keyword for a new rule.
-    extra = {"rule": get_condition(wc.condition).rule, "tests": ood_tests(config)}
-    return job_spec(
-        wc.seeds, model_of(wc), experiment=wc.experiment, dataset=wc.dataset, depth=int(wc.depth), condition=wc.condition,
-        **extra,
-    )
+    return spec_json(specs.ood_spec(config, wc))
 
 
 def train_inputs(wc):
@@ -172,48 +151,18 @@ def train_inputs(wc):
     return inputs
 
 
-def start_of(wc):
-    """A control's start parameters (noisefa.nets.starts); none for the paper's conditions (their spec is unchanged)."""
-    cond = get_condition(wc.condition)
-    return {"start": {"aligned_angle": aligned_angle(config, wc.experiment)}} if cond.start == "aligned" else {}
-
-
 def meta_controls_of(wc):
     starts = meta_controls(config, wc.noise)
     return {"controls": starts} if starts else {}
 
 
 def train_spec(wc):
-    pretrained = get_condition(wc.condition).pretrained
-    return job_spec(
-        wc.seeds,
-        model=model_of(wc),
-        experiment=wc.experiment,
-        dataset=wc.dataset,
-        depth=int(wc.depth),
-        condition=wc.condition,
-        noise=condition_noise(config, wc.experiment, wc.condition) if pretrained else "",
-        train=train_config(config, wc.experiment, wc.dataset),
-        stop=train_stop(config, wc.experiment),
-        **start_of(wc),
-        **divergence_of(arch_key(wc)),
-    )
-
-
-def divergence_of(arch_key):
-    """The CNN's own `cnn.on_divergence` for its jobs; nothing for an MLP's (the top-level key)."""
-    return {"on_divergence": config["cnn"]["on_divergence"]} if arch_key == CNN else {}
+    return spec_json(specs.train_spec(config, wc))
 
 
 def pretrain_spec(wc, extra=None):
     # No **kwargs here: Snakemake would fill them with the job's input, output and resources.
-    key = arch_key(wc)
-    pre = pretrain_block(config, key, int(wc.depth))
-    return job_spec(
-        wc.seeds,
-        model_of(wc),
-        **{"experiment": "pretrain", "depth": int(wc.depth), "pretrain": pre, **divergence_of(key), **(extra or {})},
-    )
+    return spec_json(specs.pretrain_spec(config, wc, extra))
 
 
 def data_then_noise_input(wc):
@@ -262,9 +211,8 @@ def figure2_trajectories():
     exp = figure2_experiment(config)
     out = {"noise": PLAN.pretrain_of(exp, f2["dataset"], f2["depth"], g).file(paths.PRETRAIN_TRAJECTORY)}
     for c in config["conditions"]:
-        out[c] = Job.of("train", dict(experiment=exp, dataset=f2["dataset"], depth=f2["depth"], condition=c, seeds=g)).file(
-            paths.TRAIN_TRAJECTORY
-        )
+        cell = Job.of("train", dict(experiment=exp, dataset=f2["dataset"], depth=f2["depth"], condition=c, seeds=g))
+        out[c] = PLAN.source(cell).file(paths.TRAIN_TRAJECTORY)
     for f in files(PLAN.data_then_noise(), paths.DATA_NOISE_TRAJECTORY)[:1]:
         out["data_then_noise"] = f
     return out

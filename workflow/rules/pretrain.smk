@@ -32,7 +32,7 @@ rule pretrain:
 rule data_then_noise:
     """Order control (Fig. 2f,g): noise training of networks already trained on data (FA w/o)."""
     input:
-        init=paths.TRAIN_CHECKPOINT,
+        init=lambda wc: PLAN.source(cell_job(wc)).file(paths.TRAIN_CHECKPOINT),
         noise=data_then_noise_input,
         code=lib("noisefa.stages.pretrain"),
         family=family_code,

@@ -77,14 +77,16 @@ class Tables:
 def study_tables(entry: dict, convergence: dict, context: dict, label: str | None = None) -> Tables:
     """A study's tables from its own jobs' files only (``entry``: ``Plan.protocol_entries`` or
     ``Plan.cnn_entry``: train metrics and details, {pretrain metrics file: [datasets]}, pretrain
-    details, and optionally OOD and meta files). ``label`` renames the experiment of its data-trained
-    rows (the protocol study puts every protocol's cells under one name); None keeps the files' own."""
+    details, optionally OOD and meta files, and ``labels``, the names of files that hold other cells
+    too). ``label`` renames the experiment of its data-trained rows (the protocol study puts every
+    protocol's cells under one name); None keeps the files' own."""
     users = label or entry["experiment"]
     pretrain_map = {path: [[users, d] for d in datasets] for path, datasets in entry["pretrain"].items()}
-    metrics = tidy.aggregate(entry["train"], pretrain_map)
+    labels = entry.get("labels", {})
+    metrics = tidy.aggregate(entry["train"], pretrain_map, labels=labels)
     details = tidy.concat_tables([*entry["train_details"], *entry["pretrain_details"]], tidy.DETAIL_COLUMNS,
-                                 tidy.DETAIL_DTYPES)  # fmt: skip
-    ood = tidy.concat_tables(entry.get("ood", []), tidy.OOD_COLUMNS, tidy.OOD_DTYPES)
+                                 tidy.DETAIL_DTYPES, labels)  # fmt: skip
+    ood = tidy.concat_tables(entry.get("ood", []), tidy.OOD_COLUMNS, tidy.OOD_DTYPES, labels)
     meta = tidy.concat_tables(entry.get("meta", []), tidy.META_COLUMNS, tidy.META_DTYPES)
     if label:
         metrics, ood = metrics.assign(experiment=label), ood.assign(experiment=label)

@@ -218,10 +218,22 @@ def _concat(parts: list[pd.DataFrame], columns) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
-def aggregate(train: list[Path], pretrain: dict[str, list[list[str]]], extra: list[Path] = ()) -> pd.DataFrame:
-    """The metrics of data-training jobs (and ``extra`` ones), with the noise phase of every
-    pretraining job repeated for each [experiment, dataset] whose FA w/ networks start from it."""
-    parts = [read_table(p) for p in [*train, *extra]]
+def read_cells(path: str | Path, labels: dict[str, list[list[str]]] | None = None) -> list[pd.DataFrame]:
+    """A cell job's table, once per [experiment, condition] it holds: a file of ``labels``
+    (``Plan.labels``: a job whose networks are also other cells') is repeated under each name;
+    any other file is read as it is."""
+    df = read_table(path)
+    names = (labels or {}).get(str(path))
+    return [df.assign(experiment=e, condition=c) for e, c in names] if names else [df]
+
+
+def aggregate(
+    train: list[Path], pretrain: dict[str, list[list[str]]], extra: list[Path] = (), labels: dict | None = None
+) -> pd.DataFrame:
+    """The metrics of data-training jobs (under every name of ``labels``, ``read_cells``; and ``extra``
+    ones), with the noise phase of every pretraining job repeated for each [experiment, dataset] whose
+    FA w/ networks start from it."""
+    parts = [df for p in [*train, *extra] for df in read_cells(p, labels)]
     for path, users in pretrain.items():
         noise = read_table(path)
         for experiment, dataset in users:
@@ -229,6 +241,7 @@ def aggregate(train: list[Path], pretrain: dict[str, list[list[str]]], extra: li
     return _sorted(_concat(parts, COLUMNS))
 
 
-def concat_tables(paths: list[Path], columns=COLUMNS, dtypes=DTYPES) -> pd.DataFrame:
-    """Tables of one contract, concatenated and sorted (an empty list: no rows, the same columns)."""
-    return _sorted(_concat([read_table(p) for p in paths], columns), columns, dtypes)
+def concat_tables(paths: list[Path], columns=COLUMNS, dtypes=DTYPES, labels: dict | None = None) -> pd.DataFrame:
+    """Tables of one contract, concatenated and sorted (an empty list: no rows, the same columns); a
+    file of ``labels`` once under each of its names (``read_cells``)."""
+    return _sorted(_concat([df for p in paths for df in read_cells(p, labels)], columns), columns, dtypes)

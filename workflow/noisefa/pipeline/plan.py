@@ -7,16 +7,19 @@ formatted with them. Seeds are trained in groups of ``seeds_per_job`` stacked ne
 
 Studies: ``""`` the figures' experiments (what the main tables aggregate), ``PROTOCOLS`` the
 protocol study's own jobs (``experiments.protocol_grid``), ``CNN`` the convolutional family's
-(``cnn_entry``). A job two need is planned once.
+(``cnn_entry``). A job two need is planned once; so is a training cell that repeats another's
+computation under other names (``Plan.source``): the rules experiment's BP, FA w/o and FA w/ cells
+at the main sweep's datasets and depths are the main sweep's networks, and read its files.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 
 from ..data.datasets import get_spec, same_labels
-from . import paths
+from . import paths, specs
 from .conditions import get_condition
 from .experiments import (
     CNN,
@@ -35,6 +38,7 @@ from .experiments import (
     protocol_meta,
     train_cells,
 )
+from .specs import seeds_of
 
 COMPUTE_RULES = ("pretrain", "train", "data_then_noise", "meta", "ood")
 # rules whose wildcards name a training cell; the others name a pretraining job
@@ -74,11 +78,6 @@ class Job:
 def seed_groups(cfg: dict) -> list[str]:
     n, per = cfg["n_seeds"], cfg["seeds_per_job"]
     return [f"{lo}-{min(lo + per, n) - 1}" for lo in range(0, n, per)]
-
-
-def seeds_of(group: str) -> list[int]:
-    lo, hi = map(int, group.split("-"))
-    return list(range(lo, hi + 1))
 
 
 def shape(dataset: str) -> dict[str, int]:
@@ -184,9 +183,48 @@ class Plan:
     # ---- every job once
     @cached_property
     def jobs(self) -> list[Job]:
-        """Every compute job of the config once, in COMPUTE_RULES order."""
-        every = self.pretrain(None) + self.train(None) + self.data_then_noise() + self.meta(None) + self.ood(None)
-        return list(dict.fromkeys(every))
+        """Every compute job of the config once, in COMPUTE_RULES order (a repeated cell's source's)."""
+        cells = [self.source(j) for j in self.train(None)]
+        every = self.pretrain(None) + cells + self.data_then_noise() + self.meta(None)
+        return list(dict.fromkeys(every + [self.source(j) for j in self.ood(None)]))
+
+    # ---- one job per computation
+    @cached_property
+    def _sources(self) -> dict[Job, Job]:
+        first: dict[str, Job] = {}
+        out = {}
+        for j in self.train(None):
+            pre = self.pretrain_of_train(j)
+            twin = pre.file(paths.PRETRAIN_CHECKPOINT) if pre else None
+            out[j] = first.setdefault(json.dumps([specs.computation(self.cfg, j.wc), twin], sort_keys=True), j)
+        return out
+
+    def source(self, job: Job) -> Job:
+        """The job that computes cell ``job`` (a train or ood job): the first planned cell with the same
+        computation (``specs.computation``: the spec without the cell's names) and the same twin; the cell
+        itself when none comes before it. A reader of a repeated cell reads its source's files under the
+        cell's names (``labels``)."""
+        cell = Job("train", job.wildcards)
+        return Job(job.rule, self._sources.get(cell, cell).wildcards)
+
+    def cell_files(self, jobs: list[Job], pattern: str) -> list[str]:
+        """The files of ``pattern`` that hold ``jobs``' cells: their sources', once each."""
+        return list(dict.fromkeys(self.source(j).file(pattern) for j in jobs))
+
+    def labels(self, jobs: list[Job], *patterns: str) -> dict[str, list[list[str]]]:
+        """{file: [[experiment, condition], ...]} for the files (of ``patterns``) that hold ``jobs``' cells
+        under other names than their own: a reader repeats such a file's rows under each of them
+        (``tidy.relabel``). Files that hold only their own cell are left out."""
+        names: dict[str, list[list[str]]] = {}
+        own: dict[str, list[list[str]]] = {}
+        for j in jobs:
+            src = self.source(j)
+            for p in patterns:
+                f = src.file(p)
+                cell, held = [j.wc["experiment"], j.wc["condition"]], names.setdefault(f, [])
+                held += [cell] if cell not in held else []
+                own[f] = [[src.wc["experiment"], src.wc["condition"]]]
+        return {f: n for f, n in names.items() if n != own[f]}
 
     @cached_property
     def datasets(self) -> list[str]:
@@ -214,8 +252,9 @@ class Plan:
             "experiment": CNN,
             "noise": self.cfg[CNN]["noise"],
             "batchnorm": bool(self.cfg[CNN]["model"].get("batchnorm", False)),
-            "train": files(jobs, paths.TRAIN_METRICS),
-            "train_details": files(jobs, paths.TRAIN_DETAILS),
+            "train": self.cell_files(jobs, paths.TRAIN_METRICS),
+            "train_details": self.cell_files(jobs, paths.TRAIN_DETAILS),
+            "labels": self.labels(jobs, paths.TRAIN_METRICS, paths.TRAIN_DETAILS),
             "pretrain": pre,
             "pretrain_details": details,
         }
@@ -234,12 +273,13 @@ class Plan:
                         users = pre.setdefault(job.file(paths.PRETRAIN_METRICS), [])
                         users += [d] if d not in users else []
                         details.append(job.file(paths.PRETRAIN_DETAILS))
-            ood = [Job("ood", j.wildcards).file(paths.OOD) for j in jobs] if self.cfg["ood"]["enabled"] else []
+            ood = [Job("ood", j.wildcards) for j in jobs] if self.cfg["ood"]["enabled"] else []
             out.append({
                 "noise": proto.noise, "batchnorm": proto.batchnorm,
-                "train": [j.file(paths.TRAIN_METRICS) for j in jobs],
-                "train_details": [j.file(paths.TRAIN_DETAILS) for j in jobs],
-                "pretrain": pre, "pretrain_details": list(dict.fromkeys(details)), "ood": ood,
+                "train": self.cell_files(jobs, paths.TRAIN_METRICS),
+                "train_details": self.cell_files(jobs, paths.TRAIN_DETAILS),
+                "labels": {**self.labels(jobs, paths.TRAIN_METRICS, paths.TRAIN_DETAILS), **self.labels(ood, paths.OOD)},
+                "pretrain": pre, "pretrain_details": list(dict.fromkeys(details)), "ood": self.cell_files(ood, paths.OOD),
                 "meta": [j.file(paths.META) for j in self.meta(noise=proto.noise, batchnorm=proto.batchnorm)],
             })  # fmt: skip
         return out

@@ -8,6 +8,8 @@
 - details.parquet: the vector-valued rows (neurons, probes, spectra) of every job.
 - ood.parquet, meta.parquet: Figures 5 and 6 (their own column sets, ``tidy.OOD_COLUMNS``
   and ``tidy.META_COLUMNS``).
+- A job whose networks are also another experiment's cell (``Plan.source``) is read once under each
+  name (``--labels``): the tables have every cell's rows as if each had its own job.
 - summary.csv: one row per data-trained network, with its converged accuracy
   (``summary.plateau``: the convergence rule of the config), its accuracy over the config's
   late window (``summary.late_accuracy``) and whether it diverged or blew up
@@ -45,6 +47,9 @@ def main(argv=None):
     p.add_argument("--pretrain", type=json.loads, default={}, help="JSON {metrics path: [[experiment, dataset], ...]}")
     p.add_argument("--pretrain-all", nargs="*", type=Path, default=[], help="every pretraining job's metrics")
     p.add_argument("--extra", nargs="*", type=Path, default=[], help="metrics of order-control jobs")
+    p.add_argument(
+        "--labels", type=json.loads, default={}, help="JSON {train or OOD file: [[experiment, condition], ...] it holds}"
+    )
     p.add_argument("--details", nargs="*", type=Path, default=[])
     p.add_argument("--ood", nargs="*", type=Path, default=[])
     p.add_argument("--meta", nargs="*", type=Path, default=[])
@@ -53,12 +58,12 @@ def main(argv=None):
     for name in ("parquet", "csv", "summary", "pretrain-table", "details-table", "ood-table", "meta-table"):
         p.add_argument(f"--{name}", type=Path, required=True)
     a = p.parse_args(argv)
-    df = aggregate(a.train, a.pretrain, a.extra)
+    df = aggregate(a.train, a.pretrain, a.extra, a.labels)
     write_table(df, a.parquet)
     write_table(df, a.csv)
     write_table(concat_tables(a.pretrain_all), a.pretrain_table)
-    write_table(concat_tables(a.details, DETAIL_COLUMNS, DETAIL_DTYPES), a.details_table)
-    write_table(concat_tables(a.ood, OOD_COLUMNS, OOD_DTYPES), a.ood_table)
+    write_table(concat_tables(a.details, DETAIL_COLUMNS, DETAIL_DTYPES, a.labels), a.details_table)
+    write_table(concat_tables(a.ood, OOD_COLUMNS, OOD_DTYPES, a.labels), a.ood_table)
     write_table(concat_tables(a.meta, META_COLUMNS, META_DTYPES), a.meta_table)
     summary = summarise(df, **a.convergence, experiments=a.experiments)
     write_table(summary, a.summary)
