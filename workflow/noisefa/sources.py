@@ -29,7 +29,8 @@ def _package_inits(module: str) -> list[Path]:
     return [PACKAGE_DIR.joinpath(*parts[1:i], "__init__.py") for i in range(1, len(parts))]
 
 
-def imports_of(path: Path, module: str) -> set[str]:
+@cache  # every stage's closure parses the same few dozen files: once each per process
+def imports_of(path: Path, module: str) -> frozenset[str]:
     pkg = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -40,7 +41,7 @@ def imports_of(path: Path, module: str) -> set[str]:
             name = ".".join(base + ([node.module] if node.module else []))
             found.add(name)
             found.update(f"{name}.{a.name}" for a in node.names)  # `from . import x`
-    return {m for m in found if m.split(".")[0] == "noisefa"}
+    return frozenset(m for m in found if m.split(".")[0] == "noisefa")
 
 
 @cache
