@@ -27,6 +27,9 @@ def test_the_rules_experiment_s_paper_cells_are_the_main_sweep_s_networks():
     # another name for the same networks: FA w/ pretrained on fresh noise, without BatchNorm
     fresh = plan.source(_cell("controls", "fashion_mnist", 2, "fa_fresh"))
     assert fresh == _cell("protocols-nobn-gaussian_fresh", "fashion_mnist", 2, "fa_w")
+    # the controls start elsewhere (same rule, same twin as FA w/): their own networks
+    for c in ("fa_newb", "fa_scaled", "fa_aligned"):
+        assert plan.source(_cell("controls", "fashion_mnist", 2, c)) == _cell("controls", "fashion_mnist", 2, c)
     # the generalisation sizes train on subsets: their own networks
     assert plan.source(_cell("size400", "mnist5k", 2, "fa_wo")) == _cell("size400", "mnist5k", 2, "fa_wo")
 
