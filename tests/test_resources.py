@@ -63,7 +63,8 @@ def test_paper_budget_lists_exactly_the_jobs_snakemake_plans(tmp_path):
     # and the controls: 4 at every main-sweep cell, fa_aligned at 5 fixed angles on MNIST at depths 2-3;
     # the CNN: 9 conditions on Fashion-MNIST, CIFAR-10 and CIFAR-100; less the cells that repeat another's
     # computation (Plan.source): the rules' BP, FA w/o and FA w/ on MNIST at depths 2-3 are the main
-    # sweep's networks, fa_fresh at Fashion-MNIST depths 2-3 the protocol study's FA w/ on fresh noise
+    # sweep's networks, the protocol study's FA w/ on fresh noise without BatchNorm (Fashion-MNIST, depths
+    # 2-3) the fa_fresh control's
     assert jobs["train"] == 5 * 4 * 3 + 3 + 4 * 3 + 7 * 2 + 3 * 2 + 2 * 2 + 4 * 2 + 5 * 4 * 4 + 5 * 2 + 3 * 9 - 3 * 2 - 2
     # Figure 5: MNIST networks of every depth and condition, and the controls' there; the protocol
     # study's 24 cells (C14)

@@ -193,17 +193,18 @@ class Plan:
     def _sources(self) -> dict[Job, Job]:
         first: dict[str, Job] = {}
         out = {}
-        for j in self.train(None):
+        main = self.train("")  # the figures' cells first: which job holds them never depends on another study
+        for j in main + [j for j in self.train(None) if j not in set(main)]:
             pre = self.pretrain_of_train(j)
             twin = pre.file(paths.PRETRAIN_CHECKPOINT) if pre else None
             out[j] = first.setdefault(json.dumps([specs.computation(self.cfg, j.wc), twin], sort_keys=True), j)
         return out
 
     def source(self, job: Job) -> Job:
-        """The job that computes cell ``job`` (a train or ood job): the first planned cell with the same
-        computation (``specs.computation``: the spec without the cell's names) and the same twin; the cell
-        itself when none comes before it. A reader of a repeated cell reads its source's files under the
-        cell's names (``labels``)."""
+        """The job that computes cell ``job`` (a train or ood job): the first planned cell (the figures'
+        study first) with the same computation (``specs.computation``: the spec without the cell's
+        names) and the same twin; the cell itself when none comes before it. A reader of a repeated
+        cell reads its source's files under the cell's names (``labels``)."""
         cell = Job("train", job.wildcards)
         return Job(job.rule, self._sources.get(cell, cell).wildcards)
 
@@ -214,7 +215,7 @@ class Plan:
     def labels(self, jobs: list[Job], *patterns: str) -> dict[str, list[list[str]]]:
         """{file: [[experiment, condition], ...]} for the files (of ``patterns``) that hold ``jobs``' cells
         under other names than their own: a reader repeats such a file's rows under each of them
-        (``tidy.relabel``). Files that hold only their own cell are left out."""
+        (``tidy.read_cells``). Files that hold only their own cell are left out."""
         names: dict[str, list[list[str]]] = {}
         own: dict[str, list[list[str]]] = {}
         for j in jobs:
