@@ -105,14 +105,18 @@ def test_whole_dag_produces_tables_figures_and_reports(tiny_run):
     assert set(verdict.kind) == {"claim", "check", "premise"}
     assert verdict.set_index("claim").loc["C15", "verdict"] == "not computed"
     # the protocol study: every set with and without BatchNorm; BP / FA w/o trained once per setting,
-    # and the main sweep's own cells (BatchNorm on, set tiny, synthetic depth 2) reused, not retrained
+    # and the main sweep's own cells (BatchNorm on, set tiny, synthetic depth 2) reused, not retrained;
+    # so is FA w/ on fresh noise with BatchNorm, the fa_fresh control's networks (Plan.source)
     protocols = pd.read_csv(res / "tables/protocols.csv")
     assert set(zip(protocols.noise_set, protocols.batchnorm)) == {(s, b) for s in ("tiny", "tiny_fresh") for b in (True, False)}
     assert {"C2", "C5s", "C10a", "C10b", "C14", "C16"} <= set(protocols.claim)
     trained = {p.name for p in (res / "train").iterdir()}
-    assert {t for t in trained if t.startswith("protocols")} == {
-        "protocols-nobn", "protocols-nobn-tiny", "protocols-nobn-tiny_fresh", "protocols-bn-tiny_fresh"
-    }  # fmt: skip
+    own = {"protocols-nobn", "protocols-nobn-tiny", "protocols-nobn-tiny_fresh"}
+    assert {t for t in trained if t.startswith("protocols")} == own
+    assert (res / "train/controls/synthetic/depth2/fa_fresh").is_dir()
+    assert not (res / "train/rules/synthetic/depth2/bp").exists()  # the main sweep's BP networks
+    rules = pd.read_csv(res / "tables/summary.csv").query("experiment == 'rules'")
+    assert {"bp", "fa_w"} <= set(rules.condition)  # their rows, under the rules experiment's name
     assert {p.name for p in (res / "train/protocols-nobn/synthetic/depth2").iterdir()} == {"bp", "fa_wo"}
     # every rule left a log and a benchmark
     assert list((res / "logs" / "train").rglob("*.log")) and list((res / "benchmarks" / "train").rglob("*.tsv"))
