@@ -104,10 +104,6 @@ def lib(module):
     return [str(LIB / f) for f in closure(module)]
 
 
-def arch_key(wc):
-    return specs.arch_key(config, wc)
-
-
 def family_code(wc):
     """The library files of a job's model family (no stage imports one): editing the CNN reruns its jobs only."""
     return lib(specs.family_module(config, wc))

@@ -193,8 +193,8 @@ class Plan:
     def _sources(self) -> dict[Job, Job]:
         first: dict[str, Job] = {}
         out = {}
-        main = self.train("")  # the figures' cells first: which job holds them never depends on another study
-        for j in main + [j for j in self.train(None) if j not in set(main)]:
+        # the figures' cells first: which job holds them never depends on another study
+        for j in dict.fromkeys(self.train("") + self.train(None)):
             pre = self.pretrain_of_train(j)
             twin = pre.file(paths.PRETRAIN_CHECKPOINT) if pre else None
             out[j] = first.setdefault(json.dumps([specs.computation(self.cfg, j.wc), twin], sort_keys=True), j)
